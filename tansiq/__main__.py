@@ -1,0 +1,3 @@
+from tansiq.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""STIX 2.1 timestamps <-> integer microseconds since the Unix epoch (UTC).
+
+STIX timestamps are RFC 3339 in UTC with a mandatory ``Z`` and any number of fraction digits.
+Integers compare and index faster than text and make precision differences ("...48Z" vs
+"...48.000Z") the same instant.  Digits beyond microseconds are truncated.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, datetime, timezone
+
+_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z\Z")
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def to_micros(value: object) -> int:
+    """Parse a STIX timestamp; raise ValueError when it is not one."""
+    if type(value) is not str:
+        raise ValueError("timestamp must be a string")
+    m = _TS.match(value)
+    if m is None:
+        raise ValueError("not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)")
+    y, mo, d, h, mi, s, frac = m.groups()
+    hour, minute, second = int(h), int(mi), int(s)
+    if hour > 23 or minute > 59 or second > 60:
+        raise ValueError("time of day out of range")
+    try:
+        days = date(int(y), int(mo), int(d)).toordinal() - _EPOCH_ORDINAL
+    except ValueError as exc:
+        raise ValueError(f"invalid date: {exc}") from None
+    micros = (days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000
+    if frac:
+        micros += int((frac + "00000")[:6])
+    return micros
+
+
+def is_timestamp(value: object) -> bool:
+    """True when *value* is a valid STIX timestamp."""
+    try:
+        to_micros(value)
+    except ValueError:
+        return False
+    return True
+
+
+def from_micros(micros: int) -> str:
+    """Format microseconds as a STIX/TAXII timestamp with microsecond precision."""
+    dt = datetime.fromtimestamp(micros // 1_000_000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros % 1_000_000:06d}Z"
+
+
+def now_micros() -> int:
+    """The current time in microseconds."""
+    return time.time_ns() // 1000
