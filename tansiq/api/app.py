@@ -1,0 +1,29 @@
+"""The ASGI application of one node."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tansiq import __version__
+from tansiq.api import docs, objects, problems
+from tansiq.api.limits import BodySizeLimit
+from tansiq.node import Node
+from tansiq.settings import Settings
+
+
+def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
+    """Build the app for the node in ``settings.data_dir`` (opened now: fail fast)."""
+    node = node or Node(settings)
+    app = FastAPI(
+        title=f"tansiq node {node.code}",
+        version=__version__,
+        description="REST API of a tansiq node. Authenticate with `Authorization: Bearer TOKEN`.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    docs.install(app)
+    app.state.node = node
+    problems.install(app)
+    app.include_router(objects.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,127 @@
+"""REST routes over STIX objects: list, get, ingest, export, stats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from tansiq import policy
+from tansiq.accounts.principal import Principal
+from tansiq.api.deps import get_node, principal
+from tansiq.api.problems import Problem
+from tansiq.node import Node
+from tansiq.stix.bundles import parse_bytes, stream_bundle
+from tansiq.stix.timestamps import to_micros
+from tansiq.store import query
+from tansiq.store.ingest import ingest
+
+router = APIRouter(prefix="/api", tags=["objects"])
+
+NodeDep = Annotated[Node, Depends(get_node)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+JSON = "application/json"
+
+
+def _split(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def _ts(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return to_micros(value)
+    except ValueError as exc:
+        raise Problem(400, f"{name}: {exc} (got {value!r})") from None
+
+
+@router.get("/objects", summary="List the latest version of each visible object")
+def list_objects(
+    node: NodeDep,
+    who: PrincipalDep,
+    type: Annotated[list[str] | None, Query(description="STIX type(s), repeat or comma-separate")] = None,
+    created_by: Annotated[list[str] | None, Query(description="created_by_ref identity id(s)")] = None,
+    modified_from: Annotated[str | None, Query(description="modified ≥ this timestamp")] = None,
+    modified_to: Annotated[str | None, Query(description="modified ≤ this timestamp")] = None,
+    limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
+    cursor: Annotated[str | None, Query(description="the 'next' value of the previous page")] = None,
+) -> Response:
+    size = min(limit or node.settings.page_size, node.settings.max_page_size)
+    flt = query.ObjectFilter(
+        types=_split(type),
+        created_by=_split(created_by),
+        modified_from=_ts("modified_from", modified_from),
+        modified_to=_ts("modified_to", modified_to),
+    )
+    page = query.list_latest(node.db, policy.condition(who, node.code), flt, limit=size, cursor=cursor)
+    body = (
+        b'{"objects":['
+        + b",".join(t.encode() for t in page.texts)
+        + b'],"next":'
+        + orjson.dumps(page.next_cursor)
+        + b"}"
+    )
+    return Response(body, media_type=JSON)
+
+
+@router.get("/objects/{object_id}", summary="One object: its latest version, or all versions")
+def get_object(
+    object_id: str,
+    node: NodeDep,
+    who: PrincipalDep,
+    versions: Annotated[str, Query(pattern="^(latest|all)$", description="latest or all")] = "latest",
+) -> Response:
+    texts = query.get_versions(
+        node.db, policy.condition(who, node.code), object_id, all_versions=versions == "all"
+    )
+    if not texts:
+        raise Problem(404, f"no object {object_id!r}")
+    if versions == "all":
+        return Response(b'{"versions":[' + b",".join(t.encode() for t in texts) + b"]}", media_type=JSON)
+    return Response(texts[-1].encode(), media_type=JSON)
+
+
+@router.post("/bundles", status_code=201, summary="Ingest a STIX bundle (all or nothing)")
+async def post_bundle(request: Request, node: NodeDep, who: PrincipalDep) -> Response:
+    if not who.can("write"):
+        raise Problem(403, f"role {who.role!r} may not write objects")
+    ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if ctype not in (JSON, "application/stix+json", "application/taxii+json"):
+        raise Problem(415, f"send the bundle as {JSON}, not {ctype!r}")
+    body = await request.body()
+    objects = parse_bytes(body)
+    result = await run_in_threadpool(
+        ingest, node.db, objects, batch_size=node.settings.ingest_batch
+    )
+    return Response(orjson.dumps(result.as_dict()), status_code=201, media_type=JSON)
+
+
+@router.get("/export", summary="Every visible object's latest version as one streamed bundle")
+def export(node: NodeDep, who: PrincipalDep) -> StreamingResponse:
+    texts = query.iterate_latest(node.db, policy.condition(who, node.code))
+    return StreamingResponse(
+        iterate_in_threadpool(stream_bundle(texts)),
+        media_type=JSON,
+        headers={"Content-Disposition": 'attachment; filename="tansiq-export.json"'},
+    )
+
+
+@router.get("/stats", summary="Counts of visible objects by type")
+def stats(node: NodeDep, who: PrincipalDep) -> Response:
+    counts = query.count_by_type(node.db, policy.condition(who, node.code))
+    return Response(orjson.dumps({"by_type": counts, "total": sum(counts.values())}), media_type=JSON)
+
+
+@router.get("/node", summary="This node's partner code, name and identity")
+def node_info(node: NodeDep, who: PrincipalDep) -> Response:
+    return Response(
+        orjson.dumps({"partner": node.code, "name": node.name, "identity_id": node.identity_id}),
+        media_type=JSON,
+    )

@@ -1,0 +1,96 @@
+"""Errors as RFC 9457 ``application/problem+json``, each with a human-readable ``detail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from tansiq.stix.bundles import InputError
+from tansiq.store.ingest import IngestError
+from tansiq.store.query import BadCursor
+
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid STIX content",
+    429: "Too many requests",
+    500: "Internal server error",
+}
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc.status, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such resource: {request.url.path}"
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(exc.status_code, detail, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body"))
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        return problem_response(400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(IngestError)
+    async def _ingest(request: Request, exc: IngestError) -> Response:
+        status = 409 if exc.only_conflicts else 422
+        return problem_response(
+            status,
+            f"{exc}: " + "; ".join(str(e) for e in exc.errors[:5]),
+            errors=[e.as_dict() for e in exc.errors],
+            truncated=exc.truncated,
+        )
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> Response:
+        return problem_response(400, str(exc))
+
+    @app.exception_handler(BadCursor)
+    async def _cursor(request: Request, exc: BadCursor) -> Response:
+        return problem_response(400, str(exc))

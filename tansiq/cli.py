@@ -1,0 +1,211 @@
+"""The ``tansiq`` command: a thin layer over the library.
+
+Global settings flags are derived from :data:`tansiq.settings.SETTINGS`; each command accepts them.
+Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from tansiq import __version__
+from tansiq.settings import SETTINGS, Settings, SettingsError, load
+
+
+def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one ``--flag`` per setting (all optional; unset flags fall through to lower layers)."""
+    for s in reversed(SETTINGS):
+        kind: Any = {int: int, float: float, bool: bool}.get(s.type, str)
+        func = click.option(s.flag, s.name, type=kind, default=None, help=s.help)(func)
+    return func
+
+
+def _settings(kwargs: dict[str, Any]) -> Settings:
+    flags = {s.name: kwargs.pop(s.name) for s in SETTINGS if s.name in kwargs}
+    try:
+        return load(flags)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _open_node(settings: Settings) -> Any:
+    from tansiq.node import Node, NodeError
+    from tansiq.store.database import StoreError
+
+    try:
+        node = Node(settings)
+    except (NodeError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.get_current_context().call_on_close(node.close)
+    return node
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tansiq")
+def main() -> None:
+    """tansiq: a partner's node for coordinated STIX 2.1 / TAXII 2.1 information exchange."""
+
+
+@main.command()
+@click.option("--partner", required=True, help="This node's partner code, e.g. EG.")
+@click.option("--name", required=True, help="The partner agency's name.")
+@click.option("--admin-password", default=None, help="Password for 'admin' (default: generated).")
+@_settings_options
+def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> None:
+    """Create a node: data dir, database, STIX identity, Ed25519 key and the first admin."""
+    from tansiq.accounts.store import AccountError
+    from tansiq.node import NodeError, init_node
+    from tansiq.store.database import StoreError
+
+    settings = _settings(kwargs)
+    try:
+        r = init_node(settings, partner, name, admin_password)
+    except (NodeError, StoreError, AccountError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Initialised node {r.code} in {r.data_dir} ({r.database})")
+    click.echo(f"  identity:  {r.identity_id}")
+    click.echo(f"  login:     user '{r.admin_username}', password '{r.admin_password}'")
+    click.echo(f"  API token: {r.admin_token}")
+    click.echo(f"Start it with: tansiq serve --data-dir {r.data_dir}")
+    click.echo(f"Then:          curl -H 'Authorization: Bearer {r.admin_token}' "
+               f"http://{settings.host}:{settings.port}/api/objects")
+
+
+@main.command()
+@_settings_options
+def serve(**kwargs: Any) -> None:
+    """Run the web server (REST API, /docs) for the node in --data-dir."""
+    import uvicorn
+
+    from tansiq.api.app import create_app
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    app = create_app(settings, node)
+    tls: dict[str, Any] = {}
+    if settings.certfile or settings.keyfile:
+        if not (settings.certfile and settings.keyfile):
+            raise click.ClickException("HTTPS needs both --certfile and --keyfile")
+        tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
+    scheme = "https" if tls else "http"
+    click.echo(f"tansiq node {node.code} on {scheme}://{settings.host}:{settings.port}/ "
+               f"({node.db.describe()})", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls)
+
+
+@main.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_settings_options
+def ingest_cmd(files: tuple[Path, ...], **kwargs: Any) -> None:
+    """Validate and store STIX bundles; all of them, or nothing when any object is invalid."""
+    from itertools import chain
+
+    from tqdm import tqdm
+
+    from tansiq.stix.bundles import InputError, iter_file
+    from tansiq.store.ingest import IngestError, ingest
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    for f in files:
+        if not f.is_file():
+            raise click.ClickException(f"{f}: no such file")
+    bar = tqdm(unit=" objects", desc="ingest", disable=None, file=sys.stderr)
+
+    def progress(n: int) -> None:
+        bar.update(n - bar.n)
+
+    try:
+        result = ingest(
+            node.db,
+            chain.from_iterable(iter_file(f) for f in files),
+            batch_size=settings.ingest_batch,
+            progress=progress,
+        )
+    except InputError as exc:
+        bar.close()
+        raise click.ClickException(f"{exc}; nothing stored") from None
+    except IngestError as exc:
+        bar.close()
+        for e in exc.errors[:50]:
+            click.echo(f"error: {e}", err=True)
+        if len(exc.errors) > 50:
+            click.echo(f"... and {len(exc.errors) - 50} more", err=True)
+        raise click.ClickException(str(exc)) from None
+    bar.close()
+    click.echo(f"{result.total} objects read: {result.stored} stored, {result.unchanged} unchanged")
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the bundle here (default: standard output).")
+@_settings_options
+def export(output: Path | None, **kwargs: Any) -> None:
+    """Write the latest version of every object as one STIX bundle."""
+    from tansiq.stix.bundles import stream_bundle
+    from tansiq.store.query import ALL, iterate_latest
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    chunks = stream_bundle(iterate_latest(node.db, ALL))
+    if output is None:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.write(b"\n")
+        return
+    tmp = output.with_name(output.name + ".part")
+    with tmp.open("wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
+    tmp.replace(output)  # never leave a half-written export under the final name
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print counts by type as one JSON object.")
+@_settings_options
+def stats(as_json: bool, **kwargs: Any) -> None:
+    """Count the latest objects by type."""
+    from tansiq.store.query import ALL, count_by_type, count_versions
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    counts = count_by_type(node.db, ALL)
+    if as_json:
+        click.echo(orjson.dumps(counts).decode())
+        return
+    width = max((len(t) for t in counts), default=4)
+    for t, n in counts.items():
+        click.echo(f"{t:<{width}}  {n:>8}")
+    click.echo(f"{'total':<{width}}  {sum(counts.values()):>8}  ({count_versions(node.db, ALL)} versions)")
+
+
+@main.command("settings")
+@_settings_options
+def settings_cmd(**kwargs: Any) -> None:
+    """Print every setting, its value and where the value came from."""
+    settings = _settings(kwargs)
+    for s, value, source in settings.items():
+        shown = "********" if s.secret and value else value
+        click.echo(f"{s.name:<22} {shown!s:<40} {source}")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the demo nodes keep their data (default: a new temporary directory).")
+@click.option("--base-port", type=int, default=8400, help="First port; nodes use consecutive ports.")
+def demo(data_dir: Path | None, base_port: int) -> None:
+    """Start the demo federation with the Libya scenario loaded; Ctrl-C stops it."""
+    from tansiq.demo import run_demo
+
+    run_demo(data_dir, base_port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

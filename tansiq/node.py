@@ -1,0 +1,149 @@
+"""A partner's node: its data directory, database, STIX identity and signing key."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from tansiq.accounts.store import create_account, create_token, new_password
+from tansiq.settings import Settings, write_config
+from tansiq.store.database import Database
+from tansiq.store.ingest import ingest
+from tansiq.store.migrations import migrate
+
+TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
+KEY_FILE = "node_ed25519.pem"
+PUBLIC_KEY_FILE = "node_ed25519.pub.pem"
+PARTNER_CODE = re.compile(r"[A-Z]{2,8}\Z")
+IDENTITY_CREATED = "2015-01-01T00:00:00.000Z"
+
+
+class NodeError(RuntimeError):
+    """The node cannot be initialised or opened as asked; the message says what to do."""
+
+
+def partner_identity_id(code: str) -> str:
+    """The STIX identity id of a partner agency: the same on every node."""
+    return f"identity--{uuid.uuid5(TANSIQ_NAMESPACE, 'partner:' + code)}"
+
+
+def identity_object(code: str, name: str) -> dict[str, Any]:
+    oid = partner_identity_id(code)
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": oid,
+        "created": IDENTITY_CREATED,
+        "modified": IDENTITY_CREATED,
+        "created_by_ref": oid,
+        "name": name,
+        "identity_class": "organization",
+        "sectors": ["government-national", "defense"],
+        "x_tansiq_partner": code,
+    }
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(settings.database_url, settings.data_path)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    data_dir: Path
+    code: str
+    identity_id: str
+    admin_username: str
+    admin_password: str
+    admin_token: str
+    database: str
+
+
+def init_node(settings: Settings, code: str, name: str, admin_password: str | None = None) -> InitResult:
+    """Create the data dir, schema, identity, key pair and first admin account."""
+    code = code.upper()
+    if not PARTNER_CODE.match(code):
+        raise NodeError(f"partner code {code!r}: use 2–8 capital letters, e.g. EG")
+    if not name.strip():
+        raise NodeError("--name must not be empty")
+    data_dir = settings.data_path
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_path = data_dir / KEY_FILE
+    if key_path.exists():
+        raise NodeError(f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir")
+    if settings.database_url and settings.source("database_url") != f"file {data_dir / 'tansiq.toml'}":
+        write_config(data_dir, {"database_url": settings.database_url})
+    db = open_database(settings)
+    try:
+        migrate(db)
+        if db.fetchone("SELECT value FROM meta WHERE key = 'partner'") is not None:
+            raise NodeError(f"the database {db.describe()} already belongs to a node")
+        key = Ed25519PrivateKey.generate()
+        _write_private_key(key_path, key)
+        (data_dir / PUBLIC_KEY_FILE).write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        identity = identity_object(code, name)
+        with db.write():
+            for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
+        ingest(db, [identity])
+        password = admin_password or new_password()
+        create_account(db, "admin", password, "admin", code)
+        token = create_token(db, "admin", "created by tansiq init", "api admin")
+        return InitResult(data_dir, code, identity["id"], "admin", password, token, db.describe())
+    finally:
+        db.close()
+
+
+def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+class Node:
+    """An opened node: settings, database and identity.  Holds no other state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.data_path
+        if not data_dir.is_dir():
+            raise NodeError(
+                f"no node in {data_dir}: run `tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
+            )
+        self.db = open_database(settings)
+        migrate(self.db)
+        meta = dict(self.db.fetchall("SELECT key, value FROM meta"))
+        if "partner" not in meta:
+            raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
+        self.code: str = meta["partner"]
+        self.name: str = meta["name"]
+        self.identity_id: str = meta["identity_id"]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_path
+
+    def private_key(self) -> Ed25519PrivateKey:
+        key = serialization.load_pem_private_key((self.data_dir / KEY_FILE).read_bytes(), None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise NodeError(f"{self.data_dir / KEY_FILE} is not an Ed25519 key")
+        return key
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key().public_key()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,179 @@
+"""Every setting of a node, declared once, read in layers.
+
+Layers, later wins: built-in defaults → ``DATA_DIR/tansiq.toml`` → ``TANSIQ_*`` environment
+variables → command-line flags.  ``tansiq settings`` prints each value and its source; the CLI
+derives its flags from :data:`SETTINGS` and ``docs/settings.md`` is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "tansiq.toml"
+ENV_PREFIX = "TANSIQ_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def cast(self, raw: Any, source: str) -> Any:
+        """Convert *raw* from *source* to this setting's type, with an actionable error."""
+        try:
+            if self.type is bool:
+                if isinstance(raw, bool):
+                    return raw
+                text = str(raw).strip().lower()
+                if text in ("1", "true", "yes", "on"):
+                    return True
+                if text in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(f"expected true/false, got {raw!r}")
+            if self.type is int:
+                if isinstance(raw, bool):
+                    raise ValueError("expected an integer")
+                return int(raw)
+            if self.type is float:
+                return float(raw)
+            return str(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"setting {self.name} from {source}: {exc}") from None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", str, "./tansiq-data", "Directory holding the node's database, keys and config."),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "Database URL: empty for SQLite in the data dir, or postgresql://user@host:port/db.",
+    ),
+    Setting("host", str, "127.0.0.1", "Address the web server listens on."),
+    Setting("port", int, 8400, "Port the web server listens on."),
+    Setting("public_url", str, "", "URL partners use to reach this node (default: http://host:port)."),
+    Setting("certfile", str, "", "TLS certificate (PEM) for HTTPS; empty serves plain HTTP."),
+    Setting("keyfile", str, "", "TLS private key (PEM) for HTTPS."),
+    Setting("max_body_bytes", int, 64 * 1024 * 1024, "Largest accepted request body; 413 above."),
+    Setting("page_size", int, 100, "Objects per page when a request gives no limit."),
+    Setting("max_page_size", int, 10_000, "Largest page a request may ask for."),
+    Setting("ingest_batch", int, 2_000, "Objects written per statement batch during ingest."),
+    Setting("session_minutes", int, 480, "Lifetime of a web session."),
+    Setting("token_days", int, 90, "Default lifetime of a new API token."),
+    Setting("login_max_failures", int, 5, "Failed logins allowed per account or address per window."),
+    Setting("login_window_seconds", int, 900, "Window for counting failed logins."),
+    Setting("sync_interval_seconds", int, 30, "Seconds between scheduled pulls from partners."),
+    Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings: attribute access plus the source of each value."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
+        self._values = values
+        self._sources = sources
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self._values["data_dir"]).expanduser()
+
+    def items(self) -> list[tuple[Setting, Any, str]]:
+        return [(s, self._values[s.name], self._sources[s.name]) for s in SETTINGS]
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        values = dict(self._values)
+        sources = dict(self._sources)
+        for name, value in overrides.items():
+            values[name] = BY_NAME[name].cast(value, "override")
+            sources[name] = "override"
+        return Settings(values, sources)
+
+
+def load(
+    flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings from defaults, config file, environment and *flags* (None = not given)."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    sources: dict[str, str] = {s.name: "default" for s in SETTINGS}
+
+    def apply(name: str, raw: Any, source: str) -> None:
+        values[name] = BY_NAME[name].cast(raw, source)
+        sources[name] = source
+
+    # data_dir decides where the config file is, so resolve it from env and flags first.
+    if BY_NAME["data_dir"].env in env:
+        apply("data_dir", env[BY_NAME["data_dir"].env], "env " + BY_NAME["data_dir"].env)
+    if "data_dir" in flags:
+        apply("data_dir", flags["data_dir"], "flag --data-dir")
+
+    config = Path(values["data_dir"]).expanduser() / CONFIG_FILE
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{config}: not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            if key not in BY_NAME or key == "data_dir":
+                raise SettingsError(f"{config}: unknown setting {key!r}")
+            apply(key, raw, f"file {config}")
+
+    for s in SETTINGS:
+        if s.name != "data_dir" and s.env in env:
+            apply(s.name, env[s.env], "env " + s.env)
+    for name, raw in flags.items():
+        if name != "data_dir":
+            if name not in BY_NAME:
+                raise SettingsError(f"unknown setting {name!r}")
+            apply(name, raw, "flag " + BY_NAME[name].flag)
+    return Settings(values, sources)
+
+
+def write_config(data_dir: Path, values: Mapping[str, Any]) -> Path:
+    """Write *values* into the data dir's config file (used by ``tansiq init``)."""
+    lines = []
+    for name, value in values.items():
+        setting = BY_NAME[name]
+        if setting.type is str:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{name} = "{escaped}"')
+        elif setting.type is bool:
+            lines.append(f"{name} = {'true' if value else 'false'}")
+        else:
+            lines.append(f"{name} = {value}")
+    path = data_dir / CONFIG_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,94 @@
+"""Reading STIX input: a bundle, a JSON list of objects or one object; large files stream."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+import orjson
+
+STREAM_ABOVE_BYTES = 32 * 1024 * 1024
+_BUNDLE_ID = re.compile(r"bundle--[0-9a-fA-F-]{36}\Z")
+
+
+class InputError(ValueError):
+    """The input is not JSON, or not a bundle / list / object of STIX."""
+
+
+def objects_of(document: Any) -> list[Any]:
+    """The objects of a parsed document: a bundle, a list of objects, or one object."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        if document.get("type") == "bundle":
+            bid = document.get("id")
+            if not isinstance(bid, str) or not _BUNDLE_ID.match(bid):
+                raise InputError("bundle: id must be 'bundle--' followed by a UUID")
+            objects = document.get("objects", [])
+            if not isinstance(objects, list):
+                raise InputError("bundle: 'objects' must be a list")
+            return objects
+        return [document]
+    raise InputError("expected a STIX bundle, a JSON list of objects, or one object")
+
+
+def parse_bytes(data: bytes) -> list[Any]:
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}") from None
+    return objects_of(document)
+
+
+def _first_char(f: IO[bytes]) -> bytes:
+    while True:
+        c = f.read(1)
+        if not c or not c.isspace():
+            return c
+
+
+def iter_file(path: Path) -> Iterator[Any]:
+    """Objects of the file at *path*; files over 32 MiB are streamed with constant memory."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    if size <= STREAM_ABOVE_BYTES:
+        try:
+            yield from parse_bytes(path.read_bytes())
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        return
+    with path.open("rb") as f:
+        first = _first_char(f)
+        f.seek(0)
+        prefix = "item" if first == b"[" else "objects.item"
+        if first not in (b"[", b"{"):
+            raise InputError(f"{path}: expected a STIX bundle or a JSON list of objects")
+        count = 0
+        try:
+            for obj in ijson.items(f, prefix, use_float=True):
+                count += 1
+                yield obj
+        except ijson.JSONError as exc:
+            raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+        if count == 0:
+            raise InputError(f"{path}: no STIX objects found (expected a bundle with 'objects')")
+
+
+def bundle_header() -> bytes:
+    return b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":['
+
+
+def stream_bundle(texts: Iterator[str]) -> Iterator[bytes]:
+    """A STIX bundle, produced piece by piece from stored JSON texts."""
+    yield bundle_header()
+    first = True
+    for text in texts:
+        yield text.encode() if first else b"," + text.encode()
+        first = False
+    yield b"]}"

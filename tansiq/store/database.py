@@ -1,0 +1,173 @@
+"""One ``Database`` class over SQLite or PostgreSQL: connections, transactions, the write lock.
+
+Each thread gets its own connection.  Every write runs inside :meth:`Database.write`, which takes
+the node-wide write lock first (``BEGIN IMMEDIATE`` on SQLite, a row lock on ``node_clock`` on
+PostgreSQL).  Serialising writers keeps ``date_added`` in commit order, so a TAXII reader paging
+by ``added_after`` can never skip an object that commits late with an earlier ``date_added``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tansiq.store.dialect import (
+    Dialect,
+    connect_postgresql,
+    connect_sqlite,
+    dialect_for,
+    sqlite_path,
+)
+
+Row = tuple[Any, ...]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or used."""
+
+
+class Database:
+    """A node's database.  Thread-safe: one connection per thread."""
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url = url
+        self.dialect: Dialect = dialect_for(url)
+        self.path: Path | None = None
+        if self.dialect.is_sqlite:
+            self.path = sqlite_path(url, data_dir)
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"SQLite {self.path}"
+        return "PostgreSQL " + self.url.split("@")[-1]
+
+    # -- connections -------------------------------------------------------------------------
+    def _open(self) -> Any:
+        try:
+            if self.path is not None:
+                if not self.path.parent.is_dir():
+                    raise StoreError(f"data directory {self.path.parent} does not exist")
+                return connect_sqlite(self.path)
+            return connect_postgresql(self.url)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open {self.describe()}: {exc}") from exc
+
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:  # noqa: S110 - closing is best effort
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- statements --------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.connection().execute(self.dialect.sql(sql), params)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self.execute(sql, params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        conn = self.connection()
+        if self.dialect.is_sqlite:
+            conn.executemany(sql, rows)
+        else:
+            with conn.cursor() as cur:
+                cur.executemany(self.dialect.sql(sql), list(rows))
+
+    def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[Row]:
+        """Stream rows on a connection of its own (safe to resume from any thread)."""
+        conn = self._open()
+        try:
+            if self.dialect.is_sqlite:
+                conn.execute("BEGIN")
+                cur = conn.execute(sql, params)
+                while batch := cur.fetchmany(size):
+                    yield from batch
+                conn.execute("COMMIT")
+            else:
+                with conn.transaction(), conn.cursor(name="tansiq_stream") as cur:
+                    cur.itersize = size
+                    cur.execute(self.dialect.sql(sql), params)
+                    yield from cur
+        finally:
+            conn.close()
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[int]:
+        """A write transaction holding the node write lock; yields the last ``date_added``."""
+        conn = self.connection()
+        if self.dialect.is_sqlite:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT last_added FROM node_clock WHERE id = 1").fetchone()
+                yield int(row[0]) if row else 0
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        else:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT last_added FROM node_clock WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                yield int(row[0]) if row else 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """A consistent snapshot for multi-statement reads."""
+        conn = self.connection()
+        if self.dialect.is_sqlite:
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                conn.execute("COMMIT")
+        else:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield
+
+    def set_clock(self, last_added: int) -> None:
+        """Record the last ``date_added`` handed out (call inside :meth:`write`)."""
+        self.execute("UPDATE node_clock SET last_added = ? WHERE id = 1", (last_added,))
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk insert: PostgreSQL ``COPY``, SQLite ``executemany``."""
+        if self.dialect.is_sqlite:
+            marks = ", ".join("?" for _ in columns)
+            self.connection().executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+        else:
+            conn = self.connection()
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)

@@ -1,0 +1,69 @@
+"""Every difference between SQLite and PostgreSQL lives here.
+
+SQL elsewhere is written once, with ``?`` placeholders and the portable subset both engines share;
+this module converts placeholders, opens connections and names the few types that differ.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # "sqlite" | "postgresql"
+    # SQLite makes ``INTEGER PRIMARY KEY`` the rowid (free, append-only); PostgreSQL needs 64 bits.
+    int_pk: str
+    without_rowid: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def sql(self, query: str) -> str:
+        """Convert ``?`` placeholders to the driver's style."""
+        return query if self.is_sqlite else _to_pyformat(query)
+
+
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", " WITHOUT ROWID")
+POSTGRESQL = Dialect("postgresql", "BIGINT PRIMARY KEY", "")
+
+
+@lru_cache(maxsize=1024)
+def _to_pyformat(query: str) -> str:
+    return query.replace("%", "%%").replace("?", "%s")
+
+
+def dialect_for(url: str) -> Dialect:
+    if url.startswith(("postgresql://", "postgres://")):
+        return POSTGRESQL
+    if url.startswith("sqlite:///") or url == "":
+        return SQLITE
+    raise ValueError(f"unsupported database URL {url!r}: use postgresql://… or leave empty for SQLite")
+
+
+def sqlite_path(url: str, data_dir: Path) -> Path:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    return data_dir / "tansiq.db"
+
+
+def connect_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode; transactions are explicit (``BEGIN IMMEDIATE``)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
+
+
+def connect_postgresql(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)

@@ -1,0 +1,118 @@
+"""Schema as named, ordered migrations; each runs in its own transaction and is recorded.
+
+Add a step by appending to :data:`MIGRATIONS`; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tansiq.store.database import Database
+from tansiq.store.dialect import Dialect
+from tansiq.stix.timestamps import now_micros
+
+
+def _m001_objects(d: Dialect) -> list[str]:
+    return [
+        "CREATE TABLE node_clock (id INTEGER PRIMARY KEY, last_added BIGINT NOT NULL)",
+        "INSERT INTO node_clock (id, last_added) VALUES (1, 0)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # One row per stored version.  ``added`` is the node's date_added in microseconds: unique
+        # and strictly increasing, so it doubles as the primary key and the paging cursor.
+        f"""CREATE TABLE objects (
+            added {d.int_pk},
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            created BIGINT,
+            modified BIGINT,
+            created_by_ref TEXT,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            is_latest INTEGER NOT NULL,
+            spec_version TEXT,
+            json TEXT NOT NULL,
+            UNIQUE (id, version)
+        )""",
+        "CREATE INDEX objects_type ON objects (type, added)",
+        "CREATE INDEX objects_creator ON objects (created_by_ref, added)",
+        "CREATE INDEX objects_created ON objects (created)",
+        "CREATE INDEX objects_modified ON objects (modified)",
+        "CREATE INDEX objects_revoked ON objects (revoked) WHERE revoked = 1",
+        "CREATE VIEW latest_objects AS SELECT * FROM objects WHERE is_latest = 1",
+        """CREATE TABLE accounts (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            partner TEXT,
+            created BIGINT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE tokens (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES accounts (username),
+            label TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created BIGINT NOT NULL,
+            expires BIGINT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        )""",
+    ]
+
+
+MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
+    ("001_objects", _m001_objects),
+]
+
+
+def applied(db: Database) -> list[str]:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"
+    )
+    return [r[0] for r in db.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations; return the names applied now."""
+    if db.dialect.is_sqlite:
+        return _migrate(db)
+    # Several server processes may start at once on one PostgreSQL database.
+    db.execute("SELECT pg_advisory_lock(7261)")
+    try:
+        return _migrate(db)
+    finally:
+        db.execute("SELECT pg_advisory_unlock(7261)")
+
+
+def _migrate(db: Database) -> list[str]:
+    done = set(applied(db))
+    new: list[str] = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        conn = db.connection()
+        if db.dialect.is_sqlite:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if db.fetchone("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)):
+                    conn.execute("ROLLBACK")  # another process applied it meanwhile
+                    continue
+                for statement in step(db.dialect):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (name, applied) VALUES (?, ?)",
+                    (name, now_micros()),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        else:
+            with conn.transaction():
+                for statement in step(db.dialect):
+                    conn.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (name, applied) VALUES (?, ?)",
+                    (name, now_micros()),
+                )
+        new.append(name)
+    return new

@@ -1,0 +1,141 @@
+"""REST API: listing, paging, versions, ingest errors, export, problem documents, limits."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from fastapi.testclient import TestClient
+
+from conftest import STIX_DIR
+from tansiq.api.app import create_app
+from tansiq.node import Node
+from test_store import indicator
+
+PROBLEM = "application/problem+json"
+
+
+def bundle(*objects: dict) -> dict:
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": list(objects)}
+
+
+def test_post_list_get_versions(client: TestClient) -> None:
+    r = client.post("/api/bundles", json=bundle(indicator(1), indicator(2)))
+    assert r.status_code == 201, r.text
+    assert r.json() == {"total": 2, "stored": 2, "unchanged": 0}
+    client.post("/api/bundles", json=bundle(indicator(1, "2015-03-01T00:00:00.000Z", name="v2")))
+    r = client.get(f"/api/objects/{indicator(1)['id']}")
+    assert r.json()["name"] == "v2"
+    r = client.get(f"/api/objects/{indicator(1)['id']}", params={"versions": "all"})
+    assert [v.get("name") for v in r.json()["versions"]] == [None, "v2"]
+    r = client.get("/api/objects", params={"type": "indicator"})
+    assert {o["id"] for o in r.json()["objects"]} == {indicator(1)["id"], indicator(2)["id"]}
+
+
+def test_cursor_paging_visits_each_object_once(client: TestClient) -> None:
+    client.post("/api/bundles", json=bundle(*[indicator(i) for i in range(25)]))
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 7, "type": "indicator"}
+        if cursor:
+            params["cursor"] = cursor
+        body = client.get("/api/objects", params=params).json()
+        assert set(body) == {"objects", "next"}
+        seen += [o["id"] for o in body["objects"]]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert pages == 4 and len(seen) == len(set(seen)) == 25
+
+
+def test_invalid_bundle_is_422_with_error_list_and_stores_nothing(client: TestClient) -> None:
+    bad = indicator(3)
+    bad["created_by_ref"] = "indicator--x"
+    r = client.post("/api/bundles", json=bundle(indicator(4), bad))
+    assert r.status_code == 422
+    assert r.headers["content-type"] == PROBLEM
+    body = r.json()
+    assert body["errors"][0]["index"] == 1 and body["errors"][0]["property"] == "created_by_ref"
+    assert "detail" in body and body["status"] == 422
+    assert client.get(f"/api/objects/{indicator(4)['id']}").status_code == 404
+
+
+def test_conflict_is_409(client: TestClient) -> None:
+    client.post("/api/bundles", json=bundle(indicator(5)))
+    r = client.post("/api/bundles", json=bundle(indicator(5, name="other content")))
+    assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+
+
+def test_bad_input_never_500(client: TestClient) -> None:
+    cases = [
+        client.post("/api/bundles", content=b"{not json", headers={"content-type": "application/json"}),
+        client.post("/api/bundles", content=b"42", headers={"content-type": "application/json"}),
+        client.post("/api/bundles", content=b"[1, 2]", headers={"content-type": "application/json"}),
+        client.get("/api/objects", params={"cursor": "garbage!"}),
+        client.get("/api/objects", params={"limit": "-3"}),
+        client.get("/api/objects", params={"modified_from": "yesterday"}),
+        client.get("/api/objects/x", params={"versions": "some"}),
+    ]
+    for r in cases:
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["detail"]
+    r = client.post("/api/bundles", content=b"x", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_unknown_route_404_problem(client: TestClient) -> None:
+    r = client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+def test_unauthenticated_is_401(node: Node) -> None:
+    with TestClient(create_app(node.settings, node)) as anon:
+        r = anon.get("/api/objects")
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+        r = anon.get("/api/objects", headers={"Authorization": "Bearer tsq_wrong"})
+        assert r.status_code == 401
+
+
+def test_body_over_limit_is_413(node: Node, admin_token: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = node.settings.with_overrides(max_body_bytes=1000)
+    with TestClient(create_app(settings, node), headers={"Authorization": f"Bearer {admin_token}"}) as c:
+        big = bundle(*[indicator(i) for i in range(20)])
+        r = c.post("/api/bundles", json=big)
+        assert r.status_code == 413 and r.headers["content-type"] == PROBLEM
+
+        def chunks():  # type: ignore[no-untyped-def]
+            yield orjson.dumps(big)  # no content-length: counted while streaming
+
+        r = c.post("/api/bundles", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+
+
+def test_export_streams_bundle_of_latest(client: TestClient) -> None:
+    data = (STIX_DIR / "poisonivy.json").read_bytes()
+    assert client.post("/api/bundles", content=data, headers={"content-type": "application/json"}).status_code == 201
+    r = client.get("/api/export")
+    exported = r.json()
+    assert exported["type"] == "bundle"
+    originals = {o["id"]: o for o in orjson.loads(data)["objects"]}
+    got = {o["id"]: o for o in exported["objects"]}
+    for oid, o in originals.items():
+        assert got[oid] == o
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/objects", "/api/objects/{object_id}", "/api/bundles", "/api/export"):
+        assert path in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_stats(client: TestClient) -> None:
+    client.post("/api/bundles", json=bundle(indicator(1), indicator(2)))
+    body = client.get("/api/stats").json()
+    assert body["by_type"]["indicator"] == 2 and body["by_type"]["identity"] == 1
+
+

@@ -1,0 +1,106 @@
+"""The command line: init, ingest (all or nothing), export, stats, settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from conftest import STIX_DIR
+from tansiq.cli import main
+from test_store import indicator
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env or {}, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, database_url: str) -> Path:
+    d = tmp_path / "eg"
+    code, out, err = run("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt",
+                         "--database-url", database_url)
+    assert code == 0, out + err
+    assert "login:" in out and "API token:" in out and "tansiq serve" in out
+    return d
+
+
+def test_init_creates_key_with_private_mode(data_dir: Path) -> None:
+    mode = stat.S_IMODE(os.stat(data_dir / "node_ed25519.pem").st_mode)
+    assert mode == 0o600
+    code, _, err = run("init", "--data-dir", str(data_dir), "--partner", "EG", "--name", "Egypt")
+    assert code == 1 and "already holds a node" in err
+
+
+def test_init_rejects_bad_code(tmp_path: Path) -> None:
+    code, _, err = run("init", "--data-dir", str(tmp_path / "x"), "--partner", "e g", "--name", "E")
+    assert code == 1 and "partner code" in err
+
+
+def test_ingest_export_stats(data_dir: Path, tmp_path: Path) -> None:
+    src = STIX_DIR / "apt1.json"
+    code, out, err = run("ingest", "--data-dir", str(data_dir), str(src))
+    assert code == 0, err
+    code, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    counts = json.loads(out)
+    originals = orjson.loads(src.read_bytes())["objects"]
+    assert sum(counts.values()) == len(originals) + 1  # + the node's identity
+    target = tmp_path / "out.json"
+    code, _, _ = run("export", "--data-dir", str(data_dir), "-o", str(target))
+    exported = {o["id"]: o for o in json.loads(target.read_text())["objects"]}
+    for o in originals:
+        assert exported[o["id"]] == o
+
+
+def test_ingest_invalid_exits_nonzero_and_stores_nothing(data_dir: Path, tmp_path: Path) -> None:
+    bad = indicator(2)
+    del bad["pattern_type"]
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps({"type": "bundle", "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51",
+                             "objects": [indicator(1), bad]}))
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(STIX_DIR / "poisonivy.json"), str(f))
+    assert code == 1
+    assert "object 1" in err and "pattern_type" in err and "nothing stored" in err
+    _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    assert json.loads(out) == {"identity": 1}
+
+
+def test_ingest_not_json_is_clear(data_dir: Path, tmp_path: Path) -> None:
+    f = tmp_path / "junk.json"
+    f.write_text("{oops")
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(f))
+    assert code == 1 and "not valid JSON" in err
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(tmp_path / "missing.json"))
+    assert code == 1 and "no such file" in err
+
+
+def test_command_without_node_says_what_to_do(tmp_path: Path) -> None:
+    code, _, err = run("stats", "--data-dir", str(tmp_path / "none"))
+    assert code == 1 and "tansiq init" in err
+
+
+def test_settings_layers(tmp_path: Path) -> None:
+    d = tmp_path / "n"
+    d.mkdir()
+    (d / "tansiq.toml").write_text("port = 9001\npage_size = 50\n")
+    code, out, _ = run("settings", "--data-dir", str(d), "--page-size", "70",
+                       env={"TANSIQ_PORT": "9002"})
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "9002" in lines["port"] and "env TANSIQ_PORT" in lines["port"]
+    assert "70" in lines["page_size"] and "flag --page-size" in lines["page_size"]
+    assert "default" in lines["host"]
+    code, _, err = run("settings", "--data-dir", str(d), env={"TANSIQ_PORT": "many"})
+    assert code == 1 and "TANSIQ_PORT" in err
+
+
+def test_python_dash_m() -> None:
+    r = subprocess.run([sys.executable, "-m", "tansiq", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "ingest" in r.stdout

@@ -1,0 +1,129 @@
+"""The store: versions, latest view, date_added, all-or-nothing bundles, round trips."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from conftest import SHARED_FILES
+from tansiq.node import Node
+from tansiq.stix.bundles import iter_file
+from tansiq.store import query
+from tansiq.store.ingest import CONFLICT, IngestError, ingest
+from tansiq.store.query import ALL, ObjectFilter
+
+IDENTITY = "identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+
+
+def indicator(n: int, modified: str = "2015-02-20T10:00:00.000Z", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--00000000-0000-4000-8000-{n:012d}",
+        "created": "2015-02-20T10:00:00.000Z",
+        "modified": modified,
+        "created_by_ref": IDENTITY,
+        "pattern": "[ipv4-addr:value = '198.51.100.1']",
+        "pattern_type": "stix",
+        "valid_from": "2015-02-20T10:00:00Z",
+        **extra,
+    }
+
+
+def count(node: Node) -> int:
+    return query.count_versions(node.db, ALL)
+
+
+def test_versions_latest_and_date_added(node: Node) -> None:
+    before = count(node)
+    ingest(node.db, [indicator(1)])
+    ingest(node.db, [indicator(1, "2015-02-21T10:00:00.000Z", name="v2")])
+    ingest(node.db, [indicator(1, "2015-02-20T12:00:00.000Z", name="between")])  # older than v2
+    assert count(node) == before + 3
+    latest = orjson.loads(query.get_versions(node.db, ALL, indicator(1)["id"], all_versions=False)[0])
+    assert latest["name"] == "v2"
+    versions = query.get_versions(node.db, ALL, indicator(1)["id"], all_versions=True)
+    assert [orjson.loads(v)["modified"] for v in versions] == [
+        "2015-02-20T10:00:00.000Z",
+        "2015-02-20T12:00:00.000Z",
+        "2015-02-21T10:00:00.000Z",
+    ]
+    added = [r[0] for r in node.db.fetchall("SELECT added FROM objects ORDER BY added")]
+    assert added == sorted(set(added))  # unique and strictly increasing
+
+
+def test_many_versions_in_one_bundle(node: Node) -> None:
+    objs = [indicator(2, f"2015-03-0{d}T00:00:00.000Z", name=str(d)) for d in (3, 1, 5, 2)]
+    ingest(node.db, objs, batch_size=2)
+    latest = orjson.loads(query.get_versions(node.db, ALL, objs[0]["id"], all_versions=False)[0])
+    assert latest["name"] == "5"
+    assert len(query.get_versions(node.db, ALL, objs[0]["id"], all_versions=True)) == 4
+
+
+def test_same_content_is_noop_different_is_conflict(node: Node) -> None:
+    ingest(node.db, [indicator(3)])
+    before = count(node)
+    again = copy.deepcopy(indicator(3))
+    r = ingest(node.db, [dict(reversed(list(again.items())))])  # key order does not matter
+    assert (r.stored, r.unchanged) == (0, 1)
+    with pytest.raises(IngestError) as exc:
+        ingest(node.db, [indicator(4), indicator(3, name="changed")])
+    assert exc.value.only_conflicts
+    assert exc.value.errors[0].reason == CONFLICT and exc.value.errors[0].index == 1
+    assert count(node) == before  # indicator(4) was not stored either
+
+
+def test_one_invalid_object_rejects_bundle_with_all_errors(node: Node) -> None:
+    before = count(node)
+    bad1 = indicator(6)
+    del bad1["pattern"]
+    bad2 = indicator(7, modified="2014-01-01T00:00:00.000Z")  # before created
+    with pytest.raises(IngestError) as exc:
+        ingest(node.db, [indicator(5), bad1, indicator(8), bad2], batch_size=1)
+    errors = exc.value.errors
+    assert {(e.index, e.id) for e in errors} == {(1, bad1["id"]), (3, bad2["id"])}
+    assert {e.property for e in errors if e.index == 1} == {"pattern"}
+    assert count(node) == before
+
+
+def test_stored_json_is_exact(node: Node) -> None:
+    obj = indicator(9, x_custom={"nested": [1, 2.5, "ع", None, True]}, extensions={})
+    obj["extensions"] = {"x-acme-ext": {"extension_type": "property-extension", "value": 1}}
+    ingest(node.db, [obj])
+    stored = query.get_versions(node.db, ALL, obj["id"], all_versions=False)[0]
+    assert orjson.loads(stored) == obj
+    assert list(orjson.loads(stored)) == list(obj)  # key order kept
+
+
+def test_filters_and_paging(node: Node) -> None:
+    ingest(node.db, [indicator(100 + i, f"2015-04-{10 + i:02d}T00:00:00.000Z") for i in range(10)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = query.list_latest(node.db, ALL, ObjectFilter(types=["indicator"]), limit=3, cursor=cursor)
+        seen.extend(orjson.loads(t)["id"] for t in page.texts)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 10
+    flt = ObjectFilter(modified_from=1428969600000000, modified_to=1429142400000000)  # 14th..16th
+    page = query.list_latest(node.db, ALL, flt, limit=100)
+    assert sorted(orjson.loads(t)["modified"][:10] for t in page.texts) == [
+        "2015-04-14", "2015-04-15", "2015-04-16"
+    ]
+
+
+@pytest.mark.parametrize("path", SHARED_FILES, ids=lambda p: p.name)
+def test_shared_files_round_trip(node: Node, path: Path) -> None:
+    originals = list(iter_file(path))
+    ingest(node.db, originals)
+    by_id = {}
+    for text in query.iterate_latest(node.db, ALL):
+        o = orjson.loads(text)
+        by_id[o["id"]] = o
+    for o in originals:
+        assert by_id[o["id"]] == o
