@@ -101,15 +101,20 @@ def serve(**kwargs: Any) -> None:
 
 @main.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--distribution", default=None,
+              help="own, all, or partner codes / group names (comma-separated). Default: keep the "
+                   "objects' own distribution, else own agency only.")
+@click.option("--tlp", default=None, help="TLP 2.0 marking: clear, green, amber, amber+strict, red.")
 @_settings_options
-def ingest_cmd(files: tuple[Path, ...], **kwargs: Any) -> None:
+def ingest_cmd(files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any) -> None:
     """Validate and store STIX bundles; all of them, or nothing when any object is invalid."""
     from itertools import chain
 
     from tqdm import tqdm
 
+    from tansiq.sharing import SharingError, parse_spec
     from tansiq.stix.bundles import InputError, iter_file
-    from tansiq.store.ingest import IngestError, ingest
+    from tansiq.store.ingest import IngestError
 
     settings = _settings(kwargs)
     node = _open_node(settings)
@@ -122,12 +127,15 @@ def ingest_cmd(files: tuple[Path, ...], **kwargs: Any) -> None:
         bar.update(n - bar.n)
 
     try:
-        result = ingest(
-            node.db,
+        result = node.ingest(
             chain.from_iterable(iter_file(f) for f in files),
-            batch_size=settings.ingest_batch,
+            distribution=parse_spec(distribution),
+            tlp=tlp,
             progress=progress,
         )
+    except SharingError as exc:
+        bar.close()
+        raise click.ClickException(f"{exc}; nothing stored") from None
     except InputError as exc:
         bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
@@ -205,6 +213,47 @@ def demo(data_dir: Path | None, base_port: int) -> None:
     from tansiq.demo import run_demo
 
     run_demo(data_dir, base_port)
+
+
+@main.group()
+def audit() -> None:
+    """Check and read the node's hash-chained audit log."""
+
+
+@audit.command("verify")
+@_settings_options
+def audit_verify(**kwargs: Any) -> None:
+    """Recompute the audit chain; exit 1 naming the first bad entry."""
+    from tansiq.audit import verify
+
+    node = _open_node(_settings(kwargs))
+    result = verify(node.db)
+    if not result.ok:
+        raise click.ClickException(f"audit chain broken: {result.problem}")
+    click.echo(f"audit chain intact: {result.entries} entries")
+    if result.head:
+        click.echo(f"head: {result.head}  (keep a copy elsewhere to detect rewrites)")
+
+
+@audit.command("list")
+@click.option("--after", type=int, default=None, help="Only entries after this seq.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many entries (capped at 1000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON array.")
+@_settings_options
+def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> None:
+    """Print audit entries, oldest first."""
+    from tansiq.audit import page
+
+    node = _open_node(_settings(kwargs))
+    entries = page(node.db, after, limit)
+    if as_json:
+        click.echo(orjson.dumps(entries).decode())
+        return
+    for e in entries:
+        detail = "" if e["detail"] in ({}, "") else " " + orjson.dumps(e["detail"]).decode()
+        click.echo(f"{e['seq']:>7}  {e['time']}  {e['actor']:<16} {e['action']:<20} "
+                   f"{e['target']}{detail}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from tansiq.accounts.store import create_account, create_token, new_password
 from tansiq.settings import Settings, write_config
 from tansiq.store.database import Database
-from tansiq.store.ingest import ingest
+from tansiq.sharing import local_stamp
+from tansiq.stix.extensions import DISTRIBUTION_DEFINITION, TANSIQ_IDENTITY
+from tansiq.store.ingest import IngestResult, ingest
 from tansiq.store.migrations import migrate
 
 TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
@@ -95,7 +98,11 @@ def init_node(settings: Settings, code: str, name: str, admin_password: str | No
         with db.write():
             for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
                 db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
-        ingest(db, [identity])
+        ingest(
+            db,
+            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION],
+            prepare=local_stamp(db, code, identity["id"]),
+        )
         password = admin_password or new_password()
         create_account(db, "admin", password, "admin", code)
         token = create_token(db, "admin", "created by tansiq init", "api admin")
@@ -144,6 +151,24 @@ class Node:
 
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key().public_key()
+
+    def ingest(
+        self,
+        objects: Iterable[Any],
+        *,
+        distribution: Sequence[str] | None = None,
+        tlp: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        """Store objects entering through this node's own CLI or API (stamped, all or nothing)."""
+        prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        return ingest(
+            self.db,
+            objects,
+            prepare=prepare,
+            batch_size=self.settings.ingest_batch,
+            progress=progress,
+        )
 
     def close(self) -> None:
         self.db.close()

@@ -1,7 +1,16 @@
 """Who may see what: the one decision every read path asks.
 
-Two forms of the same rule, tested to agree: :func:`may_see` (one object, one principal) and
-:func:`condition` (an SQL fragment placed inside list queries, before ``LIMIT``).
+Two forms of one rule, tested to agree: :func:`may_see` (one object, one principal) and
+:func:`condition` (an SQL fragment placed inside list queries, before ``LIMIT``, so pages and
+counts never include hidden objects).
+
+The rule, for a principal of partner P on the node of partner N:
+
+* anonymous principals see nothing;
+* a version is visible only if P is among the partners it is released to (the ``partners`` of
+  the tansiq distribution extension) and P is also among the partners of the object's *latest*
+  version — narrowing the distribution in a new version withdraws every version from P;
+* a peer's sync account sees only what node N itself originated (each node publishes its own).
 """
 
 from __future__ import annotations
@@ -9,18 +18,52 @@ from __future__ import annotations
 from typing import Any
 
 from tansiq.accounts.principal import Principal
+from tansiq.stix.extensions import distribution_of
 from tansiq.store.query import Condition
 
 NOTHING: Condition = ("1 = 0", ())
 
 
-def condition(principal: Principal, node_code: str) -> Condition:
-    """SQL over ``objects`` columns selecting exactly what *principal* may see on this node."""
+def condition(principal: Principal, node_code: str, *, all_versions: bool = False) -> Condition:
+    """SQL over ``objects`` columns selecting exactly what *principal* may see on this node.
+
+    With ``all_versions`` the fragment also checks the latest version (for queries over every
+    stored version rather than the ``latest_objects`` view).
+    """
     if principal.partner is None:
         return NOTHING
-    return ("1 = 1", ())
+    like = f"%,{principal.partner},%"
+    sql = "partners LIKE ?"
+    params: list[Any] = [like]
+    if principal.is_sync:
+        sql += " AND origin = ?"
+        params.append(node_code)
+    if all_versions:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM objects cur WHERE cur.id = objects.id"
+            " AND cur.is_latest = 1 AND cur.partners LIKE ?)"
+        )
+        params.append(like)
+    return sql, tuple(params)
 
 
-def may_see(principal: Principal, node_code: str, obj: dict[str, Any]) -> bool:
-    """The same rule as :func:`condition`, for one object."""
-    return principal.partner is not None
+def may_see(
+    principal: Principal,
+    node_code: str,
+    obj: dict[str, Any],
+    latest: dict[str, Any] | None = None,
+) -> bool:
+    """The same rule for one stored version *obj*; *latest* is the object's latest version."""
+    if principal.partner is None:
+        return False
+    for version in (obj, obj if latest is None else latest):
+        dist = distribution_of(version)
+        if dist is None:
+            return False
+        partners = dist.get("partners")
+        if not isinstance(partners, list) or principal.partner not in partners:
+            return False
+    if principal.is_sync:
+        dist = distribution_of(obj)
+        return dist is not None and dist.get("origin") == node_code
+    return True

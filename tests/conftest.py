@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -107,3 +108,14 @@ def node(settings: Settings) -> Iterator[Node]:
         yield n
     finally:
         n.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    try:
+        from test_leak import CASES
+    except ImportError:
+        return
+    if CASES["count"]:
+        terminalreporter.write_line(
+            f"leak property test: {CASES['count']} generated cases checked (example × principal × read path)"
+        )

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from conftest import STIX_DIR
 from tansiq.cli import main
+from tansiq.stix.extensions import DISTRIBUTION_EXT, strip_distribution
 from test_store import indicator
 
 
@@ -52,12 +53,13 @@ def test_ingest_export_stats(data_dir: Path, tmp_path: Path) -> None:
     code, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
     counts = json.loads(out)
     originals = orjson.loads(src.read_bytes())["objects"]
-    assert sum(counts.values()) == len(originals) + 1  # + the node's identity
+    assert sum(counts.values()) == len(originals) + 3  # + identities of node and tansiq, ext-def
     target = tmp_path / "out.json"
     code, _, _ = run("export", "--data-dir", str(data_dir), "-o", str(target))
     exported = {o["id"]: o for o in json.loads(target.read_text())["objects"]}
     for o in originals:
-        assert exported[o["id"]] == o
+        assert strip_distribution(exported[o["id"]]) == o
+        assert exported[o["id"]]["extensions"][DISTRIBUTION_EXT]["partners"] == ["EG"]
 
 
 def test_ingest_invalid_exits_nonzero_and_stores_nothing(data_dir: Path, tmp_path: Path) -> None:
@@ -70,7 +72,7 @@ def test_ingest_invalid_exits_nonzero_and_stores_nothing(data_dir: Path, tmp_pat
     assert code == 1
     assert "object 1" in err and "pattern_type" in err and "nothing stored" in err
     _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
-    assert json.loads(out) == {"identity": 1}
+    assert json.loads(out) == {"identity": 2, "extension-definition": 1}
 
 
 def test_ingest_not_json_is_clear(data_dir: Path, tmp_path: Path) -> None:

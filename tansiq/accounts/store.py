@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tansiq.accounts.principal import ROLES, Principal
-from tansiq.stix.timestamps import now_micros
+from tansiq.stix.timestamps import from_micros, now_micros
 from tansiq.store.database import Database
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -57,14 +59,16 @@ def create_account(
 ) -> Account:
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    plain = username.replace("-", "").replace("_", "").replace(".", "")
+    if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
     if len(password) < 10:
         raise AccountError("password: at least 10 characters")
     if get_account(db, username) is not None:
         raise AccountError(f"account {username!r} already exists")
     db.execute(
-        "INSERT INTO accounts (username, password_hash, role, partner, created) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO accounts (username, password_hash, role, partner, created) "
+        "VALUES (?, ?, ?, ?, ?)",
         (username, hash_password(password), role, partner, now_micros()),
     )
     return Account(username, role, partner, False)
@@ -119,3 +123,156 @@ def account_for_token(db: Database, token: str) -> Account | None:
     if row is None or row[3]:
         return None
     return Account(row[0], row[1], row[2], bool(row[3]))
+
+
+# -- accounts and tokens: listing, scopes, revocation ------------------------------------------
+
+SCOPES = ("api", "admin", "sync")
+"""``api``: the REST API under /api; ``admin``: administer other accounts and their tokens
+(admin role only); ``sync``: the federation endpoints partners pull from."""
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "admin": frozenset(SCOPES),
+    "editor": frozenset({"api"}),
+    "reader": frozenset({"api"}),
+    "sync": frozenset({"api", "sync"}),
+}
+TOKEN_ID_LENGTH = 16  # shown id: the first hex digits of the token's sha256
+MIN_ID_PREFIX = 6
+MAX_TOKEN_DAYS = 3650
+
+
+class TokenNotFound(AccountError):
+    """No token matches."""
+
+
+def list_accounts(db: Database) -> list[Account]:
+    rows = db.fetchall("SELECT username, role, partner, disabled FROM accounts ORDER BY username")
+    return [Account(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+def parse_scopes(scopes: str | Iterable[str], role: str | None = None) -> str:
+    """Validate scopes (space- or comma-separated) and return them space-separated, in order.
+
+    With *role*, every scope must be one the role may hold (see :data:`ROLE_SCOPES`).
+    """
+    words = scopes.replace(",", " ").split() if isinstance(scopes, str) else list(scopes)
+    if not words:
+        raise AccountError(f"give at least one scope: {', '.join(SCOPES)}")
+    unknown = sorted(set(words) - set(SCOPES))
+    if unknown:
+        raise AccountError(f"unknown scope {unknown[0]!r}; choose from {', '.join(SCOPES)}")
+    if role is not None:
+        denied = sorted(set(words) - ROLE_SCOPES.get(role, frozenset()))
+        if denied:
+            raise AccountError(f"role {role!r} may not hold scope {denied[0]!r}")
+    return " ".join(s for s in SCOPES if s in words)
+
+
+def check_token_days(days: int) -> int:
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise AccountError(f"days: 1 to {MAX_TOKEN_DAYS}, got {days}")
+    return days
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed: never the token itself, which only its owner saw once."""
+
+    id: str
+    username: str
+    label: str
+    scopes: tuple[str, ...]
+    created: int
+    expires: int
+    revoked: bool
+    hash: str = field(default="", repr=False, compare=False)  # full sha256, never listed
+
+    def state(self, now: int | None = None) -> str:
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.expires <= (now or now_micros()) else "live"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "label": self.label,
+            "scopes": list(self.scopes),
+            "created": from_micros(self.created),
+            "expires": from_micros(self.expires),
+            "state": self.state(),
+        }
+
+
+_TOKEN_COLUMNS = "token_hash, username, label, scopes, created, expires, revoked"
+
+
+def _info(row: Sequence[Any]) -> TokenInfo:
+    return TokenInfo(
+        str(row[0])[:TOKEN_ID_LENGTH], row[1], row[2], tuple(str(row[3]).split()),
+        int(row[4]), int(row[5]), bool(row[6]), str(row[0]),
+    )
+
+
+def token_id(token: str) -> str:
+    """The listed id of *token* (a prefix of its hash)."""
+    return token_hash(token)[:TOKEN_ID_LENGTH]
+
+
+def token_scopes(db: Database, token: str) -> frozenset[str] | None:
+    """The scopes of a live (unexpired, unrevoked) token, or ``None``."""
+    row = db.fetchone(
+        "SELECT scopes FROM tokens WHERE token_hash = ? AND revoked = 0 AND expires > ?",
+        (token_hash(token), now_micros()),
+    )
+    return None if row is None else frozenset(str(row[0]).split())
+
+
+def list_tokens(db: Database, username: str | None = None) -> list[TokenInfo]:
+    """Tokens of *username* (every account's when ``None``), newest first."""
+    if username is None:
+        rows = db.fetchall(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created DESC")
+    else:
+        rows = db.fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE username = ? ORDER BY created DESC",
+            (username,),
+        )
+    return [_info(r) for r in rows]
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def find_token(db: Database, token_or_hash: str, username: str | None = None) -> TokenInfo:
+    """The one token named by the token itself, its sha256, or a prefix of its id/hash.
+
+    With *username*, only that account's tokens are considered.  Raises :class:`TokenNotFound`
+    or, for a prefix matching several tokens, :class:`AccountError`.
+    """
+    key = token_or_hash.strip()
+    if key.startswith(TOKEN_PREFIX):
+        where, params = "token_hash = ?", [token_hash(key)]
+    else:
+        key = key.lower()
+        if len(key) < MIN_ID_PREFIX or not set(key) <= _HEX:
+            raise TokenNotFound(
+                f"name a token by its id (at least {MIN_ID_PREFIX} hex digits) or the token itself"
+            )
+        # Hex digits only, so the pattern holds no LIKE wildcards.
+        where, params = "token_hash LIKE ?", [key + "%"]
+    if username is not None:
+        where += " AND username = ?"
+        params.append(username)
+    rows = db.fetchall(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE {where} LIMIT 2", params)
+    if not rows:
+        raise TokenNotFound(f"no token {token_or_hash[:TOKEN_ID_LENGTH]!r}")
+    if len(rows) > 1:
+        raise AccountError(f"{key!r} matches several tokens; give more of the id")
+    return _info(rows[0])
+
+
+def revoke_token(db: Database, token_or_hash: str, username: str | None = None) -> TokenInfo:
+    """Revoke a token (see :func:`find_token` for how it is named); return it as now stored."""
+    found = find_token(db, token_or_hash, username)
+    db.execute("UPDATE tokens SET revoked = 1 WHERE token_hash = ?", (found.hash,))
+    return find_token(db, found.hash, found.username)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tansiq import __version__
-from tansiq.api import docs, objects, problems
+from tansiq.api import auth, docs, objects, problems
+from tansiq.api.headers import SecurityHeaders
 from tansiq.api.limits import BodySizeLimit
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -23,7 +24,10 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     )
     docs.install(app)
     app.state.node = node
+    app.state.settings = settings  # may differ from node.settings (overrides)
     problems.install(app)
     app.include_router(objects.router)
+    app.include_router(auth.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
     return app

@@ -1,13 +1,54 @@
-"""Request dependencies: the node and the authenticated principal."""
+"""Request dependencies: the node and the authenticated principal.
+
+A request authenticates with ``Authorization: Bearer TOKEN`` or with the ``tansiq_session``
+cookie set by ``POST /login``; the header wins when both are present.  A cookie is sent by the
+browser on its own, so every state-changing request (not GET/HEAD/OPTIONS) authenticated by it
+must also carry the session's CSRF token: the ``X-CSRF-Token`` header, or a ``csrf`` field of an
+``application/x-www-form-urlencoded`` body.  Bearer requests need no CSRF token.
+
+Token scopes: :func:`principal` (the REST API) needs a token with the ``api`` scope;
+:func:`scoped_principal` builds the dependency for another scope.  A session holds every scope
+its role may hold.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import Depends, Request
 
 from tansiq.accounts.principal import ANONYMOUS, Principal
-from tansiq.accounts.store import account_for_token
+from tansiq.accounts.sessions import session_account
+from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_scopes
 from tansiq.api.problems import Problem
 from tansiq.node import Node
+from tansiq.settings import Settings
+
+SESSION_COOKIE = "tansiq_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf"
+FORM = "application/x-www-form-urlencoded"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FAILED = "CSRF token missing or wrong"
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How the request authenticated: ``via`` is "token", "session" or "none"."""
+
+    principal: Principal
+    via: str
+    scopes: frozenset[str]
+    csrf: str | None = None  # the session's CSRF token
+    stale_session: bool = False  # a session cookie came but is unknown or expired
+
+
+NO_AUTH = Auth(ANONYMOUS, "none", frozenset())
 
 
 def get_node(request: Request) -> Node:
@@ -15,24 +56,104 @@ def get_node(request: Request) -> Node:
     return node
 
 
-def optional_principal(request: Request) -> Principal:
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with (``node.settings`` unless overridden)."""
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else get_node(request).settings
+
+
+def authenticate(request: Request) -> Auth:
+    """Resolve the bearer token or session cookie (no CSRF check here); cached per request."""
+    cached: Auth | None = getattr(request.state, "auth", None)
+    if cached is not None:
+        return cached
+    auth = _resolve(request)
+    request.state.auth = auth
+    return auth
+
+
+def _resolve(request: Request) -> Auth:
+    db = get_node(request).db
     header = request.headers.get("authorization", "")
-    if not header:
-        return ANONYMOUS
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "use 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
-    account = account_for_token(get_node(request).db, token.strip())
-    if account is None:
-        raise Problem(
-            401, "the token is unknown, expired or revoked", {"WWW-Authenticate": "Bearer"}
-        )
-    return account.principal()
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(401, "use 'Authorization: Bearer TOKEN'", BEARER)
+        account = account_for_token(db, token)
+        scopes = token_scopes(db, token) if account is not None else None
+        if account is None or scopes is None:
+            raise Problem(401, "the token is unknown, expired or revoked", BEARER)
+        return Auth(account.principal(), "token", scopes)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = session_account(db, cookie)
+        if found is None:
+            return Auth(ANONYMOUS, "none", frozenset(), stale_session=True)
+        account, csrf = found
+        return Auth(account.principal(), "session", ROLE_SCOPES.get(account.role, frozenset()),
+                    csrf)
+    return NO_AUTH
 
 
-def principal(request: Request) -> Principal:
-    p = optional_principal(request)
-    if p.is_anonymous:
-        raise Problem(401, "authentication required: send 'Authorization: Bearer TOKEN'",
-                      {"WWW-Authenticate": "Bearer"})
-    return p
+async def submitted_csrf(request: Request) -> str:
+    """The CSRF token the request carries: header first, then an urlencoded form field."""
+    value = request.headers.get(CSRF_HEADER)
+    if value:
+        return value
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == FORM:
+        body = await request.body()  # cached: the route can still read it
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=100)
+        return fields.get(CSRF_FIELD, [""])[0]
+    return ""
+
+
+def csrf_matches(expected: str | None, given: str) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(
+        str(expected).encode(), given.encode()
+    )
+
+
+async def check_csrf(request: Request, auth: Auth) -> None:
+    """403 unless a cookie-authenticated unsafe request carries the session's CSRF token."""
+    if auth.via != "session" or request.method in SAFE_METHODS:
+        return
+    if not csrf_matches(auth.csrf, await submitted_csrf(request)):
+        raise Problem(403, CSRF_FAILED)
+
+
+async def current_auth(request: Request, auth: Annotated[Auth, Depends(authenticate)]) -> Auth:
+    """The request's authentication, CSRF-checked."""
+    await check_csrf(request, auth)
+    return auth
+
+
+async def optional_principal(auth: Annotated[Auth, Depends(current_auth)]) -> Principal:
+    return auth.principal
+
+
+def _require(auth: Auth, scope: str) -> Principal:
+    if auth.principal.is_anonymous:
+        if auth.stale_session:
+            raise Problem(401, "the session has expired or ended: log in again at /login",
+                          BEARER)
+        raise Problem(401, "authentication required: send 'Authorization: Bearer TOKEN' "
+                           "or log in at /login", BEARER)
+    if scope not in auth.scopes:
+        raise Problem(403, f"this token lacks the {scope!r} scope")
+    return auth.principal
+
+
+async def principal(auth: Annotated[Auth, Depends(current_auth)]) -> Principal:
+    """An authenticated principal allowed to use the REST API (scope ``api``)."""
+    return _require(auth, "api")
+
+
+def scoped_principal(scope: str) -> Callable[[Auth], Awaitable[Principal]]:
+    """A dependency like :func:`principal` for another scope, e.g. ``sync``."""
+
+    async def dependency(auth: Annotated[Auth, Depends(current_auth)]) -> Principal:
+        return _require(auth, scope)
+
+    return dependency

@@ -17,7 +17,7 @@ from tansiq.node import Node
 from tansiq.stix.bundles import parse_bytes, stream_bundle
 from tansiq.stix.timestamps import to_micros
 from tansiq.store import query
-from tansiq.store.ingest import ingest
+from tansiq.sharing import SharingError, parse_spec
 
 router = APIRouter(prefix="/api", tags=["objects"])
 
@@ -78,8 +78,9 @@ def get_object(
     who: PrincipalDep,
     versions: Annotated[str, Query(pattern="^(latest|all)$", description="latest or all")] = "latest",
 ) -> Response:
+    every = versions == "all"
     texts = query.get_versions(
-        node.db, policy.condition(who, node.code), object_id, all_versions=versions == "all"
+        node.db, policy.condition(who, node.code, all_versions=every), object_id, all_versions=every
     )
     if not texts:
         raise Problem(404, f"no object {object_id!r}")
@@ -89,7 +90,18 @@ def get_object(
 
 
 @router.post("/bundles", status_code=201, summary="Ingest a STIX bundle (all or nothing)")
-async def post_bundle(request: Request, node: NodeDep, who: PrincipalDep) -> Response:
+async def post_bundle(
+    request: Request,
+    node: NodeDep,
+    who: PrincipalDep,
+    distribution: Annotated[
+        str | None,
+        Query(description="own, all, or comma-separated partner codes and/or group names"),
+    ] = None,
+    tlp: Annotated[
+        str | None, Query(description="TLP 2.0: clear, green, amber, amber+strict, red")
+    ] = None,
+) -> Response:
     if not who.can("write"):
         raise Problem(403, f"role {who.role!r} may not write objects")
     ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
@@ -97,9 +109,11 @@ async def post_bundle(request: Request, node: NodeDep, who: PrincipalDep) -> Res
         raise Problem(415, f"send the bundle as {JSON}, not {ctype!r}")
     body = await request.body()
     objects = parse_bytes(body)
-    result = await run_in_threadpool(
-        ingest, node.db, objects, batch_size=node.settings.ingest_batch
-    )
+    try:
+        spec = parse_spec(distribution)
+        result = await run_in_threadpool(node.ingest, objects, distribution=spec, tlp=tlp)
+    except SharingError as exc:
+        raise Problem(400, str(exc)) from None
     return Response(orjson.dumps(result.as_dict()), status_code=201, media_type=JSON)
 
 

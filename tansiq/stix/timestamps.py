@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, datetime, timezone
+from functools import lru_cache
 
 _TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z\Z")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -19,6 +20,12 @@ def to_micros(value: object) -> int:
     """Parse a STIX timestamp; raise ValueError when it is not one."""
     if type(value) is not str:
         raise ValueError("timestamp must be a string")
+    return _parse(value)
+
+
+# Validation and the store both read ``created``/``modified``: the second read is a cache hit.
+@lru_cache(maxsize=8192)
+def _parse(value: str) -> int:
     m = _TS.match(value)
     if m is None:
         raise ValueError("not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)")

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import to_micros
 from tansiq.stix.validate import check_object
 from tansiq.store.database import Database
@@ -31,6 +32,8 @@ OBJECT_COLUMNS = (
     "is_latest",
     "spec_version",
     "json",
+    "origin",
+    "partners",
 )
 
 Prepare = Callable[[dict[str, Any]], dict[str, Any]]
@@ -113,6 +116,11 @@ class _Writer:
 
     def add(self, obj: dict[str, Any]) -> None:
         version, created, modified = _version_of(obj)
+        dist = distribution_of(obj)
+        origin, partners = "", ""
+        if dist is not None:
+            origin = str(dist.get("origin", ""))
+            partners = "," + ",".join(dist.get("partners", ())) + ","
         self.rows.append(
             [
                 None,
@@ -126,6 +134,8 @@ class _Writer:
                 1,
                 obj.get("spec_version"),
                 obj,
+                origin,
+                partners,
             ]
         )
 

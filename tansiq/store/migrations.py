@@ -59,8 +59,61 @@ def _m001_objects(d: Dialect) -> list[str]:
     ]
 
 
+def _m002_sharing(d: Dialect) -> list[str]:
+    return [
+        # Who the version is released to (",DZ,EG,", originator included; groups expanded at the
+        # time of the version) and which partner originated it.  Filled from the tansiq
+        # distribution extension inside the JSON, which stays the source of truth.
+        "ALTER TABLE objects ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE objects ADD COLUMN partners TEXT NOT NULL DEFAULT ''",
+        # PostgreSQL expands ``*`` when a view is created: recreate it to see the new columns.
+        "DROP VIEW latest_objects",
+        "CREATE VIEW latest_objects AS SELECT * FROM objects WHERE is_latest = 1",
+        """CREATE TABLE partners (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            identity_id TEXT NOT NULL,
+            public_key TEXT NOT NULL DEFAULT '',
+            base_url TEXT NOT NULL DEFAULT '',
+            created BIGINT NOT NULL
+        )""",
+        "CREATE TABLE sharing_groups (name TEXT PRIMARY KEY, created BIGINT NOT NULL)",
+        """CREATE TABLE group_members (
+            group_name TEXT NOT NULL REFERENCES sharing_groups (name),
+            partner TEXT NOT NULL,
+            PRIMARY KEY (group_name, partner)
+        )""",
+        """CREATE TABLE sessions (
+            session_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES accounts (username),
+            csrf_token TEXT NOT NULL,
+            created BIGINT NOT NULL,
+            expires BIGINT NOT NULL
+        )""",
+        f"""CREATE TABLE login_failures (
+            seq {d.int_pk},
+            username TEXT NOT NULL,
+            address TEXT NOT NULL,
+            at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX login_failures_user ON login_failures (username, at)",
+        "CREATE INDEX login_failures_addr ON login_failures (address, at)",
+        f"""CREATE TABLE audit (
+            seq {d.int_pk},
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
+    ("002_sharing", _m002_sharing),
 ]
 
 

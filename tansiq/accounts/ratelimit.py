@@ -1,0 +1,96 @@
+"""Login rate limiting with its state in the database, so it holds across server processes.
+
+Every failed login is a row in ``login_failures`` (username as typed, client address, time).  A
+login is refused - before the password is even checked - while the failures for the account *or*
+for the address within the last ``window_s`` seconds number ``max_failures`` or more.  The lock
+lifts by itself once enough of those failures are older than the window; a successful login
+clears the account's failures.
+
+Addresses are the TCP peer as the server sees it.  Behind a reverse proxy every client shares the
+proxy's address, so the per-address limit then applies to all clients together.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+from tansiq.stix.timestamps import now_micros
+from tansiq.store.database import Database
+
+SECOND_US = 1_000_000
+MAX_NAME = 100  # usernames are at most 64 characters; longer input is cut the same everywhere
+
+
+def _name(username: str) -> str:
+    return username[:MAX_NAME]
+
+
+class LockedOut(Exception):
+    """Too many recent failures; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int, by: str) -> None:
+        super().__init__(retry_after, by)
+        self.retry_after = retry_after
+        self.by = by  # "account" or "address"
+
+    def __str__(self) -> str:
+        return f"too many failed logins; try again in {self.retry_after} s"
+
+
+def _seconds_left(
+    db: Database, column: str, value: str, max_failures: int, window_us: int, now: int
+) -> int:
+    """Seconds until the failures for ``column = value`` drop below the limit (0: not locked)."""
+    # The max_failures-th newest failure in the window: once it ages out, fewer than the limit
+    # remain.  ``column`` is one of two fixed names, never user input.
+    row = db.fetchone(
+        f"SELECT at FROM login_failures WHERE {column} = ? AND at > ? "
+        "ORDER BY at DESC LIMIT 1 OFFSET ?",
+        (value, now - window_us, max(max_failures, 1) - 1),
+    )
+    if row is None:
+        return 0
+    return max(1, math.ceil((int(row[0]) + window_us - now) / SECOND_US))
+
+
+def locked_for(
+    db: Database, username: str, address: str, max_failures: int, window_s: int
+) -> LockedOut | None:
+    """The lock-out in force for this account or address, or ``None``."""
+    if max_failures <= 0:
+        return None  # rate limiting switched off
+    now = now_micros()
+    window_us = window_s * SECOND_US
+    by_account = _seconds_left(db, "username", _name(username), max_failures, window_us, now)
+    by_address = _seconds_left(db, "address", address, max_failures, window_us, now)
+    if by_account == by_address == 0:
+        return None
+    if by_account >= by_address:
+        return LockedOut(by_account, "account")
+    return LockedOut(by_address, "address")
+
+
+def check(db: Database, username: str, address: str, max_failures: int, window_s: int) -> None:
+    """Raise :class:`LockedOut` when this account or address may not try to log in now."""
+    locked = locked_for(db, username, address, max_failures, window_s)
+    if locked is not None:
+        raise locked
+
+
+def note_failure(db: Database, username: str, address: str, window_s: int) -> None:
+    """Record a failed login (also for unknown usernames: no account enumeration)."""
+    now = now_micros()
+    # ``seq`` is a plain BIGINT key on PostgreSQL (no sequence): a random 62-bit value avoids a
+    # MAX()+1 race between server processes.
+    db.execute(
+        "INSERT INTO login_failures (seq, username, address, at) VALUES (?, ?, ?, ?)",
+        (secrets.randbits(62), _name(username), address, now),
+    )
+    # Rows older than the window count for nothing; keep the table small.
+    db.execute("DELETE FROM login_failures WHERE at <= ?", (now - window_s * SECOND_US,))
+
+
+def clear(db: Database, username: str) -> None:
+    """Forget the account's failures after a successful login (the address's others remain)."""
+    db.execute("DELETE FROM login_failures WHERE username = ?", (_name(username),))

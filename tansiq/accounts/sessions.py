@@ -1,0 +1,57 @@
+"""Web sessions: a random cookie value whose sha256 is the only thing stored, plus a CSRF token.
+
+The session token is a bearer secret like an API token, so the database holds only its hash (a
+copy of the table does not let anyone log in).  The CSRF token is not a credential on its own -
+it is useless without the session cookie - and is stored as is so pages can be rendered with it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from tansiq.accounts.store import Account, token_hash
+from tansiq.stix.timestamps import now_micros
+from tansiq.store.database import Database
+
+MINUTE_US = 60 * 1_000_000
+
+
+def start_session(db: Database, username: str, minutes: int) -> tuple[str, str]:
+    """Open a session for *username*; return ``(session_token, csrf_token)``."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    now = now_micros()
+    db.execute(
+        "INSERT INTO sessions (session_hash, username, csrf_token, created, expires) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (token_hash(token), username, csrf, now, now + minutes * MINUTE_US),
+    )
+    # Housekeeping: sessions past their expiry can never be used again.
+    db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+    return token, csrf
+
+
+def session_account(db: Database, token: str) -> tuple[Account, str] | None:
+    """The account and CSRF token of a live session; ``None`` when unknown or expired."""
+    if not token:
+        return None
+    row = db.fetchone(
+        "SELECT a.username, a.role, a.partner, a.disabled, s.csrf_token FROM sessions s "
+        "JOIN accounts a ON a.username = s.username "
+        "WHERE s.session_hash = ? AND s.expires > ?",
+        (token_hash(token), now_micros()),
+    )
+    if row is None or row[3]:
+        return None
+    return Account(row[0], row[1], row[2], bool(row[3])), str(row[4])
+
+
+def end_session(db: Database, token: str) -> None:
+    """Log out: forget the session (no-op when it is unknown)."""
+    db.execute("DELETE FROM sessions WHERE session_hash = ?", (token_hash(token),))
+
+
+def end_all_sessions(db: Database, username: str) -> int:
+    """Forget every session of *username* (e.g. after a password change); return how many."""
+    cur = db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+    return int(cur.rowcount or 0)

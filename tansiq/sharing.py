@@ -1,0 +1,186 @@
+"""Partners, sharing groups, and stamping the originator's distribution on its objects.
+
+A distribution is asked for as ``own``, ``all``, or a list of partner codes and/or group names; it
+is expanded here, at the time of the version, to the partner codes it releases to (originator
+included).  Later changes to a group do not re-share old versions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tansiq.stix.extensions import DISTRIBUTION_EXT, distribution_of, set_distribution
+from tansiq.stix.markings import TLP_IDS
+from tansiq.stix.timestamps import now_micros
+from tansiq.store.database import Database
+from tansiq.store.ingest import ObjectRejected, Prepare
+
+GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{1,62}\Z")
+PARTNER_CODE = re.compile(r"[A-Z]{2,8}\Z")
+TLP_MARKING_IDS = frozenset(TLP_IDS.values())
+
+
+class SharingError(ValueError):
+    """A partner, group or distribution that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Partner:
+    code: str
+    name: str
+    identity_id: str
+    public_key: str
+    base_url: str
+
+
+def add_partner(
+    db: Database, code: str, name: str, identity_id: str, public_key: str = "", base_url: str = ""
+) -> Partner:
+    if not PARTNER_CODE.match(code):
+        raise SharingError(f"partner code {code!r}: use 2–8 capital letters")
+    if db.fetchone("SELECT 1 FROM partners WHERE code = ?", (code,)):
+        raise SharingError(f"partner {code} is already registered")
+    db.execute(
+        "INSERT INTO partners (code, name, identity_id, public_key, base_url, created) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (code, name, identity_id, public_key, base_url, now_micros()),
+    )
+    return Partner(code, name, identity_id, public_key, base_url)
+
+
+def list_partners(db: Database) -> list[Partner]:
+    rows = db.fetchall(
+        "SELECT code, name, identity_id, public_key, base_url FROM partners ORDER BY code"
+    )
+    return [Partner(*r) for r in rows]
+
+
+def partner_codes(db: Database) -> set[str]:
+    return {r[0] for r in db.fetchall("SELECT code FROM partners")}
+
+
+def add_group(db: Database, name: str, members: Sequence[str], own_code: str) -> None:
+    if not GROUP_NAME.match(name) or name in ("own", "all"):
+        raise SharingError(f"group name {name!r}: 2–63 lowercase letters, digits, '-', '_', '.'")
+    known = partner_codes(db) | {own_code}
+    unknown = sorted(set(members) - known)
+    if unknown:
+        raise SharingError(f"unknown partner(s) {', '.join(unknown)}: add them with `tansiq partner add`")
+    if not members:
+        # An empty group must never mean "everyone": refuse it outright.
+        raise SharingError("a sharing group needs at least one member")
+    if db.fetchone("SELECT 1 FROM sharing_groups WHERE name = ?", (name,)):
+        raise SharingError(f"group {name!r} already exists")
+    db.execute("INSERT INTO sharing_groups (name, created) VALUES (?, ?)", (name, now_micros()))
+    for code in sorted(set(members)):
+        db.execute("INSERT INTO group_members (group_name, partner) VALUES (?, ?)", (name, code))
+
+
+def set_group_members(db: Database, name: str, members: Sequence[str], own_code: str) -> None:
+    if not db.fetchone("SELECT 1 FROM sharing_groups WHERE name = ?", (name,)):
+        raise SharingError(f"no group {name!r}")
+    unknown = sorted(set(members) - (partner_codes(db) | {own_code}))
+    if unknown or not members:
+        raise SharingError(f"members must be known partners, at least one (unknown: {unknown})")
+    db.execute("DELETE FROM group_members WHERE group_name = ?", (name,))
+    for code in sorted(set(members)):
+        db.execute("INSERT INTO group_members (group_name, partner) VALUES (?, ?)", (name, code))
+
+
+def list_groups(db: Database) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {r[0]: [] for r in db.fetchall("SELECT name FROM sharing_groups ORDER BY name")}
+    for name, code in db.fetchall("SELECT group_name, partner FROM group_members ORDER BY partner"):
+        groups[name].append(code)
+    return groups
+
+
+def expand(db: Database, spec: Sequence[str], own_code: str) -> list[str]:
+    """Partner codes a distribution spec releases to, originator always included."""
+    if not spec:
+        raise SharingError("empty distribution: give 'own', 'all', partner codes or group names")
+    codes = {own_code}
+    groups = list_groups(db)
+    known = partner_codes(db)
+    for item in spec:
+        item = item.strip()
+        if item == "own":
+            continue
+        if item == "all":
+            codes |= known
+        elif item in groups:
+            codes |= set(groups[item])
+        elif item in known or item == own_code:
+            codes.add(item)
+        else:
+            raise SharingError(f"unknown partner or group {item!r} in distribution")
+    return sorted(codes)
+
+
+def parse_spec(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def with_tlp(obj: dict[str, Any], tlp: str) -> dict[str, Any]:
+    """*obj* marked with TLP 2.0 *tlp* (any other TLP marking replaced)."""
+    if tlp not in TLP_IDS:
+        raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
+    refs = [r for r in obj.get("object_marking_refs", []) if r not in TLP_MARKING_IDS]
+    out = dict(obj)
+    out["object_marking_refs"] = [TLP_IDS[tlp], *refs]
+    return out
+
+
+def local_stamp(
+    db: Database,
+    own_code: str,
+    own_identity: str,
+    distribution: Sequence[str] | None = None,
+    tlp: str | None = None,
+) -> Prepare:
+    """The write-path hook for objects entering through this node's own CLI or API.
+
+    Objects carrying a distribution keep it (re-import of an export) unless one is asked for;
+    objects without one get the originator alone.  Objects of another registered partner's
+    identity, or stamped with another origin, are refused: only that partner's node publishes them.
+    """
+    partners = expand(db, distribution, own_code) if distribution is not None else None
+    if tlp is not None and tlp not in TLP_IDS:
+        raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
+    foreign = {
+        p.identity_id: p.code for p in list_partners(db) if p.identity_id != own_identity
+    }
+
+    def stamp(obj: dict[str, Any]) -> dict[str, Any]:
+        owner = foreign.get(obj.get("created_by_ref", ""))
+        if owner is not None:
+            raise ObjectRejected(
+                "created_by_ref", f"created by partner {owner}: only {owner}'s node may publish it"
+            )
+        current = distribution_of(obj)
+        if current is not None and current.get("origin") not in (own_code, None):
+            raise ObjectRejected(
+                f"extensions.{DISTRIBUTION_EXT}.origin",
+                f"originated by {current.get('origin')}: only that node may change it",
+            )
+        if partners is not None:
+            obj = set_distribution(obj, own_code, partners)
+        elif current is None:
+            obj = set_distribution(obj, own_code, [own_code])
+        else:
+            codes = current.get("partners")
+            if not isinstance(codes, list) or own_code not in codes:
+                raise ObjectRejected(
+                    f"extensions.{DISTRIBUTION_EXT}.partners",
+                    "must be a list of partner codes that includes the originator",
+                )
+            obj = set_distribution(obj, own_code, [str(c) for c in codes])
+        if tlp is not None:
+            obj = with_tlp(obj, tlp)
+        return obj
+
+    return stamp

@@ -1,0 +1,79 @@
+"""tansiq's STIX extension-definitions, shipped with the package.
+
+The *distribution* property-extension carries, inside every stored version, who it is released to
+(``partners``: partner codes, originator included, groups and "all partners" already expanded) and
+which partner's node originated it (``origin``), so every node can enforce it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+TANSIQ_IDENTITY_ID: Final = "identity--b63145ff-627d-4e0b-b1c5-04eaeddf64e7"
+DISTRIBUTION_EXT: Final = "extension-definition--9490da53-189e-4ac3-b942-0c4a2d186461"
+_CREATED: Final = "2026-11-01T00:00:00.000Z"
+
+TANSIQ_IDENTITY: Final[dict[str, Any]] = {
+    "type": "identity",
+    "spec_version": "2.1",
+    "id": TANSIQ_IDENTITY_ID,
+    "created": _CREATED,
+    "modified": _CREATED,
+    "name": "tansiq project",
+    "identity_class": "organization",
+    "description": "Publisher of the tansiq STIX extension-definitions.",
+}
+
+DISTRIBUTION_DEFINITION: Final[dict[str, Any]] = {
+    "type": "extension-definition",
+    "spec_version": "2.1",
+    "id": DISTRIBUTION_EXT,
+    "created_by_ref": TANSIQ_IDENTITY_ID,
+    "created": _CREATED,
+    "modified": _CREATED,
+    "name": "tansiq distribution",
+    "description": (
+        "Originator-controlled distribution of one object version: the partner codes it is "
+        "released to (originator included, groups expanded when the version was made) and the "
+        "partner whose node originated it. A receiving node never widens it."
+    ),
+    "schema": "https://tansiq.invalid/schemas/distribution-1.0.json",
+    "version": "1.0.0",
+    "extension_types": ["property-extension"],
+}
+
+
+def distribution_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The distribution extension of *obj*, or None."""
+    ext = obj.get("extensions")
+    if not isinstance(ext, dict):
+        return None
+    value = ext.get(DISTRIBUTION_EXT)
+    return value if isinstance(value, dict) else None
+
+
+def set_distribution(obj: dict[str, Any], origin: str, partners: list[str]) -> dict[str, Any]:
+    """A copy of *obj* carrying this distribution (other extensions kept as they are)."""
+    out = dict(obj)
+    ext = dict(out.get("extensions") or {})
+    ext[DISTRIBUTION_EXT] = {
+        "extension_type": "property-extension",
+        "origin": origin,
+        "partners": sorted(set(partners)),
+    }
+    out["extensions"] = ext
+    return out
+
+
+def strip_distribution(obj: dict[str, Any]) -> dict[str, Any]:
+    """*obj* without the distribution extension (as it was before a node stamped it)."""
+    ext = obj.get("extensions")
+    if not isinstance(ext, dict) or DISTRIBUTION_EXT not in ext:
+        return obj
+    out = dict(obj)
+    rest = {k: v for k, v in ext.items() if k != DISTRIBUTION_EXT}
+    if rest:
+        out["extensions"] = rest
+    else:
+        del out["extensions"]
+    return out

@@ -1,0 +1,255 @@
+"""The hash-chained audit log: recording, tamper detection, concurrency and the CLI."""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from tansiq import audit
+from tansiq.cli import main
+from tansiq.node import Node
+from tansiq.settings import Settings
+
+N = 20
+
+
+def cli(settings: Settings, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, ["audit", *args, "--data-dir", str(settings.data_path)], env={},
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.stdout + result.stderr
+
+
+@pytest.fixture
+def chain(node: Node) -> list[int]:
+    """N entries (alternating record and record_in) on the node; their seqs."""
+    seqs = []
+    for i in range(N):
+        detail = {"i": i, "ids": [f"indicator--{i}"], "note": "é ✓"}
+        if i % 2:
+            with node.db.write():
+                seqs.append(audit.record_in(node.db, f"u{i % 3}", "object_read", f"t{i}", detail))
+        else:
+            seqs.append(audit.record(node.db, f"u{i % 3}", "objects_written", f"t{i}", detail))
+    return seqs
+
+
+def check_broken(node: Node, settings: Settings, bad: int, message: str) -> None:
+    r = audit.verify(node.db)
+    assert not r.ok and r.first_bad_seq == bad, r
+    assert r.problem == message
+    code, out = cli(settings, "verify")
+    assert code == 1 and message in out, out
+
+
+def test_chain_verifies(node: Node, settings: Settings, chain: list[int]) -> None:
+    assert chain == list(range(chain[0], chain[0] + N))
+    r = audit.verify(node.db)
+    assert r.ok and r.first_bad_seq is None and r.problem == ""
+    assert r.entries == chain[-1]
+    last = node.db.fetchone("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+    assert last is not None and r.head == f"{last[0]}:{last[1]}"
+    head = node.db.fetchone("SELECT value FROM meta WHERE key = 'audit_head'")
+    assert head == (r.head,)
+    code, out = cli(settings, "verify")
+    assert code == 0 and f"audit chain intact: {r.entries} entries" in out
+
+
+def test_first_entry_links_to_zeros(node: Node) -> None:
+    assert audit.verify(node.db) == audit.VerifyResult(True, 0, None, "", "")
+    seq = audit.record(node.db, "admin", "login")
+    row = node.db.fetchone("SELECT prev_hash, detail FROM audit WHERE seq = ?", (seq,))
+    assert row == ("0" * 64, "{}")
+
+
+@pytest.mark.parametrize("column", ["detail", "actor", "at", "action", "target"])
+def test_content_changed(node: Node, settings: Settings, chain: list[int], column: str) -> None:
+    value = {"detail": '{"i":999}', "actor": "mallory", "at": 1, "action": "login",
+             "target": "x"}[column]
+    s = chain[6]
+    node.db.execute(f"UPDATE audit SET {column} = ? WHERE seq = ?", (value, s))
+    check_broken(node, settings, s, f"entry {s}: content changed (hash mismatch)")
+
+
+def test_detail_rewritten_non_canonically(node: Node, chain: list[int]) -> None:
+    s = chain[3]
+    node.db.execute("UPDATE audit SET detail = ' ' || detail WHERE seq = ?", (s,))
+    r = audit.verify(node.db)
+    assert not r.ok and r.first_bad_seq == s and "content changed" in r.problem
+
+
+def test_middle_entry_deleted(node: Node, settings: Settings, chain: list[int]) -> None:
+    s = chain[10]
+    node.db.execute("DELETE FROM audit WHERE seq = ?", (s,))
+    check_broken(node, settings, s, f"entry {s} missing (entries {s - 1} → {s + 1})")
+
+
+def test_several_entries_deleted(node: Node, chain: list[int]) -> None:
+    s = chain[10]
+    node.db.execute("DELETE FROM audit WHERE seq IN (?, ?)", (s, s + 1))
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == s
+    assert r.problem == f"entries {s}–{s + 1} missing (entries {s - 1} → {s + 2})"
+
+
+def test_first_entry_deleted(node: Node, chain: list[int]) -> None:
+    first = node.db.fetchone("SELECT MIN(seq) FROM audit")
+    assert first == (1,)
+    node.db.execute("DELETE FROM audit WHERE seq = 1")
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == 1 and r.problem == "entry 1 missing (chain starts at entry 2)"
+
+
+def test_last_entry_deleted(node: Node, settings: Settings, chain: list[int]) -> None:
+    s = chain[-1]
+    node.db.execute("DELETE FROM audit WHERE seq = ?", (s,))
+    check_broken(node, settings, s,
+                 f"entry {s} missing (chain ends at entry {s - 1}; head records entry {s})")
+    # Recording again continues from the head, so the gap stays visible.
+    assert audit.record(node.db, "admin", "login") == s + 1
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == s and r.problem == f"entry {s} missing (entries {s - 1} → {s + 1})"
+
+
+def test_whole_log_deleted(node: Node, chain: list[int]) -> None:
+    node.db.execute("DELETE FROM audit")
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == 1
+    n = chain[-1]
+    assert r.problem == f"entries 1–{n} missing (no entries left; head records entry {n})"
+
+
+def test_reordered(node: Node, settings: Settings, chain: list[int]) -> None:
+    a, b = chain[5], chain[12]
+    node.db.execute("UPDATE audit SET seq = -1 WHERE seq = ?", (a,))
+    node.db.execute("UPDATE audit SET seq = ? WHERE seq = ?", (a, b))
+    node.db.execute("UPDATE audit SET seq = ? WHERE seq = -1", (b,))
+    check_broken(node, settings, a, f"entry {a}: out of order (does not link to entry {a - 1})")
+
+
+def test_adjacent_swap(node: Node, chain: list[int]) -> None:
+    a = chain[7]
+    node.db.execute("UPDATE audit SET seq = -1 WHERE seq = ?", (a,))
+    node.db.execute("UPDATE audit SET seq = ? WHERE seq = ?", (a, a + 1))
+    node.db.execute("UPDATE audit SET seq = ? WHERE seq = -1", (a + 1,))
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == a and f"entry {a}: out of order" in r.problem
+
+
+@pytest.mark.parametrize("index", [8, N - 1])
+def test_hash_column_changed(node: Node, settings: Settings, chain: list[int], index: int) -> None:
+    s = chain[index]
+    node.db.execute("UPDATE audit SET hash = ? WHERE seq = ?", ("ab" * 32, s))
+    check_broken(node, settings, s, f"entry {s}: stored hash changed (content intact)")
+
+
+def test_prev_hash_changed(node: Node, chain: list[int]) -> None:
+    s = chain[4]
+    node.db.execute("UPDATE audit SET prev_hash = ? WHERE seq = ?", ("cd" * 32, s))
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == s and f"entry {s}: out of order" in r.problem
+
+
+def _forge(node: Node, seq: int) -> None:
+    """Rewrite an entry's actor and recompute its hash consistently."""
+    row = node.db.fetchone("SELECT at, action, target, detail, prev_hash FROM audit WHERE seq = ?",
+                           (seq,))
+    assert row is not None
+    at, action, target, detail, prev = row
+    h = audit.entry_hash(prev, seq, at, "mallory", action, target, orjson.loads(detail))
+    node.db.execute("UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = ?", (h, seq))
+
+
+def test_rehashed_middle_entry(node: Node, chain: list[int]) -> None:
+    s = chain[9]
+    _forge(node, s)
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == s
+    assert r.problem == f"entry {s}: replaced (entry {s + 1} does not link to it)"
+
+
+def test_rehashed_last_entry(node: Node, chain: list[int]) -> None:
+    s = chain[-1]
+    _forge(node, s)
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == s
+    assert r.problem == f"entry {s}: replaced (does not match the audit head)"
+
+
+def test_head_missing_or_behind(node: Node, chain: list[int]) -> None:
+    behind = f"{chain[-2]}:{'0' * 64}"
+    node.db.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (behind,))
+    r = audit.verify(node.db)
+    assert r.first_bad_seq == chain[-1] and "after the recorded audit head" in r.problem
+    node.db.execute("DELETE FROM meta WHERE key = 'audit_head'")
+    r = audit.verify(node.db)
+    assert not r.ok and r.first_bad_seq is None and "audit head missing" in r.problem
+
+
+def test_record_in_joins_the_callers_transaction(node: Node, chain: list[int]) -> None:
+    with pytest.raises(RuntimeError, match=r"db\.write"):
+        audit.record_in(node.db, "admin", "login")
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), node.db.write():
+        audit.record_in(node.db, "admin", "account_changed", "bob")
+        raise Boom
+    assert audit.verify(node.db).entries == chain[-1]  # rolled back with the caller
+    with pytest.raises(ValueError):
+        audit.record(node.db, "admin", "export", detail={"n": 2**60})
+    with pytest.raises(ValueError):
+        audit.record(node.db, "admin", "")
+    assert audit.record(node.db, "admin", "export") == chain[-1] + 1
+    assert audit.verify(node.db).ok
+
+
+def test_page(node: Node, settings: Settings, chain: list[int]) -> None:
+    first = audit.page(node.db, None, 5)
+    assert [e["seq"] for e in first] == list(range(1, 6))
+    e = audit.page(node.db, chain[2] - 1, 1)[0]
+    assert e["seq"] == chain[2] and e["action"] == "objects_written" and e["target"] == "t2"
+    assert e["detail"] == {"i": 2, "ids": ["indicator--2"], "note": "é ✓"}
+    assert e["time"].endswith("Z") and len(e["hash"]) == 64
+    assert audit.page(node.db, chain[-1], 10) == []
+    with pytest.raises(ValueError):
+        audit.page(node.db, None, 0)
+    code, out = cli(settings, "list", "--after", str(chain[-3]), "--json")
+    assert code == 0 and [x["seq"] for x in orjson.loads(out)] == chain[-2:]
+    code, out = cli(settings, "list", "--limit", "2")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2 and "objects_written" in lines[0] and '"i":0' in lines[0]
+
+
+def test_concurrent_writers(node: Node) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            for i in range(25):
+                if i % 2:
+                    audit.record(node.db, f"thread{t}", "token_used", str(i), {"i": i})
+                else:
+                    with node.db.write():
+                        audit.record_in(node.db, f"thread{t}", "object_read", str(i))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    r = audit.verify(node.db)
+    assert r.ok, r.problem
+    assert r.entries >= 100
+    count = node.db.fetchone("SELECT COUNT(*), MIN(seq), MAX(seq) FROM audit")
+    assert count is not None and count[0] == count[2] - count[1] + 1 == r.entries

@@ -1,0 +1,373 @@
+"""Logins, sessions, CSRF, rate limiting, API tokens, security headers and HTTPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from servers import Server
+from test_store import indicator
+
+from tansiq.accounts.store import create_account, create_token
+from tansiq.api.app import create_app
+from tansiq.node import Node
+from tansiq.settings import Settings
+
+PROBLEM = "application/problem+json"
+LOCAL = "http://127.0.0.1"  # plain http to loopback: the session cookie comes without Secure
+PASSWORD = "reader-password-1"
+CSRF_FAILED = "CSRF token missing or wrong"
+
+
+def bundle(*objects: dict) -> dict:
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": list(objects)}
+
+
+def web(node: Node, base_url: str = LOCAL, address: str = "10.0.0.1", **overrides: object
+        ) -> TestClient:
+    settings = node.settings.with_overrides(**overrides) if overrides else node.settings
+    return TestClient(create_app(settings, node), base_url=base_url, client=(address, 50000))
+
+
+def form_csrf(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m, page
+    return m.group(1)
+
+
+def login(c: httpx.Client | TestClient, username: str, password: str) -> httpx.Response:
+    csrf = form_csrf(c.get("/login").text)
+    return c.post("/login", data={"username": username, "password": password, "csrf": csrf})
+
+
+@pytest.fixture
+def reader(node: Node) -> str:
+    create_account(node.db, "rita", PASSWORD, "reader", "EG")
+    return "rita"
+
+
+@pytest.fixture
+def admin_web(node: Node) -> Iterator[TestClient]:
+    with web(node) as c:
+        r = login(c, "admin", "admin-password-1")
+        assert r.status_code == 200, r.text
+        c.headers["X-Test-CSRF"] = r.json()["csrf"]  # kept at hand, sent only when a test says
+        yield c
+
+
+# -- login -----------------------------------------------------------------------------------
+def test_login_page_is_a_plain_form_with_csrf(node: Node) -> None:
+    with web(node) as c:
+        r = c.get("/login")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "<script" not in r.text and "<style" not in r.text and "style=" not in r.text
+        assert form_csrf(r.text) == c.cookies.get("tansiq_login_csrf")
+        # without the pre-session cookie the form's token is worth nothing
+        data = {"username": "admin", "password": "admin-password-1", "csrf": form_csrf(r.text)}
+        c.cookies.clear()
+        r = c.post("/login", data=data)
+        assert r.status_code == 403 and r.json()["detail"] == CSRF_FAILED
+
+
+def test_login_sets_hardened_session_cookie(node: Node) -> None:
+    for base, secure in (("https://tansiq.example", True), ("http://tansiq.example", True),
+                         (LOCAL, False), ("http://localhost", False)):
+        with web(node, base) as c:
+            page = c.get("/login")
+            pre = cookie_attrs(page, "tansiq_login_csrf")
+            assert {"HttpOnly", "SameSite=Strict", "Path=/login"} <= set(pre)
+            assert ("Secure" in pre) is secure
+            # a client keeps Secure cookies from plain http to itself: send the cookie by hand
+            csrf = form_csrf(page.text)
+            c.cookies.clear()
+            r = c.post("/login", headers={"Cookie": f"tansiq_login_csrf={csrf}"},
+                       data={"username": "admin", "password": "admin-password-1", "csrf": csrf})
+            assert r.status_code == 200, r.text
+            attrs = cookie_attrs(r, "tansiq_session")
+            assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs), attrs
+            assert f"Max-Age={node.settings.session_minutes * 60}" in attrs
+            assert ("Secure" in attrs) is secure, (base, attrs)
+
+
+def cookie_attrs(r: httpx.Response, name: str) -> list[str]:
+    cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith(name + "="))
+    return [a.strip() for a in cookie.split(";")]
+
+
+def test_browser_login_redirects_and_wrong_password_is_generic(node: Node, reader: str) -> None:
+    html = {"Accept": "text/html"}
+    with web(node) as c:
+        csrf = form_csrf(c.get("/login").text)
+        r = c.post("/login", data={"username": reader, "password": "nope-nope-nope", "csrf": csrf},
+                   headers=html)
+        assert r.status_code == 401 and "invalid username or password" in r.text
+        r = c.post("/login", data={"username": reader, "password": PASSWORD, "csrf": csrf,
+                                   "next": "//evil.example/"}, headers=html, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_wrong_password_and_unknown_user_answer_alike(node: Node, reader: str) -> None:
+    with web(node) as c:
+        wrong = login(c, reader, "wrong-password")
+        unknown = login(c, "nobody", "wrong-password")
+        for r in (wrong, unknown):
+            assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+            assert r.json()["detail"] == "invalid username or password"
+        assert "tansiq_session" not in c.cookies
+
+
+def test_lockout_per_account(node: Node, reader: str) -> None:
+    with web(node, address="10.0.0.1", login_max_failures=3) as a, \
+         web(node, address="10.0.0.2", login_max_failures=3) as b:
+        for _ in range(3):
+            assert login(a, reader, "wrong-password").status_code == 401
+        for c in (a, b):  # the right password does not help, from any address
+            r = login(c, reader, PASSWORD)
+            assert r.status_code == 429 and r.headers["content-type"] == PROBLEM
+            assert 0 < int(r.headers["retry-after"]) <= node.settings.login_window_seconds
+        assert login(b, "admin", "admin-password-1").status_code == 200  # others unaffected
+
+
+def test_lockout_per_address(node: Node, reader: str) -> None:
+    with web(node, address="10.0.0.7", login_max_failures=3) as a, \
+         web(node, address="10.0.0.8", login_max_failures=3) as b:
+        for name in ("x1", "x2", "x3"):  # unknown accounts count too
+            assert login(a, name, "wrong-password").status_code == 401
+        assert login(a, reader, PASSWORD).status_code == 429
+        assert login(b, reader, PASSWORD).status_code == 200
+
+
+def test_lock_lifts_after_window_and_success_clears(node: Node, reader: str) -> None:
+    with web(node, login_max_failures=3) as c:
+        for _ in range(2):
+            login(c, reader, "wrong-password")
+        assert login(c, reader, PASSWORD).status_code == 200  # clears the account's failures
+        for _ in range(2):
+            assert login(c, reader, "wrong-password").status_code == 401
+        assert login(c, reader, "wrong-password").status_code == 401
+        assert login(c, reader, PASSWORD).status_code == 429
+        node.db.execute("UPDATE login_failures SET at = at - ?", (3600 * 1_000_000,))
+        assert login(c, reader, PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_lockout_holds_across_server_processes(settings: Settings, node: Node, reader: str
+                                               ) -> None:
+    env = {"TANSIQ_LOGIN_MAX_FAILURES": "3"}
+    servers = [Server(settings.data_path, env=env), Server(settings.data_path, env=env)]
+    try:
+        one, two = (httpx.Client(base_url=s.url, timeout=30) for s in servers)
+        with one, two:
+            for _ in range(3):
+                assert login(one, reader, "wrong-password").status_code == 401
+            r = login(two, reader, PASSWORD)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    finally:
+        for s in servers:
+            s.stop()
+
+
+# -- sessions and CSRF -----------------------------------------------------------------------
+def test_session_cookie_authenticates(admin_web: TestClient) -> None:
+    assert admin_web.get("/api/objects").status_code == 200
+    me = admin_web.get("/api/session").json()
+    assert me["username"] == "admin" and me["via"] == "session"
+    assert me["csrf"] == admin_web.headers["X-Test-CSRF"]
+
+
+def test_expired_session_is_401(admin_web: TestClient, node: Node) -> None:
+    node.db.execute("UPDATE sessions SET expires = ?", (1,))
+    r = admin_web.get("/api/objects")
+    assert r.status_code == 401 and "log in again" in r.json()["detail"]
+
+
+def test_csrf_required_for_cookie_writes(admin_web: TestClient) -> None:
+    csrf = admin_web.headers["X-Test-CSRF"]
+    for headers in ({}, {"X-CSRF-Token": "wrong"}, {"X-CSRF-Token": ""}):
+        r = admin_web.post("/api/bundles", json=bundle(indicator(1)), headers=headers)
+        assert r.status_code == 403 and r.json()["detail"] == CSRF_FAILED
+        r = admin_web.post("/api/tokens", json={"label": "x"}, headers=headers)
+        assert r.status_code == 403
+    r = admin_web.post("/api/bundles", json=bundle(indicator(1)), headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    r = admin_web.post("/api/tokens", json={"label": "x"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+
+
+def test_logout_needs_csrf_and_ends_session(admin_web: TestClient) -> None:
+    cookie = admin_web.cookies["tansiq_session"]
+    assert admin_web.post("/logout").status_code == 403
+    assert admin_web.post("/logout", data={"csrf": "wrong"}).status_code == 403
+    r = admin_web.post("/logout", data={"csrf": admin_web.headers["X-Test-CSRF"]})
+    assert r.status_code == 204
+    assert admin_web.get("/api/objects").status_code == 401
+    admin_web.cookies.set("tansiq_session", cookie)  # a stolen copy is dead too
+    assert admin_web.get("/api/objects").status_code == 401
+
+
+def test_bearer_requests_need_no_csrf(client: TestClient) -> None:
+    assert client.post("/api/bundles", json=bundle(indicator(2))).status_code == 201
+
+
+def test_reader_may_not_write(node: Node, reader: str) -> None:
+    token = create_token(node.db, reader, "test")
+    with web(node) as c:
+        r = c.post("/api/bundles", json=bundle(indicator(3)),
+                   headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+        csrf = login(c, reader, PASSWORD).json()["csrf"]
+        r = c.post("/api/bundles", json=bundle(indicator(3)), headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 403
+        assert c.get("/api/objects").status_code == 200
+
+
+# -- API tokens ------------------------------------------------------------------------------
+def test_token_create_list_revoke(client: TestClient) -> None:
+    r = client.post("/api/tokens", json={"label": "ci", "days": 7, "scopes": "api"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["token"].startswith("tsq_") and made["scopes"] == ["api"]
+    assert r.headers["cache-control"] == "no-store"
+    auth = {"Authorization": f"Bearer {made['token']}"}
+    assert client.get("/api/objects", headers=auth).status_code == 200
+    listed = client.get("/api/tokens").json()["tokens"]
+    assert made["id"] in [t["id"] for t in listed]
+    assert all("token" not in t for t in listed)
+    r = client.delete(f"/api/tokens/{made['id'][:8]}")
+    assert r.status_code == 200 and r.json()["state"] == "revoked"
+    r = client.get("/api/objects", headers=auth)
+    assert r.status_code == 401 and r.json()["detail"] == "the token is unknown, expired or revoked"
+    assert client.delete("/api/tokens/ffffffffffff").status_code == 404
+
+
+def test_expired_token_is_401(client: TestClient, node: Node) -> None:
+    token = client.post("/api/tokens", json={"label": "short"}).json()["token"]
+    node.db.execute("UPDATE tokens SET expires = ? WHERE label = 'short'", (1,))
+    assert client.get("/api/objects", headers={"Authorization": f"Bearer {token}"}).status_code \
+        == 401
+
+
+def test_token_permissions(client: TestClient, node: Node, reader: str) -> None:
+    admin_tok = client.post("/api/tokens", json={"label": "a"}).json()
+    mine = create_token(node.db, reader, "own")
+    auth = {"Authorization": f"Bearer {mine}"}
+    r = client.post("/api/tokens", json={"label": "r2"}, headers=auth)
+    assert r.status_code == 201 and r.json()["username"] == reader
+    assert client.post("/api/tokens", json={"username": "admin"}, headers=auth).status_code == 403
+    assert client.post("/api/tokens", json={"scopes": "admin"}, headers=auth).status_code == 400
+    assert client.post("/api/tokens", json={"scopes": "root"}, headers=auth).status_code == 400
+    assert client.get("/api/tokens", params={"all": "true"}, headers=auth).status_code == 403
+    assert {t["username"] for t in client.get("/api/tokens", headers=auth).json()["tokens"]} \
+        == {reader}
+    assert client.delete(f"/api/tokens/{admin_tok['id']}", headers=auth).status_code == 404
+    # the admin (bearer token with the admin scope) may act for others
+    r = client.post("/api/tokens", json={"username": reader, "label": "for rita"})
+    assert r.status_code == 201 and r.json()["username"] == reader
+    assert client.delete(f"/api/tokens/{r.json()['id']}").status_code == 200
+    # an admin token without the admin scope may not, nor widen its own scopes
+    narrow = client.post("/api/tokens", json={"scopes": "api"}).json()["token"]
+    n_auth = {"Authorization": f"Bearer {narrow}"}
+    assert client.post("/api/tokens", json={"username": reader}, headers=n_auth).status_code \
+        == 403
+    assert client.post("/api/tokens", json={"scopes": "api admin"}, headers=n_auth) \
+        .status_code == 403
+
+
+def test_sync_only_token_cannot_use_rest_api(client: TestClient, node: Node) -> None:
+    create_account(node.db, "peer-dz", "sync-password-1", "sync", "DZ")
+    r = client.post("/api/tokens", json={"username": "peer-dz", "scopes": "sync"})
+    assert r.status_code == 201
+    token = r.json()["token"]
+    r = client.get("/api/objects", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and "'api' scope" in r.json()["detail"]
+
+
+# -- security headers ------------------------------------------------------------------------
+def assert_security_headers(r: httpx.Response, https: bool = False) -> None:
+    csp = r.headers["content-security-policy"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
+                      "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert directive in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert ("strict-transport-security" in r.headers) is https
+
+
+def test_security_headers_everywhere(client: TestClient, node: Node) -> None:
+    cases = {
+        "/api/objects": 200, "/api/nothing": 404, "/static/docs-init.js": 200,
+        "/static/vendor/swagger-ui/swagger-ui.css": 200, "/static/missing.js": 404,
+        "/docs": 200, "/login": 200, "/openapi.json": 200,
+    }
+    for path, status in cases.items():
+        r = client.get(path)
+        assert r.status_code == status, path
+        assert_security_headers(r)
+    with web(node, "https://tansiq.example") as anon:
+        r = anon.get("/api/objects")
+        assert r.status_code == 401
+        assert_security_headers(r, https=True)
+    with web(node, max_body_bytes=10) as small:
+        r = small.post("/api/bundles", content=b"x" * 100, headers={"content-type": "text/plain"})
+        assert r.status_code == 413
+        assert_security_headers(r)
+
+
+# -- HTTPS -----------------------------------------------------------------------------------
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_https_server(settings: Settings, admin_token: str, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server = Server(settings.data_path, "--certfile", str(cert), "--keyfile", str(key))
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=server.url, verify=trust, timeout=30) as c:
+            r = c.get("/api/objects", headers={"Authorization": f"Bearer {admin_token}"})
+            assert r.status_code == 200
+            assert_security_headers(r, https=True)
+            r = login(c, "admin", "admin-password-1")
+            assert r.status_code == 200
+            assert "Secure" in cookie_attrs(r, "tansiq_session")
+        with pytest.raises(httpx.ConnectError):  # the default trust store does not know it
+            httpx.get(server.url + "/api/objects", timeout=30)
+    finally:
+        server.stop()
