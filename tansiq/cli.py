@@ -256,5 +256,125 @@ def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> N
                    f"{e['target']}{detail}")
 
 
+from tansiq.cli_sharing import group, partner  # noqa: E402 - needs the helpers above
+
+main.add_command(partner)
+main.add_command(group)
+
+@main.group()
+def account() -> None:
+    """Manage the node's accounts."""
+
+
+@account.command("add")
+@click.argument("username")
+@click.option("--role", required=True, help="admin, editor, reader or sync.")
+@click.option("--partner", default=None,
+              help="Agency code (default: this node's; a peer's code for a sync account).")
+@click.option("--password", default=None, help="Password (default: generated, printed once).")
+@_settings_options
+def account_add(
+    username: str, role: str, partner: str | None, password: str | None, **kwargs: Any
+) -> None:
+    """Create an account."""
+    from tansiq.accounts.store import AccountError, create_account, new_password
+
+    node = _open_node(_settings(kwargs))
+    generated = password is None
+    secret = password or new_password()
+    try:
+        a = create_account(node.db, username, secret, role, (partner or node.code).upper())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created account {a.username!r} (role {a.role}, partner {a.partner})")
+    if generated:
+        click.echo(f"  password: {secret}  (shown once)")
+
+
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as one JSON array.")
+@_settings_options
+def account_list(as_json: bool, **kwargs: Any) -> None:
+    """List accounts."""
+    from tansiq.accounts.store import list_accounts
+
+    node = _open_node(_settings(kwargs))
+    accounts = list_accounts(node.db)
+    if as_json:
+        rows = [{"username": a.username, "role": a.role, "partner": a.partner,
+                 "disabled": a.disabled} for a in accounts]
+        click.echo(orjson.dumps(rows).decode())
+        return
+    for a in accounts:
+        flag = "  (disabled)" if a.disabled else ""
+        click.echo(f"{a.username:<24} {a.role:<8} {a.partner or '-':<8}{flag}".rstrip())
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--label", default="created with tansiq token create", help="What it is for.")
+@click.option("--days", type=int, default=None, help="Lifetime (default: token_days).")
+@click.option("--scopes", default="api", show_default=True,
+              help="Space-separated scopes: api, admin, sync.")
+@_settings_options
+def token_create(username: str, label: str, days: int | None, scopes: str, **kwargs: Any) -> None:
+    """Create an API token; it is printed once, on stdout."""
+    from tansiq.accounts.store import (
+        AccountError,
+        check_token_days,
+        create_token,
+        get_account,
+        parse_scopes,
+        token_id,
+    )
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    a = get_account(node.db, username)
+    if a is None:
+        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
+    try:
+        lifetime = check_token_days(days if days is not None else settings.token_days)
+        value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"token {token_id(value)} for {username!r}, {lifetime} days (shown once):", err=True)
+    click.echo(value)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+@_settings_options
+def token_list(username: str | None, **kwargs: Any) -> None:
+    """List tokens (of USERNAME, or every account's)."""
+    from tansiq.accounts.store import list_tokens
+
+    node = _open_node(_settings(kwargs))
+    for t in list_tokens(node.db, username):
+        d = t.as_dict()
+        click.echo(f"{t.id}  {t.username:<16} {d['state']:<8} {d['expires']}  "
+                   f"{' '.join(t.scopes):<15} {t.label}")
+
+
+@token.command("revoke")
+@click.argument("token_prefix")
+@_settings_options
+def token_revoke(token_prefix: str, **kwargs: Any) -> None:
+    """Revoke a token named by its id (or a unique prefix of it) or the token itself."""
+    from tansiq.accounts.store import AccountError, revoke_token
+
+    node = _open_node(_settings(kwargs))
+    try:
+        t = revoke_token(node.db, token_prefix)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,6 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, new_password
 from tansiq.settings import Settings, write_config
 from tansiq.store.database import Database
@@ -159,15 +160,24 @@ class Node:
         distribution: Sequence[str] | None = None,
         tlp: str | None = None,
         progress: Callable[[int], None] | None = None,
+        actor: str = "cli",
     ) -> IngestResult:
         """Store objects entering through this node's own CLI or API (stamped, all or nothing)."""
         prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+
+        def audit_write(result: IngestResult) -> None:
+            audit.record_in(
+                self.db, actor, "objects_written", "",
+                {**result.as_dict(), "distribution": list(distribution or []), "tlp": tlp or ""},
+            )
+
         return ingest(
             self.db,
             objects,
             prepare=prepare,
             batch_size=self.settings.ingest_batch,
             progress=progress,
+            before_commit=audit_write,
         )
 
     def close(self) -> None:

@@ -323,6 +323,19 @@ def test_security_headers_everywhere(client: TestClient, node: Node) -> None:
         assert_security_headers(r)
 
 
+def test_unhandled_error_is_500_problem_with_headers(node: Node) -> None:
+    app = create_app(node.settings, node)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+        assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
+        assert_security_headers(r)
+
+
 # -- HTTPS -----------------------------------------------------------------------------------
 def self_signed(directory: Path) -> tuple[Path, Path]:
     from cryptography import x509
@@ -371,3 +384,33 @@ def test_https_server(settings: Settings, admin_token: str, tmp_path: Path) -> N
             httpx.get(server.url + "/api/objects", timeout=30)
     finally:
         server.stop()
+
+
+# -- command line ----------------------------------------------------------------------------
+def test_cli_accounts_and_tokens(settings: Settings, node: Node) -> None:
+    from click.testing import CliRunner
+
+    from tansiq.accounts.store import account_for_token, verify_login
+    from tansiq.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        r = CliRunner().invoke(main, [*args, "--data-dir", str(settings.data_path)], env={})
+        return r.exit_code, r.stdout, r.stderr
+
+    code, out, _ = run("account", "add", "sami", "--role", "editor")
+    assert code == 0, out
+    password = out.split("password: ")[1].split()[0]
+    assert verify_login(node.db, "sami", password) is not None
+    assert run("account", "add", "sami", "--role", "editor")[0] == 1  # exists
+    assert run("account", "add", "x", "--role", "boss", "--password", "long-enough-1")[0] == 1
+    code, out, _ = run("account", "list")
+    assert code == 0 and "sami" in out and "editor" in out
+    code, out, _ = run("token", "create", "sami", "--label", "ci", "--days", "3")
+    token = out.strip()
+    assert code == 0 and token.startswith("tsq_")
+    assert account_for_token(node.db, token) is not None
+    assert run("token", "create", "sami", "--scopes", "admin")[0] == 1
+    listed = run("token", "list", "sami")[1]
+    code, out, _ = run("token", "revoke", listed.split()[0][:8])
+    assert code == 0 and "revoked" in out
+    assert account_for_token(node.db, token) is None

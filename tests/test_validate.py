@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from invalid_corpus import (
     CASES,
     DELETE,
@@ -406,7 +408,6 @@ def test_several_problems_reported_in_a_stable_order() -> None:
         lang="en_US",
         created_by_ref="nobody",
         spec_version="2.0",
-        object_refs=DELETE,
     )
     first = check_object(obj)
     assert [p.property for p in first] == [
@@ -425,3 +426,33 @@ def test_input_is_not_modified() -> None:
     before = json.dumps(obj, sort_keys=True)
     check_object(obj)
     assert json.dumps(obj, sort_keys=True) == before
+
+
+PROPS = sorted(
+    {k for obj in VALID.values() for k in obj}
+    | {"objects", "extensions", "granular_markings", "external_references", "kill_chain_phases"}
+    | {"contents", "definition", "selectors", "marking_ref", "hashes", "x_acme_bin", "Bad-Name"}
+)
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6)
+    | st.sampled_from([IDENTITY, MARKING, "2016-04-06T20:03:60.000Z", "description", "[a]"]),
+    lambda kids: (
+        st.lists(kids, max_size=3)
+        | st.dictionaries(st.sampled_from(PROPS) | st.text(max_size=4), kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.sampled_from(sorted(VALID)),
+    changes=st.dictionaries(st.sampled_from(PROPS) | st.text(max_size=5), JSON, max_size=4),
+)
+def test_never_raises(base: str, changes: dict[str, Any]) -> None:
+    problems = check_object(mutate(base, changes))
+    assert all(isinstance(p, Problem) and isinstance(p.property, str) for p in problems)

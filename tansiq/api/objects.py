@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from tansiq import policy
+from tansiq import audit, policy
 from tansiq.accounts.principal import Principal
 from tansiq.api.deps import get_node, principal
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.stix.bundles import parse_bytes, stream_bundle
-from tansiq.stix.timestamps import to_micros
+from tansiq.stix.extensions import distribution_of
+from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 from tansiq.store import query
 from tansiq.sharing import SharingError, parse_spec
 
@@ -61,6 +62,7 @@ def list_objects(
         modified_to=_ts("modified_to", modified_to),
     )
     page = query.list_latest(node.db, policy.condition(who, node.code), flt, limit=size, cursor=cursor)
+    audit.record(node.db, who.username, "objects_listed", "", {"count": len(page.rows)})
     body = (
         b'{"objects":['
         + b",".join(t.encode() for t in page.texts)
@@ -84,6 +86,7 @@ def get_object(
     )
     if not texts:
         raise Problem(404, f"no object {object_id!r}")
+    audit.record(node.db, who.username, "object_read", object_id, {"versions": versions})
     if versions == "all":
         return Response(b'{"versions":[' + b",".join(t.encode() for t in texts) + b"]}", media_type=JSON)
     return Response(texts[-1].encode(), media_type=JSON)
@@ -111,7 +114,9 @@ async def post_bundle(
     objects = parse_bytes(body)
     try:
         spec = parse_spec(distribution)
-        result = await run_in_threadpool(node.ingest, objects, distribution=spec, tlp=tlp)
+        result = await run_in_threadpool(
+            node.ingest, objects, distribution=spec, tlp=tlp, actor=who.username
+        )
     except SharingError as exc:
         raise Problem(400, str(exc)) from None
     return Response(orjson.dumps(result.as_dict()), status_code=201, media_type=JSON)
@@ -120,6 +125,7 @@ async def post_bundle(
 @router.get("/export", summary="Every visible object's latest version as one streamed bundle")
 def export(node: NodeDep, who: PrincipalDep) -> StreamingResponse:
     texts = query.iterate_latest(node.db, policy.condition(who, node.code))
+    audit.record(node.db, who.username, "export", "", {})
     return StreamingResponse(
         iterate_in_threadpool(stream_bundle(texts)),
         media_type=JSON,
@@ -139,3 +145,51 @@ def node_info(node: NodeDep, who: PrincipalDep) -> Response:
         orjson.dumps({"partner": node.code, "name": node.name, "identity_id": node.identity_id}),
         media_type=JSON,
     )
+
+
+@router.put(
+    "/objects/{object_id}/distribution",
+    summary="Change an object's distribution and TLP: a new version, by its originator only",
+)
+def change_distribution(
+    object_id: str,
+    node: NodeDep,
+    who: PrincipalDep,
+    distribution: Annotated[str, Query(description="own, all, or partner codes / group names")],
+    tlp: Annotated[str | None, Query(description="TLP 2.0 name; default keeps the current")] = None,
+) -> Response:
+    texts = query.get_versions(node.db, policy.condition(who, node.code), object_id, all_versions=False)
+    if not texts:
+        raise Problem(404, f"no object {object_id!r}")
+    if not who.can("write"):
+        raise Problem(403, f"role {who.role!r} may not change objects")
+    current = orjson.loads(texts[-1])
+    dist = distribution_of(current) or {}
+    if dist.get("origin") != node.code:
+        raise Problem(403, f"only the originator ({dist.get('origin')}) can change the distribution")
+    new = dict(current)
+    stamp = max(now_micros(), to_micros(current.get("modified", current.get("created"))) + 1000)
+    new["modified"] = from_micros(stamp)[:23] + "Z"
+    try:
+        node.ingest([new], distribution=parse_spec(distribution), tlp=tlp, actor=who.username)
+    except SharingError as exc:
+        raise Problem(400, str(exc)) from None
+    stored = query.get_versions(node.db, policy.condition(who, node.code), object_id, all_versions=False)
+    after = distribution_of(orjson.loads(stored[-1])) or {}
+    audit.record(node.db, who.username, "distribution_changed", object_id,
+                 {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""})
+    return Response(stored[-1].encode(), media_type=JSON)
+
+
+@router.get("/audit", summary="Page through the audit log (admins only)")
+def audit_log(
+    node: NodeDep,
+    who: PrincipalDep,
+    after: Annotated[int | None, Query(ge=0, description="last seq of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    if not who.can("admin"):
+        raise Problem(403, "only admins may read the audit log")
+    entries = audit.page(node.db, after, limit)
+    nxt = entries[-1]["seq"] if len(entries) == limit else None
+    return Response(orjson.dumps({"entries": entries, "next": nxt}), media_type=JSON)

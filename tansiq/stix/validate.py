@@ -104,8 +104,10 @@ _FORBIDDEN: Final = {  # named sets of object types a reference must not point a
 }
 _OPINIONS: Final = _words("strongly-disagree disagree neutral agree strongly-agree")
 _EXT_TYPES: Final = _words("new-sdo new-sco new-sro property-extension toplevel-property-extension")
-_HEX_LEN: Final = {"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-512": 128}
-_HEX_LEN.update({"SHA3-256": 64, "SHA3-512": 128})
+_HEX_LEN: Final = {
+    algo: int(n)
+    for algo, n in _pairs("MD5=32 SHA-1=40 SHA-256=64 SHA-512=128 SHA3-256=64 SHA3-512=128").items()
+}
 _HASH_ALGOS: Final = frozenset((*_HEX_LEN, "SSDEEP", "TLSH"))
 _TLP1: Final = {  # the four fixed TLP 1.0 marking definitions of STIX 2.1 section 7.2.1.4
     "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": "white",
@@ -149,7 +151,7 @@ def _id_type(value: object) -> str | None:
     if rtype is None:
         if not 41 <= len(value) <= 288 or _id_ok(value) is None:
             return None
-        if len(_id_types) >= 65536:
+        if len(_id_types) >= 32768:
             _id_types.clear()
         rtype = _id_types[value] = value[:-38]
     return rtype
@@ -172,13 +174,15 @@ def _ref(many: bool, allowed: _Types, forbidden: _Types) -> _Check:
     def check(obj: _Obj, k: str, v: Any, out: _Out) -> None:
         if not many:
             p = _ref_problem(k, v, allowed, forbidden)
-            out.extend(() if p is None else (p,))
+            if p is not None:
+                out.append(p)
         elif type(v) is not list:
             out.append(Problem(k, "must be a list of identifiers"))
         else:
             for i, r in enumerate(v):
                 p = _ref_problem(f"{k}[{i}]", r, allowed, forbidden)
-                out.extend(() if p is None else (p,))
+                if p is not None:
+                    out.append(p)
 
     return check
 
@@ -605,8 +609,8 @@ def _post_marking_definition(obj: _Obj, out: _Out) -> None:
         for prop, value in fixed.items():
             if obj.get(prop) != value:
                 out.append(Problem(prop, f"must be {value!r} in the {name} marking-definition"))
-        for prop in sorted(obj.keys() - _TLP1_PROPS):
-            out.append(Problem(prop, "not allowed on a TLP 1.0 marking-definition"))
+        for prop in sorted(obj.keys() - _TLP1_PROPS, key=str):
+            out.append(Problem(str(prop), "not allowed on a TLP 1.0 marking-definition"))
     refs = obj.get("object_marking_refs")
     if type(refs) is list and oid in refs:
         out.append(Problem("object_marking_refs", "must not reference this marking-definition"))
@@ -668,8 +672,9 @@ def check_object(obj: object) -> list[Problem]:
         return [Problem("", "a STIX object must be a JSON object")]
     out: _Out = []
     t = obj.get("type")
-    if type(t) is not str:
-        out.append(Problem("type", "required string" if t is None else "must be a string"))
+    if type(t) is not str:  # (a null is reported with the other nulls)
+        if t is not None or "type" not in obj:
+            out.append(Problem("type", "required string" if t is None else "must be a string"))
         t = ""
     elif t not in _valid_types:
         if t == "bundle":
@@ -684,7 +689,8 @@ def check_object(obj: object) -> list[Problem]:
 
     oid = obj.get("id")
     if oid is None:
-        out.append(Problem("id", "required string"))
+        if "id" not in obj:
+            out.append(Problem("id", "required string"))
     elif type(oid) is not str or not 41 <= len(oid) <= 288 or _id_ok(oid) is None:
         out.append(Problem("id", _BAD_ID))
     elif t and (len(oid) != len(t) + 38 or not oid.startswith(t)):

@@ -215,6 +215,7 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     keep_ids: bool = False,
     now: int | None = None,
+    before_commit: Callable[[IngestResult], None] | None = None,
 ) -> IngestResult:
     """Validate and store *objects* (dicts) in one transaction; raise :class:`IngestError`."""
     from tansiq.stix.timestamps import now_micros
@@ -261,4 +262,6 @@ def ingest(
             db.set_clock(writer.result.last_added)
         if progress is not None:
             progress(index + 1)
+        if before_commit is not None:
+            before_commit(writer.result)  # e.g. the audit entry, in the same transaction
         return writer.result

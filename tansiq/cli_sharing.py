@@ -1,0 +1,100 @@
+"""``tansiq partner`` and ``tansiq group``: the registry of partner agencies and sharing groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from tansiq.cli import _open_node, _settings, _settings_options
+
+
+@click.group()
+def partner() -> None:
+    """Partner agencies this node knows (code, name, identity, public key, URL)."""
+
+
+@partner.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="The partner agency's name.")
+@click.option("--identity-id", default=None, help="Its STIX identity id (default: derived from CODE).")
+@click.option("--public-key", "public_key", type=click.Path(exists=True, path_type=Path), default=None,
+              help="PEM file of the partner node's Ed25519 public key.")
+@click.option("--url", "base_url", default="", help="Base URL of the partner's node.")
+@_settings_options
+def partner_add(code: str, name: str, identity_id: str | None, public_key: Path | None,
+                base_url: str, **kwargs: Any) -> None:
+    """Register a partner agency."""
+    from tansiq import audit
+    from tansiq.node import partner_identity_id
+    from tansiq.sharing import SharingError, add_partner
+
+    node = _open_node(_settings(kwargs))
+    code = code.upper()
+    if code == node.code:
+        raise click.ClickException(f"{code} is this node's own partner code")
+    key = public_key.read_text(encoding="utf-8") if public_key else ""
+    try:
+        with node.db.write():
+            p = add_partner(node.db, code, name, identity_id or partner_identity_id(code), key, base_url)
+            audit.record_in(node.db, "cli", "partner_added", code,
+                            {"name": name, "identity_id": p.identity_id, "base_url": base_url})
+    except SharingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"partner {code} added ({p.identity_id})")
+
+
+@partner.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_settings_options
+def partner_list(as_json: bool, **kwargs: Any) -> None:
+    """List registered partners."""
+    from tansiq.sharing import list_partners
+
+    node = _open_node(_settings(kwargs))
+    partners = list_partners(node.db)
+    if as_json:
+        click.echo(orjson.dumps([p.__dict__ for p in partners]).decode())
+        return
+    click.echo(f"{node.code:<6} {node.name}  (this node)")
+    for p in partners:
+        key = "key" if p.public_key else "no key"
+        click.echo(f"{p.code:<6} {p.name}  {p.identity_id}  {p.base_url or '-'}  {key}")
+
+
+@click.group()
+def group() -> None:
+    """Named sharing groups of partners (trilateral group, bilateral pairs, ...)."""
+
+
+@group.command("add")
+@click.argument("name")
+@click.option("--members", required=True, help="Comma-separated partner codes, e.g. DZ,EG,TN.")
+@_settings_options
+def group_add(name: str, members: str, **kwargs: Any) -> None:
+    """Create a sharing group."""
+    from tansiq import audit
+    from tansiq.sharing import SharingError, add_group
+
+    node = _open_node(_settings(kwargs))
+    codes = [m.strip().upper() for m in members.split(",") if m.strip()]
+    try:
+        with node.db.write():
+            add_group(node.db, name, codes, node.code)
+            audit.record_in(node.db, "cli", "group_changed", name, {"members": sorted(codes)})
+    except SharingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"group {name}: {', '.join(sorted(codes))}")
+
+
+@group.command("list")
+@_settings_options
+def group_list(**kwargs: Any) -> None:
+    """List sharing groups and their members."""
+    from tansiq.sharing import list_groups
+
+    node = _open_node(_settings(kwargs))
+    for name, members in list_groups(node.db).items():
+        click.echo(f"{name:<24} {', '.join(members)}")
