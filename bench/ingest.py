@@ -29,11 +29,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import reissued  # noqa: E402
 
-from tansiq.node import init_node  # noqa: E402
+from tansiq.node import Node, init_node  # noqa: E402
 from tansiq.settings import load  # noqa: E402
-from tansiq.store.database import Database  # noqa: E402
 from tansiq.store.dialect import connect_sqlite  # noqa: E402
-from tansiq.store.ingest import ingest  # noqa: E402
 
 
 def timed(label: str, n: int, fn: Callable[[], object]) -> float:
@@ -73,10 +71,10 @@ def raw_copy(texts: list[bytes], url: str) -> None:
         raw_copy.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
 
 
-def tansiq_node(tmp: Path, name: str, url: str = "") -> Database:
+def tansiq_node(tmp: Path, name: str, url: str = "") -> Node:
     settings = load({"data_dir": str(tmp / name), "database_url": url}, env={})
     init_node(settings, "EG", "Egypt", admin_password="bench-password")
-    return Database(url, tmp / name)
+    return Node(settings)
 
 
 def pg_schema(base: str) -> tuple[str, Callable[[], None]]:
@@ -114,12 +112,12 @@ def main() -> None:
         results["raw"] = n / raw_sqlite.seconds  # type: ignore[attr-defined]
         print(f"  {'raw executemany (id, json), one index':<44} {n:>8} objects "
               f"{raw_sqlite.seconds:8.2f} s {results['raw']:>10,.0f} obj/s")  # type: ignore[attr-defined]
-        db = tansiq_node(tmp, "node")
+        node = tansiq_node(tmp, "node")
         results["tansiq"] = timed(
-            "tansiq ingest (parse+validate+store)", n,
-            lambda: ingest(db, (orjson.loads(t) for t in texts), batch_size=2000),
+            "tansiq ingest (parse+validate+stamp+store)", n,
+            lambda: node.ingest(orjson.loads(t) for t in texts),
         )
-        db.close()
+        node.close()
 
         m = args.stix2_objects or n
         import stix2
@@ -142,12 +140,12 @@ def main() -> None:
                 drop()
             url, drop = pg_schema(args.database_url)
             try:
-                pdb = tansiq_node(tmp, "pgnode", url)
+                pnode = tansiq_node(tmp, "pgnode", url)
                 results["pg_tansiq"] = timed(
-                    "tansiq ingest (parse+validate+store)", n,
-                    lambda: ingest(pdb, (orjson.loads(t) for t in texts), batch_size=5000),
+                    "tansiq ingest (parse+validate+stamp+store)", n,
+                    lambda: pnode.ingest(orjson.loads(t) for t in texts),
                 )
-                pdb.close()
+                pnode.close()
             finally:
                 drop()
 
