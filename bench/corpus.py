@@ -14,7 +14,9 @@ from pathlib import Path
 
 import orjson
 
-_ID = re.compile(r'"([a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"')
+_ID = re.compile(
+    r'"([a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"'
+)
 KEEP = re.compile(r'"marking-definition--')  # markings and MITRE's identity stay shared
 
 

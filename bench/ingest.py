@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,11 +26,11 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import reissued  # noqa: E402
+from corpus import reissued
 
-from tansiq.node import Node, init_node  # noqa: E402
-from tansiq.settings import load  # noqa: E402
-from tansiq.store.dialect import connect_sqlite  # noqa: E402
+from tansiq.node import Node, init_node
+from tansiq.settings import load
+from tansiq.store.dialect import connect_sqlite
 
 
 def timed(label: str, n: int, fn: Callable[[], object]) -> float:
@@ -65,7 +64,11 @@ def raw_copy(texts: list[bytes], url: str) -> None:
         conn.execute("CREATE TABLE raw (id TEXT NOT NULL, json TEXT NOT NULL)")
         conn.execute("CREATE INDEX raw_id ON raw (id)")
         t0 = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur, cur.copy("COPY raw (id, json) FROM STDIN") as cp:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy("COPY raw (id, json) FROM STDIN") as cp,
+        ):
             for row in rows:
                 cp.write_row(row)
         raw_copy.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
@@ -78,8 +81,9 @@ def tansiq_node(tmp: Path, name: str, url: str = "") -> Node:
 
 
 def pg_schema(base: str) -> tuple[str, Callable[[], None]]:
-    import psycopg
     from urllib.parse import quote
+
+    import psycopg
 
     name = "bench_" + uuid.uuid4().hex[:10]
     with psycopg.connect(base, autocommit=True) as conn:
@@ -94,27 +98,36 @@ def pg_schema(base: str) -> tuple[str, Callable[[], None]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--objects", type=int, default=200_000)
-    ap.add_argument("--stix2-objects", type=int, default=0, help="objects for stix2.parse (default: all)")
+    ap.add_argument(
+        "--stix2-objects", type=int, default=0, help="objects for stix2.parse (default: all)"
+    )
     ap.add_argument("--database-url", default=os.environ.get("TANSIQ_TEST_DATABASE_URL", ""))
     args = ap.parse_args()
 
     print(f"corpus: ICS ATT&CK 18.1 re-issued to {args.objects:,} objects", flush=True)
     texts = list(reissued(args.objects))
     n = len(texts)
-    print(f"  {sum(map(len, texts)) / 2**20:.0f} MiB of JSON, {sum(map(len, texts)) / n:.0f} bytes/object")
+    print(
+        f"  {sum(map(len, texts)) / 2**20:.0f} MiB of JSON, {sum(map(len, texts)) / n:.0f} bytes/object"
+    )
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="tansiq-bench-") as tmpdir:
         tmp = Path(tmpdir)
         print("SQLite")
         raw_sqlite(texts, tmp / "raw.db")
         results["raw"] = n / raw_sqlite.seconds  # type: ignore[attr-defined]
-        print(f"  {'raw executemany (id, json), one index':<44} {n:>8} objects "
-              f"{raw_sqlite.seconds:8.2f} s {results['raw']:>10,.0f} obj/s")  # type: ignore[attr-defined]
+        print(
+            f"  {'raw executemany (id, json), one index':<44} {n:>8} objects "
+            f"{raw_sqlite.seconds:8.2f} s {results['raw']:>10,.0f} obj/s"
+        )  # type: ignore[attr-defined]
         node = tansiq_node(tmp, "node")
         results["tansiq"] = timed(
-            "tansiq ingest (parse+validate+stamp+store)", n,
+            "tansiq ingest (parse+validate+stamp+store)",
+            n,
             lambda: node.ingest(orjson.loads(t) for t in texts),
         )
         node.close()
@@ -124,7 +137,8 @@ def main() -> None:
 
         sample = texts[:m]
         results["stix2"] = timed(
-            "stix2.parse(allow_custom=True)", m,
+            "stix2.parse(allow_custom=True)",
+            m,
             lambda: [stix2.parse(t.decode(), allow_custom=True) for t in sample],
         )
 
@@ -134,15 +148,18 @@ def main() -> None:
             try:
                 raw_copy(texts, url)
                 results["pg_raw"] = n / raw_copy.seconds  # type: ignore[attr-defined]
-                print(f"  {'raw COPY (id, json), one index':<44} {n:>8} objects "
-                      f"{raw_copy.seconds:8.2f} s {results['pg_raw']:>10,.0f} obj/s")  # type: ignore[attr-defined]
+                print(
+                    f"  {'raw COPY (id, json), one index':<44} {n:>8} objects "
+                    f"{raw_copy.seconds:8.2f} s {results['pg_raw']:>10,.0f} obj/s"
+                )  # type: ignore[attr-defined]
             finally:
                 drop()
             url, drop = pg_schema(args.database_url)
             try:
                 pnode = tansiq_node(tmp, "pgnode", url)
                 results["pg_tansiq"] = timed(
-                    "tansiq ingest (parse+validate+stamp+store)", n,
+                    "tansiq ingest (parse+validate+stamp+store)",
+                    n,
                     lambda: pnode.ingest(orjson.loads(t) for t in texts),
                 )
                 pnode.close()
@@ -155,8 +172,12 @@ def main() -> None:
         ("tansiq / stix2.parse", results["tansiq"] / results["stix2"], 7.0),
     ]
     if "pg_raw" in results:
-        lines.append(("tansiq PostgreSQL / raw COPY", results["pg_tansiq"] / results["pg_raw"], 0.5))
-        lines.append(("tansiq PostgreSQL / stix2.parse", results["pg_tansiq"] / results["stix2"], 7.0))
+        lines.append(
+            ("tansiq PostgreSQL / raw COPY", results["pg_tansiq"] / results["pg_raw"], 0.5)
+        )
+        lines.append(
+            ("tansiq PostgreSQL / stix2.parse", results["pg_tansiq"] / results["stix2"], 7.0)
+        )
     for label, ratio, target in lines:
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"  {label:<36} {ratio:6.2f}×   target ≥ {target:g}×  {verdict}")

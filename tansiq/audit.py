@@ -58,8 +58,14 @@ def entry_hash(
     prev_hash: str, seq: int, at: int, actor: str, action: str, target: str, detail: Any
 ) -> str:
     """The hash of one entry given the hash of the entry before it."""
-    entry = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
-             "detail": detail}
+    entry = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": detail,
+    }
     return hashlib.sha256(prev_hash.encode() + rfc8785.dumps(entry)).hexdigest()
 
 
@@ -204,8 +210,11 @@ class _Walk:
             ends = f"chain ends at entry {self.seq}" if self.seq else "no entries left"
             self._fail(n, f"{what} missing ({ends}; head records entry {head_seq})")
         elif head_seq < self.seq:
-            self._fail(head_seq + 1, f"entry {head_seq + 1}: after the recorded audit head "
-                                     f"(head records entry {head_seq})")
+            self._fail(
+                head_seq + 1,
+                f"entry {head_seq + 1}: after the recorded audit head "
+                f"(head records entry {head_seq})",
+            )
         elif head_hash != self.hash:
             self._fail(self.seq, f"entry {self.seq}: replaced (does not match the audit head)")
 
@@ -251,9 +260,17 @@ def _as_dict(row: Row) -> dict[str, Any]:
         detail: Any = orjson.loads(detail_text)
     except orjson.JSONDecodeError:
         detail = detail_text
-    return {"seq": int(seq), "at": int(at), "time": from_micros(int(at)), "actor": actor,
-            "action": action, "target": target, "detail": detail, "prev_hash": prev_hash,
-            "hash": digest}
+    return {
+        "seq": int(seq),
+        "at": int(at),
+        "time": from_micros(int(at)),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": detail,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
 
 
 def _in_transaction(db: Database) -> bool:

@@ -19,13 +19,26 @@ def partner() -> None:
 @partner.command("add")
 @click.argument("code")
 @click.option("--name", required=True, help="The partner agency's name.")
-@click.option("--identity-id", default=None, help="Its STIX identity id (default: derived from CODE).")
-@click.option("--public-key", "public_key", type=click.Path(exists=True, path_type=Path), default=None,
-              help="PEM file of the partner node's Ed25519 public key.")
+@click.option(
+    "--identity-id", default=None, help="Its STIX identity id (default: derived from CODE)."
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="PEM file of the partner node's Ed25519 public key.",
+)
 @click.option("--url", "base_url", default="", help="Base URL of the partner's node.")
 @_settings_options
-def partner_add(code: str, name: str, identity_id: str | None, public_key: Path | None,
-                base_url: str, **kwargs: Any) -> None:
+def partner_add(
+    code: str,
+    name: str,
+    identity_id: str | None,
+    public_key: Path | None,
+    base_url: str,
+    **kwargs: Any,
+) -> None:
     """Register a partner agency."""
     from tansiq import audit
     from tansiq.node import partner_identity_id
@@ -38,9 +51,16 @@ def partner_add(code: str, name: str, identity_id: str | None, public_key: Path 
     key = public_key.read_text(encoding="utf-8") if public_key else ""
     try:
         with node.db.write():
-            p = add_partner(node.db, code, name, identity_id or partner_identity_id(code), key, base_url)
-            audit.record_in(node.db, "cli", "partner_added", code,
-                            {"name": name, "identity_id": p.identity_id, "base_url": base_url})
+            p = add_partner(
+                node.db, code, name, identity_id or partner_identity_id(code), key, base_url
+            )
+            audit.record_in(
+                node.db,
+                "cli",
+                "partner_added",
+                code,
+                {"name": name, "identity_id": p.identity_id, "base_url": base_url},
+            )
     except SharingError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"partner {code} added ({p.identity_id})")

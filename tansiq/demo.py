@@ -28,8 +28,12 @@ from tansiq.stix.markings import TLP_IDS
 from tansiq.store.ingest import ingest
 
 NODE = "EG"
-GROUPS = {"trilateral": ["DZ", "EG", "TN"], "dz-eg": ["DZ", "EG"], "eg-tn": ["EG", "TN"],
-          "dz-tn": ["DZ", "TN"]}
+GROUPS = {
+    "trilateral": ["DZ", "EG", "TN"],
+    "dz-eg": ["DZ", "EG"],
+    "eg-tn": ["EG", "TN"],
+    "dz-tn": ["DZ", "TN"],
+}
 PASSWORDS = {"admin": "eg-admin-demo", "editor": "eg-editor-demo", "reader": "eg-reader-demo"}
 
 
@@ -50,18 +54,28 @@ def setup(data_dir: Path, port: int) -> dict[str, Any]:
         for role in ("editor", "reader"):
             user = f"eg-{role}"
             create_account(db, user, PASSWORDS[role], role, NODE)
-            accounts[user] = {"role": role, "password": PASSWORDS[role],
-                              "token": create_token(db, user, "demo")}
+            accounts[user] = {
+                "role": role,
+                "password": PASSWORDS[role],
+                "token": create_token(db, user, "demo"),
+            }
         for code in ("DZ", "TN"):
             user = f"sync-{code.lower()}"
             create_account(db, user, f"{user}-unused-password", "sync", code)
-            accounts[user] = {"role": f"sync account of {code}", "password": "",
-                              "token": create_token(db, user, "demo sync", scopes="sync api")}
+            accounts[user] = {
+                "role": f"sync account of {code}",
+                "password": "",
+                "token": create_token(db, user, "demo sync", scopes="sync api"),
+            }
         load_scenario(node)
     finally:
         node.close()
-    return {"code": NODE, "url": f"http://127.0.0.1:{port}", "data_dir": str(settings.data_path),
-            "accounts": accounts}
+    return {
+        "code": NODE,
+        "url": f"http://127.0.0.1:{port}",
+        "data_dir": str(settings.data_path),
+        "accounts": accounts,
+    }
 
 
 def load_scenario(node: Node) -> None:
@@ -70,16 +84,26 @@ def load_scenario(node: Node) -> None:
         dist = item.distribution
         if item.originator in ("", NODE):
             spec = ["own"] if dist == "own" else ["all"] if dist == "all" else list(dist)
-            own.append((item.obj, spec, item.tlp if item.obj.get("type") != "marking-definition" else None))
+            own.append(
+                (item.obj, spec, item.tlp if item.obj.get("type") != "marking-definition" else None)
+            )
             continue
-        partners = sorted(PARTNERS) if dist == "all" else [item.originator] if dist == "own" else list(dist)
+        partners = (
+            sorted(PARTNERS)
+            if dist == "all"
+            else [item.originator]
+            if dist == "own"
+            else list(dist)
+        )
         if NODE not in partners:
             continue  # never reaches Egypt's node
         received = set_distribution(item.obj, item.originator, partners)
         ingest(node.db, [received], prepare=lambda o: o)
     # Markings first, then the rest in scenario order, one version each.
     for obj, spec, tlp in own:
-        node.ingest([obj], distribution=spec, tlp=tlp if obj.get("id") not in TLP_IDS.values() else None)
+        node.ingest(
+            [obj], distribution=spec, tlp=tlp if obj.get("id") not in TLP_IDS.values() else None
+        )
 
 
 def visibility(url: str, accounts: dict[str, dict[str, str]]) -> list[str]:
@@ -88,15 +112,20 @@ def visibility(url: str, accounts: dict[str, dict[str, str]]) -> list[str]:
     for user, acc in accounts.items():
         r = httpx.get(url + "/api/stats", headers={"Authorization": f"Bearer {acc['token']}"})
         total = r.json()["total"] if r.status_code == 200 else 0
-        r = httpx.get(url + "/api/objects", params={"type": "report,note", "limit": 1000},
-                      headers={"Authorization": f"Bearer {acc['token']}"})
+        r = httpx.get(
+            url + "/api/objects",
+            params={"type": "report,note", "limit": 1000},
+            headers={"Authorization": f"Bearer {acc['token']}"},
+        )
         names = sorted(
             (o.get("name") or o.get("abstract") or o["id"])[:48]
             for o in (r.json()["objects"] if r.status_code == 200 else [])
             if (distribution_of(o) or {}).get("partners") != ["DZ", "EG", "TN"]
         )
-        lines.append(f"  {user:<11} {acc['role']:<20} sees {total:>3} objects; restricted ones: "
-                     + ("; ".join(names) or "none"))
+        lines.append(
+            f"  {user:<11} {acc['role']:<20} sees {total:>3} objects; restricted ones: "
+            + ("; ".join(names) or "none")
+        )
     return lines
 
 
@@ -111,7 +140,9 @@ def run_demo(data_dir: Path | None, base_port: int) -> None:
 
     settings = load({"data_dir": info["data_dir"], "port": base_port}, env={})
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=base_port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=base_port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

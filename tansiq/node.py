@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, new_password
 from tansiq.settings import Settings, write_config
-from tansiq.store.database import Database
 from tansiq.sharing import local_stamp
 from tansiq.stix.extensions import DISTRIBUTION_DEFINITION, TANSIQ_IDENTITY
+from tansiq.store.database import Database
 from tansiq.store.ingest import IngestResult, ingest
 from tansiq.store.migrations import migrate
 
@@ -69,7 +69,9 @@ class InitResult:
     database: str
 
 
-def init_node(settings: Settings, code: str, name: str, admin_password: str | None = None) -> InitResult:
+def init_node(
+    settings: Settings, code: str, name: str, admin_password: str | None = None
+) -> InitResult:
     """Create the data dir, schema, identity, key pair and first admin account."""
     code = code.upper()
     if not PARTNER_CODE.match(code):
@@ -80,8 +82,13 @@ def init_node(settings: Settings, code: str, name: str, admin_password: str | No
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path = data_dir / KEY_FILE
     if key_path.exists():
-        raise NodeError(f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir")
-    if settings.database_url and settings.source("database_url") != f"file {data_dir / 'tansiq.toml'}":
+        raise NodeError(
+            f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
+        )
+    if (
+        settings.database_url
+        and settings.source("database_url") != f"file {data_dir / 'tansiq.toml'}"
+    ):
         write_config(data_dir, {"database_url": settings.database_url})
     db = open_database(settings)
     try:
@@ -129,11 +136,12 @@ class Node:
         data_dir = settings.data_path
         if not data_dir.is_dir():
             raise NodeError(
-                f"no node in {data_dir}: run `tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
+                f"no node in {data_dir}: run "
+                f"`tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
             )
         self.db = open_database(settings)
         migrate(self.db)
-        meta = dict(self.db.fetchall("SELECT key, value FROM meta"))
+        meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
         if "partner" not in meta:
             raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
         self.code: str = meta["partner"]
@@ -167,7 +175,10 @@ class Node:
 
         def audit_write(result: IngestResult) -> None:
             audit.record_in(
-                self.db, actor, "objects_written", "",
+                self.db,
+                actor,
+                "objects_written",
+                "",
                 {**result.as_dict(), "distribution": list(distribution or []), "tlp": tlp or ""},
             )
 

@@ -112,22 +112,49 @@ _PLACES: Final[dict[str, tuple[str, str, str, str, float, float, str]]] = {
     "tobruk": ("EG", "Tobruk", "طبرق", "LY", 32.08, 23.96, "city"),
     "tripoli": ("TN", "Tripoli", "طرابلس", "LY", 32.89, 13.19, "capital"),
     "salloum": (
-        "EG", "Salloum – Musaid border crossing", "السلوم – امساعد", "EG", 31.55, 25.15,
+        "EG",
+        "Salloum – Musaid border crossing",
+        "السلوم – امساعد",
+        "EG",
+        31.55,
+        25.15,
         "border-crossing",
     ),
     "ras-ajdir": (
-        "TN", "Ras Ajdir border crossing", "رأس جدير", "TN", 33.15, 11.56, "border-crossing",
+        "TN",
+        "Ras Ajdir border crossing",
+        "رأس جدير",
+        "TN",
+        33.15,
+        11.56,
+        "border-crossing",
     ),
     "dehiba": (
-        "TN", "Dehiba – Wazen border crossing", "الذهيبة – وازن", "TN", 32.01, 10.71,
+        "TN",
+        "Dehiba – Wazen border crossing",
+        "الذهيبة – وازن",
+        "TN",
+        32.01,
+        10.71,
         "border-crossing",
     ),
     "debdeb": (
-        "DZ", "Debdeb – Ghadames border crossing", "الدبداب – غدامس", "DZ", 30.05, 9.47,
+        "DZ",
+        "Debdeb – Ghadames border crossing",
+        "الدبداب – غدامس",
+        "DZ",
+        30.05,
+        9.47,
         "border-crossing",
     ),
     "in-amenas": (
-        "DZ", "In Amenas border sector", "قطاع عين أميناس", "DZ", 28.05, 9.57, "border-sector",
+        "DZ",
+        "In Amenas border sector",
+        "قطاع عين أميناس",
+        "DZ",
+        28.05,
+        9.57,
+        "border-sector",
     ),
 }
 
@@ -203,7 +230,12 @@ class _Builder:
         distribution: str | tuple[str, ...] = "all",
     ) -> str:
         return self.add(
-            "relationship", key, originator, distribution, tlp, created,
+            "relationship",
+            key,
+            originator,
+            distribution,
+            tlp,
+            created,
             {
                 "relationship_type": rtype,
                 "source_ref": source,
@@ -218,7 +250,12 @@ def _reference_objects(b: _Builder) -> None:
     """Partner identities, places, the armed group and their public links."""
     for code, p in PARTNERS.items():
         b.add(
-            "identity", code.lower(), code, "all", "clear", _ts(1),
+            "identity",
+            code.lower(),
+            code,
+            "all",
+            "clear",
+            _ts(1),
             {
                 "name": p["name"],
                 "description": (
@@ -241,7 +278,12 @@ def _reference_objects(b: _Builder) -> None:
         if kind.startswith("border"):
             desc = f"{name} ({name_ar}): {label} on the {where}–Libya border."
         b.add(
-            "location", key, orig, "all", "clear", _ts(1, 10),
+            "location",
+            key,
+            orig,
+            "all",
+            "clear",
+            _ts(1, 10),
             {
                 "name": name,
                 "description": desc,
@@ -258,16 +300,26 @@ def _reference_objects(b: _Builder) -> None:
     for code, home in (("DZ", "algiers"), ("EG", "cairo"), ("TN", "tunis")):
         p = PARTNERS[code]
         b.rel(
-            f"{code.lower()}-located-at-{home}", code, identity_id(code), "located-at",
-            loc_id(home), _ts(1, 11), f"{p['name']} is based in {p['home']}.",
+            f"{code.lower()}-located-at-{home}",
+            code,
+            identity_id(code),
+            "located-at",
+            loc_id(home),
+            _ts(1, 11),
+            f"{p['name']} is based in {p['home']}.",
         )
     b.add(
-        "threat-actor", "islamic-state-in-libya", "EG", "all", "clear", _ts(1, 12),
+        "threat-actor",
+        "islamic-state-in-libya",
+        "EG",
+        "all",
+        "clear",
+        _ts(1, 12),
         {
             "name": "Islamic State in Libya",
             "description": (
                 "Armed group in Libya that calls itself the Islamic State (known in Arabic by the "
-                "acronym داعش, \"Daesh\"). Tracked by the trilateral group for its attacks in "
+                'acronym داعش, "Daesh"). Tracked by the trilateral group for its attacks in '
                 "Libya and for the networks that recruit and move fighters towards Libya, Iraq "
                 "and Syria."
             ),
@@ -281,15 +333,25 @@ def _reference_objects(b: _Builder) -> None:
     )
     for place in ("sirte", "derna"):
         b.rel(
-            f"isil-located-at-{place}", "EG", THREAT_ACTOR_ID, "located-at", loc_id(place),
-            _ts(1, 12, 30), f"The group held positions in and around {place.capitalize()}.",
+            f"isil-located-at-{place}",
+            "EG",
+            THREAT_ACTOR_ID,
+            "located-at",
+            loc_id(place),
+            _ts(1, 12, 30),
+            f"The group held positions in and around {place.capitalize()}.",
         )
 
 
 def _incidents(b: _Builder) -> None:
     """The Sirte executions and the Derna strikes: public incidents, and the public EG report."""
     b.add(
-        "incident", "sirte-executions-2015-02", "EG", "all", "clear", _ts(15, 20),
+        "incident",
+        "sirte-executions-2015-02",
+        "EG",
+        "all",
+        "clear",
+        _ts(15, 20),
         {
             "name": "Execution of 21 Egyptian Copts by Daesh, Sirte",
             "description": (
@@ -302,15 +364,30 @@ def _incidents(b: _Builder) -> None:
         },
     )
     b.rel(
-        "sirte-incident-at-sirte", "EG", SIRTE_INCIDENT_ID, "related-to", loc_id("sirte"),
-        _ts(15, 20, 5), "Place of the incident (occurred at).",
+        "sirte-incident-at-sirte",
+        "EG",
+        SIRTE_INCIDENT_ID,
+        "related-to",
+        loc_id("sirte"),
+        _ts(15, 20, 5),
+        "Place of the incident (occurred at).",
     )
     b.rel(
-        "sirte-incident-by-isil", "EG", SIRTE_INCIDENT_ID, "related-to", THREAT_ACTOR_ID,
-        _ts(15, 20, 5), "Perpetrator: the group claimed the killings.",
+        "sirte-incident-by-isil",
+        "EG",
+        SIRTE_INCIDENT_ID,
+        "related-to",
+        THREAT_ACTOR_ID,
+        _ts(15, 20, 5),
+        "Perpetrator: the group claimed the killings.",
     )
     b.add(
-        "report", "eg-sirte-statement", "EG", "all", "clear", _ts(15, 22),
+        "report",
+        "eg-sirte-statement",
+        "EG",
+        "all",
+        "clear",
+        _ts(15, 22),
         {
             "name": "مقتل 21 مصرياً قبطياً على يد تنظيم داعش في ليبيا",
             "description": (
@@ -330,7 +407,12 @@ def _incidents(b: _Builder) -> None:
         },
     )
     b.add(
-        "incident", "derna-air-strikes-2015-02-16", "EG", "all", "clear", _ts(16, 8),
+        "incident",
+        "derna-air-strikes-2015-02-16",
+        "EG",
+        "all",
+        "clear",
+        _ts(16, 8),
         {
             "name": "Egyptian Air Force strikes on Daesh targets in Derna",
             "description": (
@@ -342,23 +424,43 @@ def _incidents(b: _Builder) -> None:
         },
     )
     b.rel(
-        "derna-strikes-at-derna", "EG", DERNA_STRIKES_ID, "related-to", loc_id("derna"),
-        _ts(16, 8, 5), "Place of the strikes (occurred at).",
+        "derna-strikes-at-derna",
+        "EG",
+        DERNA_STRIKES_ID,
+        "related-to",
+        loc_id("derna"),
+        _ts(16, 8, 5),
+        "Place of the strikes (occurred at).",
     )
     b.rel(
-        "derna-strikes-target-isil", "EG", DERNA_STRIKES_ID, "related-to", THREAT_ACTOR_ID,
-        _ts(16, 8, 5), "Target of the strikes: the group's positions.",
+        "derna-strikes-target-isil",
+        "EG",
+        DERNA_STRIKES_ID,
+        "related-to",
+        THREAT_ACTOR_ID,
+        _ts(16, 8, 5),
+        "Target of the strikes: the group's positions.",
     )
     b.rel(
-        "derna-strikes-respond-sirte", "EG", DERNA_STRIKES_ID, "related-to", SIRTE_INCIDENT_ID,
-        _ts(16, 8, 5), "The strikes were Egypt's response to the Sirte killings.",
+        "derna-strikes-respond-sirte",
+        "EG",
+        DERNA_STRIKES_ID,
+        "related-to",
+        SIRTE_INCIDENT_ID,
+        _ts(16, 8, 5),
+        "The strikes were Egypt's response to the Sirte killings.",
     )
 
 
 def _shared_reports(b: _Builder) -> None:
     """Restricted reports: EG -> DZ, TN; EG only; DZ <-> TN."""
     b.add(
-        "report", "eg-derna-field-results", "EG", ("DZ", "EG", "TN"), "amber", _ts(17, 14),
+        "report",
+        "eg-derna-field-results",
+        "EG",
+        ("DZ", "EG", "TN"),
+        "amber",
+        _ts(17, 14),
         {
             "name": "النتائج الميدانية للضربات الجوية المصرية في درنة — إحاطة للجزائر وتونس",
             "description": (
@@ -379,7 +481,12 @@ def _shared_reports(b: _Builder) -> None:
         },
     )
     b.add(
-        "note", "eg-internal-assessment", "EG", "own", "red", _ts(17, 18),
+        "note",
+        "eg-internal-assessment",
+        "EG",
+        "own",
+        "red",
+        _ts(17, 18),
         {
             "abstract": "تقييم داخلي مصري: المخاطر على الحدود الغربية بعد ضربات درنة",
             "content": (
@@ -392,7 +499,12 @@ def _shared_reports(b: _Builder) -> None:
         },
     )
     b.add(
-        "report", "dz-tn-border-coordination", "DZ", ("DZ", "TN"), "amber", _ts(25, 10),
+        "report",
+        "dz-tn-border-coordination",
+        "DZ",
+        ("DZ", "TN"),
+        "amber",
+        _ts(25, 10),
         {
             "name": "Coordination frontalière algéro-tunisienne : Ras Ajdir et Debdeb",
             "description": (
@@ -416,7 +528,12 @@ def _shared_reports(b: _Builder) -> None:
         },
     )
     b.add(
-        "note", "tn-border-coordination-remark", "TN", ("DZ", "TN"), "amber", _ts(25, 16),
+        "note",
+        "tn-border-coordination-remark",
+        "TN",
+        ("DZ", "TN"),
+        "amber",
+        _ts(25, 16),
         {
             "abstract": "ملاحظة تونسية على تقرير التنسيق الحدودي",
             "content": (
@@ -433,7 +550,12 @@ def _meeting_and_sources(b: _Builder) -> None:
     """The Cairo meeting (first of a series) and the Anadolu account of it."""
     parties = [identity_id(c) for c in PARTNER_CODES]
     b.add(
-        "note", "cairo-meeting-1", "EG", "all", "amber", _ts(22, 17),
+        "note",
+        "cairo-meeting-1",
+        "EG",
+        "all",
+        "amber",
+        _ts(22, 17),
         {
             "abstract": (
                 "Cairo: first periodic meeting of Algerian, Egyptian and Tunisian security and "
@@ -506,7 +628,12 @@ def _meeting_and_sources(b: _Builder) -> None:
         },
     )
     b.add(
-        "report", "anadolu-cairo-meeting", "TN", "all", "clear", _ts(23, 9),
+        "report",
+        "anadolu-cairo-meeting",
+        "TN",
+        "all",
+        "clear",
+        _ts(23, 9),
         {
             "name": "Dépêche Anadolu : réunion sécuritaire algéro-égypto-tunisienne au Caire",
             "description": (
@@ -541,7 +668,12 @@ def _meeting_and_sources(b: _Builder) -> None:
 def _claims_and_opinions(b: _Builder) -> None:
     """The two Libyan governments' opposite claims on the Derna strikes, graded by partners."""
     b.add(
-        "note", "claim-tobruk-derna-strikes", "EG", "all", "clear", _ts(16, 15),
+        "note",
+        "claim-tobruk-derna-strikes",
+        "EG",
+        "all",
+        "clear",
+        _ts(16, 15),
         {
             "abstract": "Tobruk government: the Derna strikes were coordinated with Libya",
             "content": (
@@ -557,7 +689,12 @@ def _claims_and_opinions(b: _Builder) -> None:
         },
     )
     b.add(
-        "note", "claim-tripoli-derna-strikes", "TN", "all", "clear", _ts(16, 16),
+        "note",
+        "claim-tripoli-derna-strikes",
+        "TN",
+        "all",
+        "clear",
+        _ts(16, 16),
         {
             "abstract": "Gouvernement de Tripoli : les frappes sur Derna, une agression",
             "content": (
@@ -572,24 +709,63 @@ def _claims_and_opinions(b: _Builder) -> None:
         },
     )
     grades: list[tuple[str, str, str, str, str, str]] = [
-        ("EG", "tobruk", "agree", "en",
-         "Consistent with Egypt's own account of the operation.", CLAIM_TOBRUK_ID),
-        ("EG", "tripoli", "strongly-disagree", "ar",
-         "الضربات جاءت رداً على جريمة سرت وبالتنسيق مع السلطات الليبية الشرعية.", CLAIM_TRIPOLI_ID),
-        ("DZ", "tobruk", "neutral", "fr",
-         "Affirmation non vérifiée de manière indépendante ; à confronter à d'autres sources.",
-         CLAIM_TOBRUK_ID),
-        ("DZ", "tripoli", "neutral", "fr",
-         "Position d'une partie au conflit ; non vérifiée de manière indépendante.",
-         CLAIM_TRIPOLI_ID),
-        ("TN", "tobruk", "neutral", "ar",
-         "ادعاء طرف في النزاع الليبي لم يتم التحقق منه بشكل مستقل.", CLAIM_TOBRUK_ID),
-        ("TN", "tripoli", "neutral", "ar",
-         "ادعاء طرف في النزاع الليبي لم يتم التحقق منه بشكل مستقل.", CLAIM_TRIPOLI_ID),
+        (
+            "EG",
+            "tobruk",
+            "agree",
+            "en",
+            "Consistent with Egypt's own account of the operation.",
+            CLAIM_TOBRUK_ID,
+        ),
+        (
+            "EG",
+            "tripoli",
+            "strongly-disagree",
+            "ar",
+            "الضربات جاءت رداً على جريمة سرت وبالتنسيق مع السلطات الليبية الشرعية.",
+            CLAIM_TRIPOLI_ID,
+        ),
+        (
+            "DZ",
+            "tobruk",
+            "neutral",
+            "fr",
+            "Affirmation non vérifiée de manière indépendante ; à confronter à d'autres sources.",
+            CLAIM_TOBRUK_ID,
+        ),
+        (
+            "DZ",
+            "tripoli",
+            "neutral",
+            "fr",
+            "Position d'une partie au conflit ; non vérifiée de manière indépendante.",
+            CLAIM_TRIPOLI_ID,
+        ),
+        (
+            "TN",
+            "tobruk",
+            "neutral",
+            "ar",
+            "ادعاء طرف في النزاع الليبي لم يتم التحقق منه بشكل مستقل.",
+            CLAIM_TOBRUK_ID,
+        ),
+        (
+            "TN",
+            "tripoli",
+            "neutral",
+            "ar",
+            "ادعاء طرف في النزاع الليبي لم يتم التحقق منه بشكل مستقل.",
+            CLAIM_TRIPOLI_ID,
+        ),
     ]
     for code, side, grade, lang, text, claim in grades:
         b.add(
-            "opinion", f"{code.lower()}-on-{side}-claim", code, "all", "green", _ts(19, 12),
+            "opinion",
+            f"{code.lower()}-on-{side}-claim",
+            code,
+            "all",
+            "green",
+            _ts(19, 12),
             {
                 "opinion": grade,
                 "explanation": text,
@@ -604,7 +780,8 @@ def _un_positions(b: _Builder) -> None:
     forum = "UN Security Council — session on Libya, 18 February 2015"
     positions: list[tuple[str, str, str, str, list[str]]] = [
         (
-            "EG", "en",
+            "EG",
+            "en",
             "Egypt at the UN Security Council: lift the arms embargo on the Libyan government",
             "Foreign minister Sameh Shoukry called for lifting the arms embargo on the "
             "internationally recognised government of Abdullah al-Thani, tied to the House of "
@@ -613,7 +790,8 @@ def _un_positions(b: _Builder) -> None:
             [loc_id("tobruk"), loc_id("tripoli"), SIRTE_INCIDENT_ID, DERNA_STRIKES_ID],
         ),
         (
-            "DZ", "fr",
+            "DZ",
+            "fr",
             "L'Algérie au Conseil de sécurité : dialogue inclusif entre Libyens",
             "Le ministre des Affaires étrangères Ramtane Lamamra et le ministre délégué aux "
             "Affaires maghrébines et africaines Abdelkader Messahel ont condamné les "
@@ -623,7 +801,8 @@ def _un_positions(b: _Builder) -> None:
             [SIRTE_INCIDENT_ID, loc_id("tripoli"), loc_id("tobruk")],
         ),
         (
-            "TN", "ar",
+            "TN",
+            "ar",
             "تونس في مجلس الأمن: الحوار والحل السياسي",
             "أكد المندوب الدائم لتونس لدى الأمم المتحدة محمد خالد الخياري دعم تونس للحوار، وأن "
             "الحل السياسي هو السبيل الأمثل إلى وحدة الشعب الليبي.",
@@ -632,7 +811,12 @@ def _un_positions(b: _Builder) -> None:
     ]
     for code, lang, abstract, content, refs in positions:
         b.add(
-            "note", f"{code.lower()}-unsc-position", code, "all", "clear", _ts(18, 18),
+            "note",
+            f"{code.lower()}-unsc-position",
+            code,
+            "all",
+            "clear",
+            _ts(18, 18),
             {
                 "abstract": abstract,
                 "content": content,

@@ -62,7 +62,9 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", str, "./tansiq-data", "Directory holding the node's database, keys and config."),
+    Setting(
+        "data_dir", str, "./tansiq-data", "Directory holding the node's database, keys and config."
+    ),
     Setting(
         "database_url",
         str,
@@ -71,7 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", str, "127.0.0.1", "Address the web server listens on."),
     Setting("port", int, 8400, "Port the web server listens on."),
-    Setting("public_url", str, "", "URL partners use to reach this node (default: http://host:port)."),
+    Setting(
+        "public_url", str, "", "URL partners use to reach this node (default: http://host:port)."
+    ),
     Setting("certfile", str, "", "TLS certificate (PEM) for HTTPS; empty serves plain HTTP."),
     Setting("keyfile", str, "", "TLS private key (PEM) for HTTPS."),
     Setting("max_body_bytes", int, 64 * 1024 * 1024, "Largest accepted request body; 413 above."),
@@ -80,7 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_batch", int, 2_000, "Objects written per statement batch during ingest."),
     Setting("session_minutes", int, 480, "Lifetime of a web session."),
     Setting("token_days", int, 90, "Default lifetime of a new API token."),
-    Setting("login_max_failures", int, 5, "Failed logins allowed per account or address per window."),
+    Setting(
+        "login_max_failures", int, 5, "Failed logins allowed per account or address per window."
+    ),
     Setting("login_window_seconds", int, 900, "Window for counting failed logins."),
     Setting("sync_interval_seconds", int, 30, "Seconds between scheduled pulls from partners."),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
@@ -121,9 +127,7 @@ class Settings:
         return Settings(values, sources)
 
 
-def load(
-    flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from defaults, config file, environment and *flags* (None = not given)."""
     env = os.environ if env is None else env
     flags = {k: v for k, v in (flags or {}).items() if v is not None}

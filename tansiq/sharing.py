@@ -68,7 +68,9 @@ def add_group(db: Database, name: str, members: Sequence[str], own_code: str) ->
     known = partner_codes(db) | {own_code}
     unknown = sorted(set(members) - known)
     if unknown:
-        raise SharingError(f"unknown partner(s) {', '.join(unknown)}: add them with `tansiq partner add`")
+        raise SharingError(
+            f"unknown partner(s) {', '.join(unknown)}: add them with `tansiq partner add`"
+        )
     if not members:
         # An empty group must never mean "everyone": refuse it outright.
         raise SharingError("a sharing group needs at least one member")
@@ -91,7 +93,9 @@ def set_group_members(db: Database, name: str, members: Sequence[str], own_code:
 
 
 def list_groups(db: Database) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {r[0]: [] for r in db.fetchall("SELECT name FROM sharing_groups ORDER BY name")}
+    groups: dict[str, list[str]] = {
+        r[0]: [] for r in db.fetchall("SELECT name FROM sharing_groups ORDER BY name")
+    }
     for name, code in db.fetchall("SELECT group_name, partner FROM group_members ORDER BY partner"):
         groups[name].append(code)
     return groups
@@ -151,9 +155,7 @@ def local_stamp(
     partners = expand(db, distribution, own_code) if distribution is not None else None
     if tlp is not None and tlp not in TLP_IDS:
         raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
-    foreign = {
-        p.identity_id: p.code for p in list_partners(db) if p.identity_id != own_identity
-    }
+    foreign = {p.identity_id: p.code for p in list_partners(db) if p.identity_id != own_identity}
 
     def stamp(obj: dict[str, Any]) -> dict[str, Any]:
         owner = foreign.get(obj.get("created_by_ref", ""))

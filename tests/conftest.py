@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from fastapi.testclient import TestClient
 
 from tansiq.node import InitResult, Node, init_node
@@ -26,7 +25,9 @@ BACKENDS = [
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("TANSIQ_REQUIRE_POSTGRES") and not PG_URL:
-        raise pytest.UsageError("TANSIQ_REQUIRE_POSTGRES is set but TANSIQ_TEST_DATABASE_URL is not")
+        raise pytest.UsageError(
+            "TANSIQ_REQUIRE_POSTGRES is set but TANSIQ_TEST_DATABASE_URL is not"
+        )
 
 
 def shared_dir() -> Path:
@@ -117,5 +118,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     if CASES["count"]:
         terminalreporter.write_line(
-            f"leak property test: {CASES['count']} generated cases checked (example × principal × read path)"
+            f"leak property test: {CASES['count']} generated cases checked"
+            " (example × principal × read path)"
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 import orjson
-from fastapi.testclient import TestClient
-
 from conftest import STIX_DIR
+from fastapi.testclient import TestClient
+from test_store import indicator
+
 from tansiq.api.app import create_app
 from tansiq.node import Node
 from tansiq.stix.extensions import strip_distribution
-from test_store import indicator
 
 PROBLEM = "application/problem+json"
 
@@ -72,9 +72,13 @@ def test_conflict_is_409(client: TestClient) -> None:
 
 def test_bad_input_never_500(client: TestClient) -> None:
     cases = [
-        client.post("/api/bundles", content=b"{not json", headers={"content-type": "application/json"}),
+        client.post(
+            "/api/bundles", content=b"{not json", headers={"content-type": "application/json"}
+        ),
         client.post("/api/bundles", content=b"42", headers={"content-type": "application/json"}),
-        client.post("/api/bundles", content=b"[1, 2]", headers={"content-type": "application/json"}),
+        client.post(
+            "/api/bundles", content=b"[1, 2]", headers={"content-type": "application/json"}
+        ),
         client.get("/api/objects", params={"cursor": "garbage!"}),
         client.get("/api/objects", params={"limit": "-3"}),
         client.get("/api/objects", params={"modified_from": "yesterday"}),
@@ -103,7 +107,9 @@ def test_unauthenticated_is_401(node: Node) -> None:
 
 def test_body_over_limit_is_413(node: Node, admin_token: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = node.settings.with_overrides(max_body_bytes=1000)
-    with TestClient(create_app(settings, node), headers={"Authorization": f"Bearer {admin_token}"}) as c:
+    with TestClient(
+        create_app(settings, node), headers={"Authorization": f"Bearer {admin_token}"}
+    ) as c:
         big = bundle(*[indicator(i) for i in range(20)])
         r = c.post("/api/bundles", json=big)
         assert r.status_code == 413 and r.headers["content-type"] == PROBLEM
@@ -117,7 +123,12 @@ def test_body_over_limit_is_413(node: Node, admin_token: str, tmp_path) -> None:
 
 def test_export_streams_bundle_of_latest(client: TestClient) -> None:
     data = (STIX_DIR / "poisonivy.json").read_bytes()
-    assert client.post("/api/bundles", content=data, headers={"content-type": "application/json"}).status_code == 201
+    assert (
+        client.post(
+            "/api/bundles", content=data, headers={"content-type": "application/json"}
+        ).status_code
+        == 201
+    )
     r = client.get("/api/export")
     exported = r.json()
     assert exported["type"] == "bundle"
@@ -138,5 +149,3 @@ def test_stats(client: TestClient) -> None:
     client.post("/api/bundles", json=bundle(indicator(1), indicator(2)))
     body = client.get("/api/stats").json()
     assert body["by_type"]["indicator"] == 2 and body["by_type"]["identity"] == 2
-
-

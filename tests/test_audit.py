@@ -18,7 +18,9 @@ N = 20
 
 def cli(settings: Settings, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(
-        main, ["audit", *args, "--data-dir", str(settings.data_path)], env={},
+        main,
+        ["audit", *args, "--data-dir", str(settings.data_path)],
+        env={},
         catch_exceptions=False,
     )
     return result.exit_code, result.stdout + result.stderr
@@ -68,8 +70,9 @@ def test_first_entry_links_to_zeros(node: Node) -> None:
 
 @pytest.mark.parametrize("column", ["detail", "actor", "at", "action", "target"])
 def test_content_changed(node: Node, settings: Settings, chain: list[int], column: str) -> None:
-    value = {"detail": '{"i":999}', "actor": "mallory", "at": 1, "action": "login",
-             "target": "x"}[column]
+    value = {"detail": '{"i":999}', "actor": "mallory", "at": 1, "action": "login", "target": "x"}[
+        column
+    ]
     s = chain[6]
     node.db.execute(f"UPDATE audit SET {column} = ? WHERE seq = ?", (value, s))
     check_broken(node, settings, s, f"entry {s}: content changed (hash mismatch)")
@@ -107,8 +110,12 @@ def test_first_entry_deleted(node: Node, chain: list[int]) -> None:
 def test_last_entry_deleted(node: Node, settings: Settings, chain: list[int]) -> None:
     s = chain[-1]
     node.db.execute("DELETE FROM audit WHERE seq = ?", (s,))
-    check_broken(node, settings, s,
-                 f"entry {s} missing (chain ends at entry {s - 1}; head records entry {s})")
+    check_broken(
+        node,
+        settings,
+        s,
+        f"entry {s} missing (chain ends at entry {s - 1}; head records entry {s})",
+    )
     # Recording again continues from the head, so the gap stays visible.
     assert audit.record(node.db, "admin", "login") == s + 1
     r = audit.verify(node.db)
@@ -156,8 +163,9 @@ def test_prev_hash_changed(node: Node, chain: list[int]) -> None:
 
 def _forge(node: Node, seq: int) -> None:
     """Rewrite an entry's actor and recompute its hash consistently."""
-    row = node.db.fetchone("SELECT at, action, target, detail, prev_hash FROM audit WHERE seq = ?",
-                           (seq,))
+    row = node.db.fetchone(
+        "SELECT at, action, target, detail, prev_hash FROM audit WHERE seq = ?", (seq,)
+    )
     assert row is not None
     at, action, target, detail, prev = row
     h = audit.entry_hash(prev, seq, at, "mallory", action, target, orjson.loads(detail))

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from servers import Server
+
 from tansiq.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 if not Path(CHROMIUM).exists() and not os.environ.get("TANSIQ_REQUIRE_BROWSER"):
-    pytest.skip(f"browser tests skipped: {CHROMIUM} missing (apt-get install -y chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        f"browser tests skipped: {CHROMIUM} missing (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,9 @@ def test_api_docs_render_offline(browser: Any, settings: Settings) -> None:
     try:
         page = browser.new_page()
         outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None)
+        page.on(
+            "request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None
+        )
         page.goto(server.url + "/docs")
         page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
         assert "tansiq node EG" in page.inner_text(".swagger-ui .info .title")

@@ -12,11 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-
 from conftest import STIX_DIR
+from test_store import indicator
+
 from tansiq.cli import main
 from tansiq.stix.extensions import DISTRIBUTION_EXT, strip_distribution
-from test_store import indicator
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -27,8 +27,17 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 @pytest.fixture
 def data_dir(tmp_path: Path, database_url: str) -> Path:
     d = tmp_path / "eg"
-    code, out, err = run("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt",
-                         "--database-url", database_url)
+    code, out, err = run(
+        "init",
+        "--data-dir",
+        str(d),
+        "--partner",
+        "EG",
+        "--name",
+        "Egypt",
+        "--database-url",
+        database_url,
+    )
     assert code == 0, out + err
     assert "login:" in out and "API token:" in out and "tansiq serve" in out
     return d
@@ -66,9 +75,18 @@ def test_ingest_invalid_exits_nonzero_and_stores_nothing(data_dir: Path, tmp_pat
     bad = indicator(2)
     del bad["pattern_type"]
     f = tmp_path / "b.json"
-    f.write_text(json.dumps({"type": "bundle", "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51",
-                             "objects": [indicator(1), bad]}))
-    code, _, err = run("ingest", "--data-dir", str(data_dir), str(STIX_DIR / "poisonivy.json"), str(f))
+    f.write_text(
+        json.dumps(
+            {
+                "type": "bundle",
+                "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51",
+                "objects": [indicator(1), bad],
+            }
+        )
+    )
+    code, _, err = run(
+        "ingest", "--data-dir", str(data_dir), str(STIX_DIR / "poisonivy.json"), str(f)
+    )
     assert code == 1
     assert "object 1" in err and "pattern_type" in err and "nothing stored" in err
     _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
@@ -93,8 +111,9 @@ def test_settings_layers(tmp_path: Path) -> None:
     d = tmp_path / "n"
     d.mkdir()
     (d / "tansiq.toml").write_text("port = 9001\npage_size = 50\n")
-    code, out, _ = run("settings", "--data-dir", str(d), "--page-size", "70",
-                       env={"TANSIQ_PORT": "9002"})
+    code, out, _ = run(
+        "settings", "--data-dir", str(d), "--page-size", "70", env={"TANSIQ_PORT": "9002"}
+    )
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert "9002" in lines["port"] and "env TANSIQ_PORT" in lines["port"]
     assert "70" in lines["page_size"] and "flag --page-size" in lines["page_size"]

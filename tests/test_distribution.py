@@ -1,4 +1,4 @@
-"""Distribution on the write path: stamping, groups expanded at version time, originator-only changes."""
+"""Distribution on the write path: stamping, groups expanded per version, originator-only edits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+from test_api import bundle
+from test_store import indicator
 
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token
@@ -15,8 +17,6 @@ from tansiq.sharing import add_group, add_partner, set_group_members
 from tansiq.stix.extensions import DISTRIBUTION_EXT, set_distribution
 from tansiq.stix.markings import TLP_IDS
 from tansiq.store.ingest import ingest
-from test_api import bundle
-from test_store import indicator
 
 
 @pytest.fixture
@@ -34,15 +34,26 @@ def ext(obj: dict) -> dict:  # type: ignore[type-arg]
 def test_default_is_originator_only_and_params_apply(fed: Node, client: TestClient) -> None:
     client.post("/api/bundles", json=bundle(indicator(1)))
     assert ext(client.get(f"/api/objects/{indicator(1)['id']}").json()) == {
-        "extension_type": "property-extension", "origin": "EG", "partners": ["EG"]}
-    r = client.post("/api/bundles", params={"distribution": "trilateral", "tlp": "amber"},
-                    json=bundle(indicator(2)))
+        "extension_type": "property-extension",
+        "origin": "EG",
+        "partners": ["EG"],
+    }
+    r = client.post(
+        "/api/bundles",
+        params={"distribution": "trilateral", "tlp": "amber"},
+        json=bundle(indicator(2)),
+    )
     assert r.status_code == 201
     got = client.get(f"/api/objects/{indicator(2)['id']}").json()
     assert ext(got)["partners"] == ["DZ", "EG", "TN"]
     assert got["object_marking_refs"][0] == TLP_IDS["amber"]
     r = client.post("/api/bundles", params={"distribution": "all"}, json=bundle(indicator(3)))
-    assert ext(client.get(f"/api/objects/{indicator(3)['id']}").json())["partners"] == ["DZ", "EG", "LY", "TN"]
+    assert ext(client.get(f"/api/objects/{indicator(3)['id']}").json())["partners"] == [
+        "DZ",
+        "EG",
+        "LY",
+        "TN",
+    ]
     r = client.post("/api/bundles", params={"distribution": "nobody"}, json=bundle(indicator(4)))
     assert r.status_code == 400 and "nobody" in r.json()["detail"]
     r = client.post("/api/bundles", params={"tlp": "purple"}, json=bundle(indicator(4)))
@@ -52,7 +63,11 @@ def test_default_is_originator_only_and_params_apply(fed: Node, client: TestClie
 def test_group_expanded_at_version_time(fed: Node, client: TestClient) -> None:
     client.post("/api/bundles", params={"distribution": "trilateral"}, json=bundle(indicator(5)))
     set_group_members(fed.db, "trilateral", ["DZ", "EG", "TN", "LY"], "EG")
-    assert ext(client.get(f"/api/objects/{indicator(5)['id']}").json())["partners"] == ["DZ", "EG", "TN"]
+    assert ext(client.get(f"/api/objects/{indicator(5)['id']}").json())["partners"] == [
+        "DZ",
+        "EG",
+        "TN",
+    ]
 
 
 def test_foreign_objects_cannot_be_republished(fed: Node, client: TestClient) -> None:
@@ -73,7 +88,9 @@ def test_change_distribution_by_originator_only(fed: Node, client: TestClient) -
     versions = client.get(f"/api/objects/{oid}", params={"versions": "all"}).json()["versions"]
     assert [ext(v)["partners"] for v in versions] == [["DZ", "EG", "TN"], ["EG", "TN"]]
     # an object that TN's node originated and released to EG: EG can read it, not change it
-    theirs = set_distribution({**indicator(9), "created_by_ref": partner_identity_id("TN")}, "TN", ["EG", "TN"])
+    theirs = set_distribution(
+        {**indicator(9), "created_by_ref": partner_identity_id("TN")}, "TN", ["EG", "TN"]
+    )
     ingest(fed.db, [theirs], prepare=lambda o: o)
     r = client.put(f"/api/objects/{theirs['id']}/distribution", params={"distribution": "all"})
     assert r.status_code == 403
@@ -85,10 +102,16 @@ def test_reader_403_where_visible_404_where_not(fed: Node, client: TestClient) -
     create_account(fed.db, "reader1", "reader-password-1", "reader", "EG")
     token = create_token(fed.db, "reader1", "t")
     client.post("/api/bundles", json=bundle(indicator(10)))
-    with TestClient(create_app(fed.settings, fed), headers={"Authorization": f"Bearer {token}"}) as c:
-        r = c.put(f"/api/objects/{indicator(10)['id']}/distribution", params={"distribution": "all"})
+    with TestClient(
+        create_app(fed.settings, fed), headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        r = c.put(
+            f"/api/objects/{indicator(10)['id']}/distribution", params={"distribution": "all"}
+        )
         assert r.status_code == 403
-        r = c.put(f"/api/objects/indicator--{uuid.uuid4()}/distribution", params={"distribution": "all"})
+        r = c.put(
+            f"/api/objects/indicator--{uuid.uuid4()}/distribution", params={"distribution": "all"}
+        )
         assert r.status_code == 404
         assert c.get("/api/audit").status_code == 403
         assert c.post("/api/bundles", json=bundle(indicator(11))).status_code == 403
@@ -98,7 +121,9 @@ def test_reads_writes_and_exports_are_audited(fed: Node, client: TestClient) -> 
     client.post("/api/bundles", json=bundle(indicator(12)))
     client.get(f"/api/objects/{indicator(12)['id']}")
     client.get("/api/export")
-    actions = [e["action"] for e in client.get("/api/audit", params={"limit": 1000}).json()["entries"]]
+    actions = [
+        e["action"] for e in client.get("/api/audit", params={"limit": 1000}).json()["entries"]
+    ]
     for action in ("objects_written", "object_read", "export"):
         assert action in actions
     assert audit.verify(fed.db).ok

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from conftest import PG_URL, PgSchema, make_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PG_URL, PgSchema, make_settings
 from tansiq import policy
 from tansiq.accounts.principal import ANONYMOUS, Principal
 from tansiq.api import deps
@@ -93,8 +93,13 @@ def expand(fed: Federation, spec: list[str]) -> set[str]:
     return out
 
 
-def build(fed: Federation, data_dir: Path, url: str) -> tuple[Node, dict[str, list[tuple[str, set[str], str]]]]:
-    """Store the federation's objects; return the node and the model: id -> [(modified, partners, origin)]."""
+def build(
+    fed: Federation, data_dir: Path, url: str
+) -> tuple[Node, dict[str, list[tuple[str, set[str], str]]]]:
+    """Store the federation's objects; return the node and the model.
+
+    The model maps id -> [(modified, partners, origin)] for every stored version.
+    """
     data_dir.mkdir(parents=True)
     db = Database(url, data_dir)
     migrate(db)
@@ -114,9 +119,13 @@ def build(fed: Federation, data_dir: Path, url: str) -> tuple[Node, dict[str, li
                 continue
             modified = f"2015-02-2{j}T00:00:00.000Z"
             obj = {
-                "type": "note", "spec_version": "2.1", "id": oid,
-                "created": "2015-02-20T00:00:00.000Z", "modified": modified,
-                "content": f"object {i} version {j}", "object_refs": [identity],
+                "type": "note",
+                "spec_version": "2.1",
+                "id": oid,
+                "created": "2015-02-20T00:00:00.000Z",
+                "modified": modified,
+                "content": f"object {i} version {j}",
+                "object_refs": [identity],
             }
             if spec.origin == fed.node:
                 ingest(db, [obj], prepare=local_stamp(db, fed.node, identity, dist, spec.tlp))
@@ -141,7 +150,9 @@ def principals(fed: Federation) -> list[Principal]:
     return out
 
 
-def expected(fed: Federation, model: dict[str, list[tuple[str, set[str], str]]], p: Principal) -> dict[str, list[str]]:
+def expected(
+    fed: Federation, model: dict[str, list[tuple[str, set[str], str]]], p: Principal
+) -> dict[str, list[str]]:
     """id -> visible versions' modified, per the reference model."""
     out: dict[str, list[str]] = {}
     if p.partner is None:
@@ -151,7 +162,8 @@ def expected(fed: Federation, model: dict[str, list[tuple[str, set[str], str]]],
         if p.partner not in latest[1]:
             continue
         seen = [
-            m for m, partners, origin in versions
+            m
+            for m, partners, origin in versions
             if p.partner in partners and (not p.is_sync or origin == fed.node)
         ]
         if seen:
@@ -165,8 +177,7 @@ def check_forms_agree(node: Node, fed: Federation) -> None:
     latest = {r[1]: orjson.loads(r[3]) for r in rows if r[2]}
     for p in principals(fed):
         by_predicate = {
-            r[0] for r in rows
-            if policy.may_see(p, fed.node, orjson.loads(r[3]), latest[r[1]])
+            r[0] for r in rows if policy.may_see(p, fed.node, orjson.loads(r[3]), latest[r[1]])
         }
         sql, params = policy.condition(p, fed.node, all_versions=True)
         by_sql = {r[0] for r in node.db.fetchall(f"SELECT added FROM objects WHERE {sql}", params)}
@@ -174,7 +185,9 @@ def check_forms_agree(node: Node, fed: Federation) -> None:
         CASES["count"] += 1
 
 
-def check_paths(node: Node, fed: Federation, model: dict[str, list[tuple[str, set[str], str]]]) -> None:
+def check_paths(
+    node: Node, fed: Federation, model: dict[str, list[tuple[str, set[str], str]]]
+) -> None:
     check_forms_agree(node, fed)
     app = create_app(node.settings, node)
     with TestClient(app) as client:
@@ -183,7 +196,9 @@ def check_paths(node: Node, fed: Federation, model: dict[str, list[tuple[str, se
                 (lambda p=p: p) if p.partner else deps.principal
             )
             want = expected(fed, model, p)
-            want_latest = {oid: max(v) for oid, v in want.items() if max(v) == max(m for m, _, _ in model[oid])}
+            want_latest = {
+                oid: max(v) for oid, v in want.items() if max(v) == max(m for m, _, _ in model[oid])
+            }
             if p.partner is None:
                 for path in ("/api/objects", "/api/export", "/api/stats"):
                     assert client.get(path).status_code == 401
@@ -254,9 +269,15 @@ if PG_URL:
 def test_narrowing_withdraws_every_version(node: Node) -> None:
     add_partner(node.db, "DZ", "Algeria", "identity--" + str(uuid.uuid4()))
     add_partner(node.db, "TN", "Tunisia", "identity--" + str(uuid.uuid4()))
-    obj = {"type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}",
-           "created": "2015-02-20T00:00:00.000Z", "modified": "2015-02-20T00:00:00.000Z",
-           "content": "x", "object_refs": [node.identity_id]}
+    obj = {
+        "type": "note",
+        "spec_version": "2.1",
+        "id": f"note--{uuid.uuid4()}",
+        "created": "2015-02-20T00:00:00.000Z",
+        "modified": "2015-02-20T00:00:00.000Z",
+        "content": "x",
+        "object_refs": [node.identity_id],
+    }
     node.ingest([obj], distribution=["DZ", "TN"])
     node.ingest([{**obj, "modified": "2015-02-21T00:00:00.000Z"}], distribution=["TN"])
     app = create_app(node.settings, node)
@@ -264,6 +285,9 @@ def test_narrowing_withdraws_every_version(node: Node) -> None:
         for code, status in (("DZ", 404), ("TN", 200)):
             app.dependency_overrides[deps.principal] = lambda c=code: Principal("s", "sync", c)
             assert client.get(f"/api/objects/{obj['id']}").status_code == status
-            assert client.get(f"/api/objects/{obj['id']}", params={"versions": "all"}).status_code == status
+            assert (
+                client.get(f"/api/objects/{obj['id']}", params={"versions": "all"}).status_code
+                == status
+            )
             body = orjson.loads(client.get("/api/export").content)
             assert (obj["id"] in {o["id"] for o in body["objects"]}) == (status == 200)

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-
 from conftest import SHARED_FILES
+
 from tansiq.node import Node
 from tansiq.stix.bundles import iter_file
 from tansiq.store import query
@@ -44,7 +44,9 @@ def test_versions_latest_and_date_added(node: Node) -> None:
     ingest(node.db, [indicator(1, "2015-02-21T10:00:00.000Z", name="v2")])
     ingest(node.db, [indicator(1, "2015-02-20T12:00:00.000Z", name="between")])  # older than v2
     assert count(node) == before + 3
-    latest = orjson.loads(query.get_versions(node.db, ALL, indicator(1)["id"], all_versions=False)[0])
+    latest = orjson.loads(
+        query.get_versions(node.db, ALL, indicator(1)["id"], all_versions=False)[0]
+    )
     assert latest["name"] == "v2"
     versions = query.get_versions(node.db, ALL, indicator(1)["id"], all_versions=True)
     assert [orjson.loads(v)["modified"] for v in versions] == [
@@ -104,7 +106,9 @@ def test_filters_and_paging(node: Node) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        page = query.list_latest(node.db, ALL, ObjectFilter(types=["indicator"]), limit=3, cursor=cursor)
+        page = query.list_latest(
+            node.db, ALL, ObjectFilter(types=["indicator"]), limit=3, cursor=cursor
+        )
         seen.extend(orjson.loads(t)["id"] for t in page.texts)
         cursor = page.next_cursor
         if cursor is None:
@@ -113,7 +117,9 @@ def test_filters_and_paging(node: Node) -> None:
     flt = ObjectFilter(modified_from=1428969600000000, modified_to=1429142400000000)  # 14th..16th
     page = query.list_latest(node.db, ALL, flt, limit=100)
     assert sorted(orjson.loads(t)["modified"][:10] for t in page.texts) == [
-        "2015-04-14", "2015-04-15", "2015-04-16"
+        "2015-04-14",
+        "2015-04-15",
+        "2015-04-16",
     ]
 
 

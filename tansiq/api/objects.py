@@ -14,11 +14,11 @@ from tansiq.accounts.principal import Principal
 from tansiq.api.deps import get_node, principal
 from tansiq.api.problems import Problem
 from tansiq.node import Node
+from tansiq.sharing import SharingError, parse_spec
 from tansiq.stix.bundles import parse_bytes, stream_bundle
 from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 from tansiq.store import query
-from tansiq.sharing import SharingError, parse_spec
 
 router = APIRouter(prefix="/api", tags=["objects"])
 
@@ -47,12 +47,18 @@ def _ts(name: str, value: str | None) -> int | None:
 def list_objects(
     node: NodeDep,
     who: PrincipalDep,
-    type: Annotated[list[str] | None, Query(description="STIX type(s), repeat or comma-separate")] = None,
-    created_by: Annotated[list[str] | None, Query(description="created_by_ref identity id(s)")] = None,
+    type: Annotated[
+        list[str] | None, Query(description="STIX type(s), repeat or comma-separate")
+    ] = None,
+    created_by: Annotated[
+        list[str] | None, Query(description="created_by_ref identity id(s)")
+    ] = None,
     modified_from: Annotated[str | None, Query(description="modified ≥ this timestamp")] = None,
     modified_to: Annotated[str | None, Query(description="modified ≤ this timestamp")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
-    cursor: Annotated[str | None, Query(description="the 'next' value of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(description="the 'next' value of the previous page")
+    ] = None,
 ) -> Response:
     size = min(limit or node.settings.page_size, node.settings.max_page_size)
     flt = query.ObjectFilter(
@@ -61,7 +67,9 @@ def list_objects(
         modified_from=_ts("modified_from", modified_from),
         modified_to=_ts("modified_to", modified_to),
     )
-    page = query.list_latest(node.db, policy.condition(who, node.code), flt, limit=size, cursor=cursor)
+    page = query.list_latest(
+        node.db, policy.condition(who, node.code), flt, limit=size, cursor=cursor
+    )
     audit.record(node.db, who.username, "objects_listed", "", {"count": len(page.rows)})
     body = (
         b'{"objects":['
@@ -78,7 +86,9 @@ def get_object(
     object_id: str,
     node: NodeDep,
     who: PrincipalDep,
-    versions: Annotated[str, Query(pattern="^(latest|all)$", description="latest or all")] = "latest",
+    versions: Annotated[
+        str, Query(pattern="^(latest|all)$", description="latest or all")
+    ] = "latest",
 ) -> Response:
     every = versions == "all"
     texts = query.get_versions(
@@ -88,7 +98,9 @@ def get_object(
         raise Problem(404, f"no object {object_id!r}")
     audit.record(node.db, who.username, "object_read", object_id, {"versions": versions})
     if versions == "all":
-        return Response(b'{"versions":[' + b",".join(t.encode() for t in texts) + b"]}", media_type=JSON)
+        return Response(
+            b'{"versions":[' + b",".join(t.encode() for t in texts) + b"]}", media_type=JSON
+        )
     return Response(texts[-1].encode(), media_type=JSON)
 
 
@@ -136,7 +148,9 @@ def export(node: NodeDep, who: PrincipalDep) -> StreamingResponse:
 @router.get("/stats", summary="Counts of visible objects by type")
 def stats(node: NodeDep, who: PrincipalDep) -> Response:
     counts = query.count_by_type(node.db, policy.condition(who, node.code))
-    return Response(orjson.dumps({"by_type": counts, "total": sum(counts.values())}), media_type=JSON)
+    return Response(
+        orjson.dumps({"by_type": counts, "total": sum(counts.values())}), media_type=JSON
+    )
 
 
 @router.get("/node", summary="This node's partner code, name and identity")
@@ -158,7 +172,9 @@ def change_distribution(
     distribution: Annotated[str, Query(description="own, all, or partner codes / group names")],
     tlp: Annotated[str | None, Query(description="TLP 2.0 name; default keeps the current")] = None,
 ) -> Response:
-    texts = query.get_versions(node.db, policy.condition(who, node.code), object_id, all_versions=False)
+    texts = query.get_versions(
+        node.db, policy.condition(who, node.code), object_id, all_versions=False
+    )
     if not texts:
         raise Problem(404, f"no object {object_id!r}")
     if not who.can("write"):
@@ -166,7 +182,9 @@ def change_distribution(
     current = orjson.loads(texts[-1])
     dist = distribution_of(current) or {}
     if dist.get("origin") != node.code:
-        raise Problem(403, f"only the originator ({dist.get('origin')}) can change the distribution")
+        raise Problem(
+            403, f"only the originator ({dist.get('origin')}) can change the distribution"
+        )
     new = dict(current)
     stamp = max(now_micros(), to_micros(current.get("modified", current.get("created"))) + 1000)
     new["modified"] = from_micros(stamp)[:23] + "Z"
@@ -174,10 +192,17 @@ def change_distribution(
         node.ingest([new], distribution=parse_spec(distribution), tlp=tlp, actor=who.username)
     except SharingError as exc:
         raise Problem(400, str(exc)) from None
-    stored = query.get_versions(node.db, policy.condition(who, node.code), object_id, all_versions=False)
+    stored = query.get_versions(
+        node.db, policy.condition(who, node.code), object_id, all_versions=False
+    )
     after = distribution_of(orjson.loads(stored[-1])) or {}
-    audit.record(node.db, who.username, "distribution_changed", object_id,
-                 {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""})
+    audit.record(
+        node.db,
+        who.username,
+        "distribution_changed",
+        object_id,
+        {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""},
+    )
     return Response(stored[-1].encode(), media_type=JSON)
 
 

@@ -34,7 +34,9 @@ TITLES = {
 class Problem(Exception):
     """Raise to answer with a problem document."""
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+    def __init__(
+        self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail

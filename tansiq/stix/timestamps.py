@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 _TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z\Z")
@@ -54,7 +54,7 @@ def is_timestamp(value: object) -> bool:
 
 def from_micros(micros: int) -> str:
     """Format microseconds as a STIX/TAXII timestamp with microsecond precision."""
-    dt = datetime.fromtimestamp(micros // 1_000_000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(micros // 1_000_000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros % 1_000_000:06d}Z"
 
 

@@ -8,6 +8,7 @@ by ``added_after`` can never skip an object that commits late with an earlier ``
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,10 +73,8 @@ class Database:
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     conn.close()
-                except Exception:  # noqa: S110 - closing is best effort
-                    pass
             self._all.clear()
         self._local = threading.local()
 

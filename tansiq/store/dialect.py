@@ -43,7 +43,9 @@ def dialect_for(url: str) -> Dialect:
         return POSTGRESQL
     if url.startswith("sqlite:///") or url == "":
         return SQLITE
-    raise ValueError(f"unsupported database URL {url!r}: use postgresql://… or leave empty for SQLite")
+    raise ValueError(
+        f"unsupported database URL {url!r}: use postgresql://… or leave empty for SQLite"
+    )
 
 
 def sqlite_path(url: str, data_dir: Path) -> Path:

@@ -59,7 +59,12 @@ class ObjectError:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.id, "property": self.property, "reason": self.reason}
+        return {
+            "index": self.index,
+            "id": self.id,
+            "property": self.property,
+            "reason": self.reason,
+        }
 
     def __str__(self) -> str:
         where = f"object {self.index}" + (f" ({self.id})" if self.id else "")
@@ -246,7 +251,7 @@ def _ingest(
         writer = _Writer(db, last_added, now_micros() if now is None else now, keep_ids)
         indexes: list[int] = []
         index = -1
-        for index, obj in enumerate(objects):  # noqa: B007 - index used after the loop
+        for index, obj in enumerate(objects):
             problems = check_object(obj)
             if not problems and prepare is not None:
                 try:
@@ -258,7 +263,9 @@ def _ingest(
                 oid = obj.get("id") if isinstance(obj, dict) else None
                 for p in problems:
                     errors.append(
-                        ObjectError(index, oid if isinstance(oid, str) else None, p.property, p.reason)
+                        ObjectError(
+                            index, oid if isinstance(oid, str) else None, p.property, p.reason
+                        )
                     )
                 if len(errors) >= MAX_ERRORS:
                     truncated = True

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
 from tansiq.store.dialect import Dialect
-from tansiq.stix.timestamps import now_micros
 
 
 def _m001_objects(d: Dialect) -> list[str]:
@@ -119,7 +119,8 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
 
 def applied(db: Database) -> list[str]:
     db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"
     )
     return [r[0] for r in db.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
 

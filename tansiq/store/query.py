@@ -51,7 +51,11 @@ class ObjectFilter:
     def where(self) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column, values in (("type", self.types), ("id", self.ids), ("created_by_ref", self.created_by)):
+        for column, values in (
+            ("type", self.types),
+            ("id", self.ids),
+            ("created_by_ref", self.created_by),
+        ):
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
@@ -107,7 +111,9 @@ def list_latest(
     return Page([(int(r[0]), r[1]) for r in rows[:limit]], more)
 
 
-def get_versions(db: Database, visible: Condition, object_id: str, *, all_versions: bool) -> list[str]:
+def get_versions(
+    db: Database, visible: Condition, object_id: str, *, all_versions: bool
+) -> list[str]:
     """The visible latest version of *object_id*, or every visible version oldest first."""
     table = "objects" if all_versions else "latest_objects"
     rows = db.fetchall(
@@ -117,7 +123,9 @@ def get_versions(db: Database, visible: Condition, object_id: str, *, all_versio
     return [r[0] for r in rows]
 
 
-def iterate_latest(db: Database, visible: Condition, flt: ObjectFilter | None = None) -> Iterator[str]:
+def iterate_latest(
+    db: Database, visible: Condition, flt: ObjectFilter | None = None
+) -> Iterator[str]:
     """Every visible latest version, streamed in ``added`` order."""
     clauses, params = (flt or ObjectFilter()).where()
     clauses.append(f"({visible[0]})")
