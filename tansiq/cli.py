@@ -73,8 +73,10 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     click.echo(f"  login:     user '{r.admin_username}', password '{r.admin_password}'")
     click.echo(f"  API token: {r.admin_token}")
     click.echo(f"Start it with: tansiq serve --data-dir {r.data_dir}")
-    click.echo(f"Then:          curl -H 'Authorization: Bearer {r.admin_token}' "
-               f"http://{settings.host}:{settings.port}/api/objects")
+    click.echo(
+        f"Then:          curl -H 'Authorization: Bearer {r.admin_token}' "
+        f"http://{settings.host}:{settings.port}/api/objects"
+    )
 
 
 @main.command()
@@ -94,19 +96,29 @@ def serve(**kwargs: Any) -> None:
             raise click.ClickException("HTTPS needs both --certfile and --keyfile")
         tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
     scheme = "https" if tls else "http"
-    click.echo(f"tansiq node {node.code} on {scheme}://{settings.host}:{settings.port}/ "
-               f"({node.db.describe()})", err=True)
+    click.echo(
+        f"tansiq node {node.code} on {scheme}://{settings.host}:{settings.port}/ "
+        f"({node.db.describe()})",
+        err=True,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls)
 
 
 @main.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--distribution", default=None,
-              help="own, all, or partner codes / group names (comma-separated). Default: keep the "
-                   "objects' own distribution, else own agency only.")
-@click.option("--tlp", default=None, help="TLP 2.0 marking: clear, green, amber, amber+strict, red.")
+@click.option(
+    "--distribution",
+    default=None,
+    help="own, all, or partner codes / group names (comma-separated). Default: keep the "
+    "objects' own distribution, else own agency only.",
+)
+@click.option(
+    "--tlp", default=None, help="TLP 2.0 marking: clear, green, amber, amber+strict, red."
+)
 @_settings_options
-def ingest_cmd(files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any) -> None:
+def ingest_cmd(
+    files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any
+) -> None:
     """Validate and store STIX bundles; all of them, or nothing when any object is invalid."""
     from itertools import chain
 
@@ -151,8 +163,13 @@ def ingest_cmd(files: tuple[Path, ...], distribution: str | None, tlp: str | Non
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write the bundle here (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the bundle here (default: standard output).",
+)
 @_settings_options
 def export(output: Path | None, **kwargs: Any) -> None:
     """Write the latest version of every object as one STIX bundle."""
@@ -191,7 +208,9 @@ def stats(as_json: bool, **kwargs: Any) -> None:
     width = max((len(t) for t in counts), default=4)
     for t, n in counts.items():
         click.echo(f"{t:<{width}}  {n:>8}")
-    click.echo(f"{'total':<{width}}  {sum(counts.values()):>8}  ({count_versions(node.db, ALL)} versions)")
+    click.echo(
+        f"{'total':<{width}}  {sum(counts.values()):>8}  ({count_versions(node.db, ALL)} versions)"
+    )
 
 
 @main.command("settings")
@@ -205,9 +224,15 @@ def settings_cmd(**kwargs: Any) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the demo nodes keep their data (default: a new temporary directory).")
-@click.option("--base-port", type=int, default=8400, help="First port; nodes use consecutive ports.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the demo nodes keep their data (default: a new temporary directory).",
+)
+@click.option(
+    "--base-port", type=int, default=8400, help="First port; nodes use consecutive ports."
+)
 def demo(data_dir: Path | None, base_port: int) -> None:
     """Start the demo federation with the Libya scenario loaded; Ctrl-C stops it."""
     from tansiq.demo import run_demo
@@ -237,8 +262,13 @@ def audit_verify(**kwargs: Any) -> None:
 
 @audit.command("list")
 @click.option("--after", type=int, default=None, help="Only entries after this seq.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
-              help="At most this many entries (capped at 1000).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="At most this many entries (capped at 1000).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON array.")
 @_settings_options
 def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> None:
@@ -252,14 +282,16 @@ def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> N
         return
     for e in entries:
         detail = "" if e["detail"] in ({}, "") else " " + orjson.dumps(e["detail"]).decode()
-        click.echo(f"{e['seq']:>7}  {e['time']}  {e['actor']:<16} {e['action']:<20} "
-                   f"{e['target']}{detail}")
+        click.echo(
+            f"{e['seq']:>7}  {e['time']}  {e['actor']:<16} {e['action']:<20} {e['target']}{detail}"
+        )
 
 
 from tansiq.cli_sharing import group, partner  # noqa: E402 - needs the helpers above
 
 main.add_command(partner)
 main.add_command(group)
+
 
 @main.group()
 def account() -> None:
@@ -269,8 +301,11 @@ def account() -> None:
 @account.command("add")
 @click.argument("username")
 @click.option("--role", required=True, help="admin, editor, reader or sync.")
-@click.option("--partner", default=None,
-              help="Agency code (default: this node's; a peer's code for a sync account).")
+@click.option(
+    "--partner",
+    default=None,
+    help="Agency code (default: this node's; a peer's code for a sync account).",
+)
 @click.option("--password", default=None, help="Password (default: generated, printed once).")
 @_settings_options
 def account_add(
@@ -286,6 +321,15 @@ def account_add(
         a = create_account(node.db, username, secret, role, (partner or node.code).upper())
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    from tansiq import audit
+
+    audit.record(
+        node.db,
+        "cli",
+        "account_changed",
+        a.username,
+        {"op": "created", "role": a.role, "partner": a.partner},
+    )
     click.echo(f"created account {a.username!r} (role {a.role}, partner {a.partner})")
     if generated:
         click.echo(f"  password: {secret}  (shown once)")
@@ -301,8 +345,10 @@ def account_list(as_json: bool, **kwargs: Any) -> None:
     node = _open_node(_settings(kwargs))
     accounts = list_accounts(node.db)
     if as_json:
-        rows = [{"username": a.username, "role": a.role, "partner": a.partner,
-                 "disabled": a.disabled} for a in accounts]
+        rows = [
+            {"username": a.username, "role": a.role, "partner": a.partner, "disabled": a.disabled}
+            for a in accounts
+        ]
         click.echo(orjson.dumps(rows).decode())
         return
     for a in accounts:
@@ -319,8 +365,9 @@ def token() -> None:
 @click.argument("username")
 @click.option("--label", default="created with tansiq token create", help="What it is for.")
 @click.option("--days", type=int, default=None, help="Lifetime (default: token_days).")
-@click.option("--scopes", default="api", show_default=True,
-              help="Space-separated scopes: api, admin, sync.")
+@click.option(
+    "--scopes", default="api", show_default=True, help="Space-separated scopes: api, admin, sync."
+)
 @_settings_options
 def token_create(username: str, label: str, days: int | None, scopes: str, **kwargs: Any) -> None:
     """Create an API token; it is printed once, on stdout."""
@@ -343,6 +390,9 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
         value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    from tansiq import audit
+
+    audit.record(node.db, "cli", "token_created", username, {"id": token_id(value)})
     click.echo(f"token {token_id(value)} for {username!r}, {lifetime} days (shown once):", err=True)
     click.echo(value)
 
@@ -357,8 +407,10 @@ def token_list(username: str | None, **kwargs: Any) -> None:
     node = _open_node(_settings(kwargs))
     for t in list_tokens(node.db, username):
         d = t.as_dict()
-        click.echo(f"{t.id}  {t.username:<16} {d['state']:<8} {d['expires']}  "
-                   f"{' '.join(t.scopes):<15} {t.label}")
+        click.echo(
+            f"{t.id}  {t.username:<16} {d['state']:<8} {d['expires']}  "
+            f"{' '.join(t.scopes):<15} {t.label}"
+        )
 
 
 @token.command("revoke")
@@ -373,6 +425,9 @@ def token_revoke(token_prefix: str, **kwargs: Any) -> None:
         t = revoke_token(node.db, token_prefix)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    from tansiq import audit
+
+    audit.record(node.db, "cli", "token_revoked", t.username, {"id": t.id})
     click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")
 
 

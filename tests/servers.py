@@ -20,7 +20,10 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, data_dir: Path, *extra: str, env: dict[str, str] | None = None,
+        self,
+        data_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
         scheme: str | None = None,
     ) -> None:
         self.port = free_port()
@@ -29,9 +32,22 @@ class Server:
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tansiq", "serve", "--data-dir", str(data_dir),
-             "--port", str(self.port), "--log-level", "warning", *extra],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            [
+                sys.executable,
+                "-m",
+                "tansiq",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
         self.wait_ready()
 

@@ -31,8 +31,9 @@ def bundle(*objects: dict) -> dict:
     return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": list(objects)}
 
 
-def web(node: Node, base_url: str = LOCAL, address: str = "10.0.0.1", **overrides: object
-        ) -> TestClient:
+def web(
+    node: Node, base_url: str = LOCAL, address: str = "10.0.0.1", **overrides: object
+) -> TestClient:
     settings = node.settings.with_overrides(**overrides) if overrides else node.settings
     return TestClient(create_app(settings, node), base_url=base_url, client=(address, 50000))
 
@@ -78,8 +79,12 @@ def test_login_page_is_a_plain_form_with_csrf(node: Node) -> None:
 
 
 def test_login_sets_hardened_session_cookie(node: Node) -> None:
-    for base, secure in (("https://tansiq.example", True), ("http://tansiq.example", True),
-                         (LOCAL, False), ("http://localhost", False)):
+    for base, secure in (
+        ("https://tansiq.example", True),
+        ("http://tansiq.example", True),
+        (LOCAL, False),
+        ("http://localhost", False),
+    ):
         with web(node, base) as c:
             page = c.get("/login")
             pre = cookie_attrs(page, "tansiq_login_csrf")
@@ -88,8 +93,11 @@ def test_login_sets_hardened_session_cookie(node: Node) -> None:
             # a client keeps Secure cookies from plain http to itself: send the cookie by hand
             csrf = form_csrf(page.text)
             c.cookies.clear()
-            r = c.post("/login", headers={"Cookie": f"tansiq_login_csrf={csrf}"},
-                       data={"username": "admin", "password": "admin-password-1", "csrf": csrf})
+            r = c.post(
+                "/login",
+                headers={"Cookie": f"tansiq_login_csrf={csrf}"},
+                data={"username": "admin", "password": "admin-password-1", "csrf": csrf},
+            )
             assert r.status_code == 200, r.text
             attrs = cookie_attrs(r, "tansiq_session")
             assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs), attrs
@@ -106,11 +114,23 @@ def test_browser_login_redirects_and_wrong_password_is_generic(node: Node, reade
     html = {"Accept": "text/html"}
     with web(node) as c:
         csrf = form_csrf(c.get("/login").text)
-        r = c.post("/login", data={"username": reader, "password": "nope-nope-nope", "csrf": csrf},
-                   headers=html)
+        r = c.post(
+            "/login",
+            data={"username": reader, "password": "nope-nope-nope", "csrf": csrf},
+            headers=html,
+        )
         assert r.status_code == 401 and "invalid username or password" in r.text
-        r = c.post("/login", data={"username": reader, "password": PASSWORD, "csrf": csrf,
-                                   "next": "//evil.example/"}, headers=html, follow_redirects=False)
+        r = c.post(
+            "/login",
+            data={
+                "username": reader,
+                "password": PASSWORD,
+                "csrf": csrf,
+                "next": "//evil.example/",
+            },
+            headers=html,
+            follow_redirects=False,
+        )
         assert r.status_code == 303 and r.headers["location"] == "/"
 
 
@@ -125,8 +145,10 @@ def test_wrong_password_and_unknown_user_answer_alike(node: Node, reader: str) -
 
 
 def test_lockout_per_account(node: Node, reader: str) -> None:
-    with web(node, address="10.0.0.1", login_max_failures=3) as a, \
-         web(node, address="10.0.0.2", login_max_failures=3) as b:
+    with (
+        web(node, address="10.0.0.1", login_max_failures=3) as a,
+        web(node, address="10.0.0.2", login_max_failures=3) as b,
+    ):
         for _ in range(3):
             assert login(a, reader, "wrong-password").status_code == 401
         for c in (a, b):  # the right password does not help, from any address
@@ -137,8 +159,10 @@ def test_lockout_per_account(node: Node, reader: str) -> None:
 
 
 def test_lockout_per_address(node: Node, reader: str) -> None:
-    with web(node, address="10.0.0.7", login_max_failures=3) as a, \
-         web(node, address="10.0.0.8", login_max_failures=3) as b:
+    with (
+        web(node, address="10.0.0.7", login_max_failures=3) as a,
+        web(node, address="10.0.0.8", login_max_failures=3) as b,
+    ):
         for name in ("x1", "x2", "x3"):  # unknown accounts count too
             assert login(a, name, "wrong-password").status_code == 401
         assert login(a, reader, PASSWORD).status_code == 429
@@ -159,8 +183,7 @@ def test_lock_lifts_after_window_and_success_clears(node: Node, reader: str) -> 
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_lockout_holds_across_server_processes(settings: Settings, node: Node, reader: str
-                                               ) -> None:
+def test_lockout_holds_across_server_processes(settings: Settings, node: Node, reader: str) -> None:
     env = {"TANSIQ_LOGIN_MAX_FAILURES": "3"}
     servers = [Server(settings.data_path, env=env), Server(settings.data_path, env=env)]
     try:
@@ -220,8 +243,9 @@ def test_bearer_requests_need_no_csrf(client: TestClient) -> None:
 def test_reader_may_not_write(node: Node, reader: str) -> None:
     token = create_token(node.db, reader, "test")
     with web(node) as c:
-        r = c.post("/api/bundles", json=bundle(indicator(3)),
-                   headers={"Authorization": f"Bearer {token}"})
+        r = c.post(
+            "/api/bundles", json=bundle(indicator(3)), headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
         csrf = login(c, reader, PASSWORD).json()["csrf"]
         r = c.post("/api/bundles", json=bundle(indicator(3)), headers={"X-CSRF-Token": csrf})
@@ -251,8 +275,9 @@ def test_token_create_list_revoke(client: TestClient) -> None:
 def test_expired_token_is_401(client: TestClient, node: Node) -> None:
     token = client.post("/api/tokens", json={"label": "short"}).json()["token"]
     node.db.execute("UPDATE tokens SET expires = ? WHERE label = 'short'", (1,))
-    assert client.get("/api/objects", headers={"Authorization": f"Bearer {token}"}).status_code \
-        == 401
+    assert (
+        client.get("/api/objects", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
 
 
 def test_token_permissions(client: TestClient, node: Node, reader: str) -> None:
@@ -265,8 +290,9 @@ def test_token_permissions(client: TestClient, node: Node, reader: str) -> None:
     assert client.post("/api/tokens", json={"scopes": "admin"}, headers=auth).status_code == 400
     assert client.post("/api/tokens", json={"scopes": "root"}, headers=auth).status_code == 400
     assert client.get("/api/tokens", params={"all": "true"}, headers=auth).status_code == 403
-    assert {t["username"] for t in client.get("/api/tokens", headers=auth).json()["tokens"]} \
-        == {reader}
+    assert {t["username"] for t in client.get("/api/tokens", headers=auth).json()["tokens"]} == {
+        reader
+    }
     assert client.delete(f"/api/tokens/{admin_tok['id']}", headers=auth).status_code == 404
     # the admin (bearer token with the admin scope) may act for others
     r = client.post("/api/tokens", json={"username": reader, "label": "for rita"})
@@ -275,10 +301,10 @@ def test_token_permissions(client: TestClient, node: Node, reader: str) -> None:
     # an admin token without the admin scope may not, nor widen its own scopes
     narrow = client.post("/api/tokens", json={"scopes": "api"}).json()["token"]
     n_auth = {"Authorization": f"Bearer {narrow}"}
-    assert client.post("/api/tokens", json={"username": reader}, headers=n_auth).status_code \
-        == 403
-    assert client.post("/api/tokens", json={"scopes": "api admin"}, headers=n_auth) \
-        .status_code == 403
+    assert client.post("/api/tokens", json={"username": reader}, headers=n_auth).status_code == 403
+    assert (
+        client.post("/api/tokens", json={"scopes": "api admin"}, headers=n_auth).status_code == 403
+    )
 
 
 def test_sync_only_token_cannot_use_rest_api(client: TestClient, node: Node) -> None:
@@ -294,8 +320,14 @@ def test_sync_only_token_cannot_use_rest_api(client: TestClient, node: Node) -> 
 def assert_security_headers(r: httpx.Response, https: bool = False) -> None:
     csp = r.headers["content-security-policy"]
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
-                      "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ):
         assert directive in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
@@ -305,9 +337,14 @@ def assert_security_headers(r: httpx.Response, https: bool = False) -> None:
 
 def test_security_headers_everywhere(client: TestClient, node: Node) -> None:
     cases = {
-        "/api/objects": 200, "/api/nothing": 404, "/static/docs-init.js": 200,
-        "/static/vendor/swagger-ui/swagger-ui.css": 200, "/static/missing.js": 404,
-        "/docs": 200, "/login": 200, "/openapi.json": 200,
+        "/api/objects": 200,
+        "/api/nothing": 404,
+        "/static/docs-init.js": 200,
+        "/static/vendor/swagger-ui/swagger-ui.css": 200,
+        "/static/missing.js": 404,
+        "/docs": 200,
+        "/login": 200,
+        "/openapi.json": 200,
     }
     for path, status in cases.items():
         r = client.get(path)
@@ -348,21 +385,31 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 

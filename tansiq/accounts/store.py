@@ -209,8 +209,14 @@ _TOKEN_COLUMNS = "token_hash, username, label, scopes, created, expires, revoked
 
 def _info(row: Sequence[Any]) -> TokenInfo:
     return TokenInfo(
-        str(row[0])[:TOKEN_ID_LENGTH], row[1], row[2], tuple(str(row[3]).split()),
-        int(row[4]), int(row[5]), bool(row[6]), str(row[0]),
+        str(row[0])[:TOKEN_ID_LENGTH],
+        row[1],
+        row[2],
+        tuple(str(row[3]).split()),
+        int(row[4]),
+        int(row[5]),
+        bool(row[6]),
+        str(row[0]),
     )
 
 

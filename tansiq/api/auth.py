@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tansiq import audit
 from tansiq.accounts import ratelimit
 from tansiq.accounts.sessions import end_session, start_session
 from tansiq.accounts.store import (
@@ -154,8 +155,13 @@ def _page(node: Node, csrf: str, next_path: str, username: str = "", error: str 
 
 
 def _login_page(
-    request: Request, node: Node, status: int = 200, username: str = "", error: str = "",
-    next_path: str = AFTER_LOGIN, headers: dict[str, str] | None = None,
+    request: Request,
+    node: Node,
+    status: int = 200,
+    username: str = "",
+    error: str = "",
+    next_path: str = AFTER_LOGIN,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     csrf = _login_csrf(request)
     page = _page(node, csrf, next_path, username, error)
@@ -170,8 +176,13 @@ def login_form(request: Request, node: NodeDep, next: str = AFTER_LOGIN) -> HTML
 
 
 def _fail(
-    request: Request, node: Node, status: int, detail: str, username: str = "",
-    next_path: str = AFTER_LOGIN, headers: dict[str, str] | None = None,
+    request: Request,
+    node: Node,
+    status: int,
+    detail: str,
+    username: str = "",
+    next_path: str = AFTER_LOGIN,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     if _wants_html(request):
         return _login_page(request, node, status, username, detail, next_path, headers)
@@ -227,9 +238,13 @@ def _check_login(
     account = verify_login(node.db, username, password) if username and password else None
     if account is None:
         ratelimit.note_failure(node.db, username, address, s.login_window_seconds)
+        audit.record(
+            node.db, username[:64] or "-", "login_failed", username[:64], {"address": address}
+        )
         return None, "", ""
     ratelimit.clear(node.db, account.username)
     session, csrf = start_session(node.db, account.username, s.session_minutes)
+    audit.record(node.db, account.username, "login", account.username, {"address": address})
     return account.username, session, csrf
 
 
@@ -254,7 +269,10 @@ async def logout(
 def whoami(auth: AuthDep, _: Annotated[Any, Depends(principal)]) -> Response:
     p = auth.principal
     body: dict[str, Any] = {
-        "username": p.username, "role": p.role, "partner": p.partner, "via": auth.via,
+        "username": p.username,
+        "role": p.role,
+        "partner": p.partner,
+        "via": auth.via,
         "scopes": sorted(auth.scopes),
     }
     if auth.csrf:
@@ -305,6 +323,7 @@ def create_api_token(
     days = spec.days or get_settings(request).token_days
     token = create_token(node.db, target, spec.label, scopes, days)
     info = find_token(node.db, token, target)
+    audit.record(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
     body = {"token": token, **info.as_dict()}
     return Response(orjson.dumps(body), 201, media_type=JSON, headers=NO_STORE)
 
@@ -338,4 +357,5 @@ def revoke_api_token(
         raise Problem(404, str(exc)) from None
     except AccountError as exc:
         raise Problem(400, str(exc)) from None
+    audit.record(node.db, auth.principal.username, "token_revoked", info.username, {"id": info.id})
     return Response(orjson.dumps(info.as_dict()), media_type=JSON, headers=NO_STORE)

@@ -91,8 +91,9 @@ def _resolve(request: Request) -> Auth:
         if found is None:
             return Auth(ANONYMOUS, "none", frozenset(), stale_session=True)
         account, csrf = found
-        return Auth(account.principal(), "session", ROLE_SCOPES.get(account.role, frozenset()),
-                    csrf)
+        return Auth(
+            account.principal(), "session", ROLE_SCOPES.get(account.role, frozenset()), csrf
+        )
     return NO_AUTH
 
 
@@ -110,8 +111,10 @@ async def submitted_csrf(request: Request) -> str:
 
 
 def csrf_matches(expected: str | None, given: str) -> bool:
-    return bool(expected) and bool(given) and hmac.compare_digest(
-        str(expected).encode(), given.encode()
+    return (
+        bool(expected)
+        and bool(given)
+        and hmac.compare_digest(str(expected).encode(), given.encode())
     )
 
 
@@ -136,10 +139,12 @@ async def optional_principal(auth: Annotated[Auth, Depends(current_auth)]) -> Pr
 def _require(auth: Auth, scope: str) -> Principal:
     if auth.principal.is_anonymous:
         if auth.stale_session:
-            raise Problem(401, "the session has expired or ended: log in again at /login",
-                          BEARER)
-        raise Problem(401, "authentication required: send 'Authorization: Bearer TOKEN' "
-                           "or log in at /login", BEARER)
+            raise Problem(401, "the session has expired or ended: log in again at /login", BEARER)
+        raise Problem(
+            401,
+            "authentication required: send 'Authorization: Bearer TOKEN' or log in at /login",
+            BEARER,
+        )
     if scope not in auth.scopes:
         raise Problem(403, f"this token lacks the {scope!r} scope")
     return auth.principal
