@@ -33,7 +33,7 @@ from tansiq.store.migrations import migrate
 
 CODES = ["DZ", "EG", "TN", "LY", "MA", "SD"]
 TLPS = ["clear", "green", "amber", "amber+strict", "red"]
-EXAMPLES = int(os.environ.get("TANSIQ_LEAK_EXAMPLES", "330"))
+EXAMPLES = int(os.environ.get("TANSIQ_LEAK_EXAMPLES", "290"))
 PG_EXAMPLES = int(os.environ.get("TANSIQ_LEAK_PG_EXAMPLES", "25"))
 CASES = {"count": 0}
 
