@@ -124,6 +124,6 @@ def test_reads_writes_and_exports_are_audited(fed: Node, client: TestClient) -> 
     actions = [
         e["action"] for e in client.get("/api/audit", params={"limit": 1000}).json()["entries"]
     ]
-    for action in ("objects_written", "object_read", "export"):
+    for action in ("objects_written", "object_read", "export", "token_used"):
         assert action in actions
     assert audit.verify(fed.db).ok

@@ -21,9 +21,10 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
+from tansiq import audit
 from tansiq.accounts.principal import ANONYMOUS, Principal
 from tansiq.accounts.sessions import session_account
-from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_scopes
+from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_id, token_scopes
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -83,7 +84,21 @@ def _resolve(request: Request) -> Auth:
         account = account_for_token(db, token)
         scopes = token_scopes(db, token) if account is not None else None
         if account is None or scopes is None:
+            audit.record(
+                db,
+                "-",
+                "token_rejected",
+                token_id(token),
+                {"method": request.method, "path": request.url.path},
+            )
             raise Problem(401, "the token is unknown, expired or revoked", BEARER)
+        audit.record(
+            db,
+            account.username,
+            "token_used",
+            token_id(token),
+            {"method": request.method, "path": request.url.path},
+        )
         return Auth(account.principal(), "token", scopes)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
