@@ -111,9 +111,42 @@ def _m002_sharing(d: Dialect) -> list[str]:
     ]
 
 
+def _m003_federation(d: Dialect) -> list[str]:
+    return [
+        # TAXII 2.1 status resources (one per POST to a collection).
+        """CREATE TABLE taxii_status (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            status TEXT NOT NULL,
+            request_timestamp BIGINT NOT NULL,
+            total_count INTEGER NOT NULL,
+            success_count INTEGER NOT NULL,
+            failure_count INTEGER NOT NULL,
+            pending_count INTEGER NOT NULL,
+            details TEXT NOT NULL
+        )""",
+        # Pull-sync position per peer and collection, advanced in the same transaction as the
+        # objects it covers.
+        """CREATE TABLE sync_cursors (
+            partner TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            added_after TEXT NOT NULL,
+            updated BIGINT NOT NULL,
+            PRIMARY KEY (partner, collection)
+        )""",
+        # Tokens this node uses to read each peer (the peer's sync account on the peer's node).
+        """CREATE TABLE peer_credentials (
+            partner TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            created BIGINT NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
+    ("003_federation", _m003_federation),
 ]
 
 
