@@ -131,6 +131,17 @@ def main() -> None:
             lambda: node.ingest(orjson.loads(t) for t in texts),
         )
         node.close()
+        bundle = tmp / "bundle.json"
+        with bundle.open("wb") as f:
+            f.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
+            f.write(b",".join(texts))
+            f.write(b"]}")
+        node = tansiq_node(tmp, "node-file")
+        results["tansiq_file"] = timed(
+            "tansiq ingest of the bundle file (CLI path)", n,
+            lambda: node.ingest_files([bundle]),
+        )
+        node.close()
 
         m = args.stix2_objects or n
         import stix2
@@ -161,6 +172,16 @@ def main() -> None:
                     "tansiq ingest (parse+validate+stamp+store)",
                     n,
                     lambda: pnode.ingest(orjson.loads(t) for t in texts),
+                )
+                pnode.close()
+            finally:
+                drop()
+            url, drop = pg_schema(args.database_url)
+            try:
+                pnode = tansiq_node(tmp, "pgnode-file", url)
+                results["pg_tansiq_file"] = timed(
+                    "tansiq ingest of the bundle file (CLI path)", n,
+                    lambda: pnode.ingest_files([bundle]),
                 )
                 pnode.close()
             finally:

@@ -120,12 +120,11 @@ def ingest_cmd(
     files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any
 ) -> None:
     """Validate and store STIX bundles; all of them, or nothing when any object is invalid."""
-    from itertools import chain
 
     from tqdm import tqdm
 
     from tansiq.sharing import SharingError, parse_spec
-    from tansiq.stix.bundles import InputError, iter_file
+    from tansiq.stix.bundles import InputError
     from tansiq.store.ingest import IngestError
 
     settings = _settings(kwargs)
@@ -139,8 +138,8 @@ def ingest_cmd(
         bar.update(n - bar.n)
 
     try:
-        result = node.ingest(
-            chain.from_iterable(iter_file(f) for f in files),
+        result = node.ingest_files(
+            files,
             distribution=parse_spec(distribution),
             tlp=tlp,
             progress=progress,

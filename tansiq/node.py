@@ -19,8 +19,9 @@ from tansiq.settings import Settings, write_config
 from tansiq.sharing import local_stamp
 from tansiq.stix.extensions import DISTRIBUTION_DEFINITION, TANSIQ_IDENTITY
 from tansiq.store.database import Database
-from tansiq.store.ingest import IngestResult, ingest
+from tansiq.store.ingest import IngestResult, ingest, store_batches
 from tansiq.store.migrations import migrate
+from tansiq.store.parallel import file_batches
 
 TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
 KEY_FILE = "node_ed25519.pem"
@@ -172,7 +173,36 @@ class Node:
     ) -> IngestResult:
         """Store objects entering through this node's own CLI or API (stamped, all or nothing)."""
         prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        return ingest(
+            self.db,
+            objects,
+            prepare=prepare,
+            batch_size=self.settings.ingest_batch,
+            progress=progress,
+            before_commit=self._audit_write(actor, distribution, tlp),
+        )
 
+    def ingest_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        distribution: Sequence[str] | None = None,
+        tlp: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        actor: str = "cli",
+    ) -> IngestResult:
+        """Like :meth:`ingest` for bundle files, parsing and validating in a child process."""
+        prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        return store_batches(
+            self.db,
+            file_batches(paths, prepare, self.settings.ingest_batch),
+            progress=progress,
+            before_commit=self._audit_write(actor, distribution, tlp),
+        )
+
+    def _audit_write(
+        self, actor: str, distribution: Sequence[str] | None, tlp: str | None
+    ) -> Callable[[IngestResult], None]:
         def audit_write(result: IngestResult) -> None:
             audit.record_in(
                 self.db,
@@ -182,14 +212,7 @@ class Node:
                 {**result.as_dict(), "distribution": list(distribution or []), "tlp": tlp or ""},
             )
 
-        return ingest(
-            self.db,
-            objects,
-            prepare=prepare,
-            batch_size=self.settings.ingest_batch,
-            progress=progress,
-            before_commit=audit_write,
-        )
+        return audit_write
 
     def close(self) -> None:
         self.db.close()

@@ -56,7 +56,11 @@ class BodySizeLimit:
                 await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, f"request body exceeds the limit of {self.max_bytes} bytes (max_body_bytes)"
-        )
+        detail = f"request body exceeds the limit of {self.max_bytes} bytes (max_body_bytes)"
+        if str(scope.get("path", "")).startswith("/taxii2/"):
+            from tansiq.api.taxii import error_response  # TAXII has its own error format
+
+            await error_response(413, detail)(scope, receive, send)
+            return
+        response = problem_response(413, detail)
         await response(scope, receive, send)

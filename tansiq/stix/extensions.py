@@ -2,7 +2,9 @@
 
 The *distribution* property-extension carries, inside every stored version, who it is released to
 (``partners``: partner codes, originator included, groups and "all partners" already expanded) and
-which partner's node originated it (``origin``), so every node can enforce it.
+which partner's node originated it (``origin``), so every node can enforce it.  The *signature*
+property-extension carries the originating node's Ed25519 signature over the rest of the version
+(see :mod:`tansiq.federation.signing`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Final
 
 TANSIQ_IDENTITY_ID: Final = "identity--b63145ff-627d-4e0b-b1c5-04eaeddf64e7"
 DISTRIBUTION_EXT: Final = "extension-definition--9490da53-189e-4ac3-b942-0c4a2d186461"
+SIGNATURE_EXT: Final = "extension-definition--3507d1bf-e506-4b85-bc60-c3280e73a359"
 _CREATED: Final = "2026-11-01T00:00:00.000Z"
 
 TANSIQ_IDENTITY: Final[dict[str, Any]] = {
@@ -38,6 +41,26 @@ DISTRIBUTION_DEFINITION: Final[dict[str, Any]] = {
         "partner whose node originated it. A receiving node never widens it."
     ),
     "schema": "https://tansiq.invalid/schemas/distribution-1.0.json",
+    "version": "1.0.0",
+    "extension_types": ["property-extension"],
+}
+
+
+SIGNATURE_DEFINITION: Final[dict[str, Any]] = {
+    "type": "extension-definition",
+    "spec_version": "2.1",
+    "id": SIGNATURE_EXT,
+    "created_by_ref": TANSIQ_IDENTITY_ID,
+    "created": _CREATED,
+    "modified": _CREATED,
+    "name": "tansiq signature",
+    "description": (
+        "The originating node's Ed25519 signature over one object version: base64url (unpadded) "
+        "of the signature over the RFC 8785 canonical JSON of the version without this "
+        "extension (and without `extensions` if nothing else is left in it), so it covers the "
+        "distribution. `signer` is the partner code whose node signed it; `alg` is Ed25519."
+    ),
+    "schema": "https://tansiq.invalid/schemas/signature-1.0.json",
     "version": "1.0.0",
     "extension_types": ["property-extension"],
 }

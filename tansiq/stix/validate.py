@@ -724,7 +724,8 @@ def check_object(obj: object) -> list[Problem]:
     unknown = keys - _good_names
     if unknown:
         _check_names(obj, unknown, out)
-    if not all(obj.values()):  # some value is falsy: look for null and empty lists
+    values = obj.values()
+    if None in values or [] in values:  # (``false`` is common and fine: test for these two)
         _check_values(obj, out)
     table = _TABLES.get(t, _COMMON)
     start = len(out)

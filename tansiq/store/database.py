@@ -70,6 +70,14 @@ class Database:
                 self._all.append(conn)
         return conn
 
+    def adopt(self, conn: Any) -> None:
+        """Make this thread use *conn* (a worker inside another thread's transaction)."""
+        self._local.conn = conn
+
+    def release(self) -> None:
+        """Undo :meth:`adopt` in this thread."""
+        self._local.conn = None
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:

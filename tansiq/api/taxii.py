@@ -1,0 +1,511 @@
+"""A TAXII 2.1 server (OASIS TAXII 2.1) over the node's store, every answer through the policy.
+
+One API root, ``/taxii2/api/``.  Its collections, per principal:
+
+* ``shared`` (id :data:`SHARED_ID`, alias ``shared``): everything the principal may see;
+* one per distribution scope the principal can read, i.e. each distinct ``partners`` value of
+  the visible latest versions (id :func:`scope_collection_id`, title "Released to DZ, EG"):
+  the visible versions released to exactly those partners.
+
+Writing (``POST .../objects/``) needs the ``write`` permission (and, with a token, the ``api``
+scope); objects posted to a scope collection are released to that scope, to ``shared`` with the
+default distribution.  Ingest is all or nothing and synchronous, so the status is ``complete`` at
+once; it is stored in ``taxii_status`` and readable only by its requester.
+
+Authentication: ``Authorization: Bearer TOKEN`` (scope ``api`` or ``sync``) or HTTP Basic with an
+account's username and password (rate-limited like ``/login``; successful checks are cached in
+this process for :data:`BASIC_CACHE_SECONDS`).  Media types: responses are
+``application/taxii+json;version=2.1``; ``Accept`` must allow it (``application/taxii+json``
+with version 2.1 or none, ``application/*`` or ``*/*``; a request without ``Accept`` accepts
+anything, RFC 9110 §12.5.1) else 406; a POST body must be ``application/taxii+json`` (version
+2.1 or none) else 415.  Errors are TAXII error messages ``{"title", "description",
+"http_status"}``, including 404/405 under ``/taxii2/`` and the body-size limit's 413.
+
+Audit: one ``taxii_read`` entry per request that returns objects, manifests or versions, one
+``objects_written`` per POST (by the write path), one ``taxii_delete`` per DELETE.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Match as RouteMatch
+
+from tansiq import audit, policy
+from tansiq.accounts import ratelimit
+from tansiq.accounts.principal import Principal
+from tansiq.accounts.store import (
+    ROLE_SCOPES,
+    Account,
+    account_for_token,
+    token_id,
+    token_scopes,
+    verify_login,
+)
+from tansiq.api.deps import get_node, get_settings
+from tansiq.api.problems import TITLES
+from tansiq.node import TANSIQ_NAMESPACE, Node
+from tansiq.settings import Settings
+from tansiq.sharing import SharingError
+from tansiq.stix.timestamps import from_micros, now_micros, to_micros
+from tansiq.store import taxii_query as tq
+from tansiq.store.ingest import IngestError
+from tansiq.store.query import BadCursor, decode_cursor, encode_cursor
+
+TAXII = "application/taxii+json;version=2.1"
+STIX = "application/stix+json;version=2.1"
+PREFIX = "/taxii2"
+API_ROOT = "/api/"
+COLLECTION_NAMESPACE = uuid.uuid5(TANSIQ_NAMESPACE, "taxii2-collections")
+SHARED_ID = str(uuid.uuid5(COLLECTION_NAMESPACE, "shared"))
+SHARED_ALIAS = "shared"
+BASIC_CACHE_SECONDS = 60.0
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="tansiq", Bearer'}
+NOT_STORED = "not stored: another object of the request was rejected (all or nothing)"
+
+
+def scope_collection_id(partners: str) -> str:
+    """The collection id of a distribution scope (``partners`` as stored, e.g. ",DZ,EG,")."""
+    return str(uuid.uuid5(COLLECTION_NAMESPACE, partners))
+
+
+# -- collections -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    scope: str | None  # None: "shared"
+
+    @property
+    def codes(self) -> list[str]:
+        return [c for c in (self.scope or "").split(",") if c]
+
+    def resource(self, who: Client) -> dict[str, Any]:
+        if self.scope is None:
+            title, alias = "Shared with you", {"alias": SHARED_ALIAS}
+            description = "Every object version this node lets you see."
+        else:
+            names = ", ".join(self.codes)
+            title, alias = f"Released to {names}", {}
+            description = f"Object versions whose distribution is exactly {names}."
+        return {
+            "id": self.id,
+            "title": title,
+            "description": description,
+            **alias,
+            "can_read": True,
+            "can_write": who.can_write,
+            "media_types": [STIX],
+        }
+
+
+SHARED = Collection(SHARED_ID, None)
+_scope_by_id: dict[str, str] = {}  # memo of scope_collection_id (deterministic)
+
+
+def visibility(node: Node, who: Client) -> tq.Visibility:
+    return tq.Visibility(
+        policy.condition(who.principal, node.code),
+        policy.condition(who.principal, node.code, all_versions=True),
+    )
+
+
+def collections_of(node: Node, who: Client) -> list[Collection]:
+    found = [SHARED]
+    for scope in tq.scopes(node.db, visibility(node, who)):
+        cid = scope_collection_id(scope)
+        _scope_by_id[cid] = scope
+        found.append(Collection(cid, scope))
+    return found
+
+
+def find_collection(node: Node, who: Client, collection_id: str) -> Collection:
+    """The collection, or 404 when it does not exist or the principal cannot see it."""
+    if collection_id in (SHARED_ID, SHARED_ALIAS):
+        return SHARED
+    scope = _scope_by_id.get(collection_id)
+    if scope is not None:
+        if tq.scope_visible(node.db, visibility(node, who), scope):
+            return Collection(collection_id, scope)
+    else:
+        for found in collections_of(node, who):
+            if found.id == collection_id:
+                return found
+    raise TaxiiError(404, f"no collection {collection_id!r}")
+
+
+# -- request parameters ----------------------------------------------------------------------
+
+
+def _values(request: Request, name: str) -> list[str]:
+    out: list[str] = []
+    for raw in request.query_params.getlist(name):
+        out.extend(v.strip() for v in raw.split(",") if v.strip())
+    return out
+
+
+def _timestamp(name: str, value: str) -> int:
+    try:
+        return to_micros(value)
+    except ValueError as exc:
+        raise TaxiiError(400, f"{name}: {exc} (got {value!r})") from None
+
+
+def _version_match(request: Request, default: str = "last") -> tq.VersionMatch:
+    words = _values(request, "match[version]") or [default]
+    at = tuple(_timestamp("match[version]", w) for w in words if w not in ("first", "last", "all"))
+    return tq.VersionMatch("all" in words, "first" in words, "last" in words, at)
+
+
+def _match(
+    request: Request,
+    *,
+    default_version: str = "last",
+    version: tq.VersionMatch | None = None,
+    ids: bool = True,
+) -> tq.Match:
+    after: int | None = None
+    added_after = request.query_params.get("added_after", "").strip()
+    if added_after:
+        after = _timestamp("added_after", added_after)
+    token = request.query_params.get("next", "").strip()
+    if token:
+        try:
+            cursor = decode_cursor(token)
+        except BadCursor as exc:
+            raise TaxiiError(400, f"next: {exc}") from None
+        after = cursor if after is None else max(after, cursor)
+    return tq.Match(
+        ids=_values(request, "match[id]") if ids else (),
+        types=_values(request, "match[type]") if ids else (),
+        spec_versions=_values(request, "match[spec_version]"),
+        version=version or _version_match(request, default_version),
+        added_after=after,
+    )
+
+
+def _limit(request: Request, settings: Settings) -> int:
+    raw = request.query_params.get("limit", "").strip()
+    if not raw:
+        return int(settings.page_size)
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise TaxiiError(400, f"limit: not an integer (got {raw!r})") from None
+    if limit < 1:
+        raise TaxiiError(400, "limit: must be at least 1")
+    return min(limit, int(settings.max_page_size))
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+def taxii_response(body: bytes | dict[str, Any], status: int = 200, **headers: str) -> Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Response(data, status_code=status, media_type=TAXII, headers=headers or None)
+
+
+def _page_headers(page: tq.Page) -> dict[str, str]:
+    if not page.rows:
+        return {}
+    return {
+        "X-TAXII-Date-Added-First": from_micros(page.rows[0].added),
+        "X-TAXII-Date-Added-Last": from_micros(page.rows[-1].added),
+    }
+
+
+def _paged(page: tq.Page, key: str, items: list[bytes]) -> Response:
+    """``{"more", "next", key: [...]}``: *items* are JSON texts, joined as they are."""
+    body = b'{"more":' + (b"true" if page.more else b"false")
+    if page.more and page.rows:
+        body += b',"next":' + orjson.dumps(encode_cursor(page.rows[-1].added))
+    if items:  # TAXII lists are never empty: an empty result omits the key
+        body += b',"' + key.encode() + b'":[' + b",".join(items) + b"]"
+    return Response(body + b"}", media_type=TAXII, headers=_page_headers(page))
+
+
+def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: tq.Page) -> None:
+    detail = {"endpoint": endpoint, "count": len(page.rows), "via": who.via}
+    audit.record(node.db, who.username, "taxii_read", coll.id, detail)
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+@router.get("/", summary="TAXII server discovery")
+def discovery(request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    root = f"{base}{PREFIX}{API_ROOT}"
+    return taxii_response(
+        {
+            "title": f"tansiq node {node.code}",
+            "description": f"TAXII 2.1 server of {node.name}",
+            "default": root,
+            "api_roots": [root],
+        }
+    )
+
+
+@router.get(API_ROOT, summary="TAXII API root")
+def api_root(node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
+    return taxii_response(
+        {
+            "title": f"tansiq {node.code}",
+            "description": "Objects shared with you, whole and by distribution scope.",
+            "versions": [TAXII],
+            "max_content_length": int(settings.max_body_bytes),
+        }
+    )
+
+
+def _status_resource(status: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in status.items() if k != "request_micros"}
+    out["request_timestamp"] = from_micros(status["request_micros"])
+    return out
+
+
+@router.get(API_ROOT + "status/{status_id}/", summary="TAXII status of an add-objects request")
+def get_status(status_id: str, node: NodeDep, who: ClientDep) -> Response:
+    status = tq.load_status(node.db, status_id, who.username)
+    if status is None:
+        raise TaxiiError(404, f"no status {status_id!r}")
+    return taxii_response(_status_resource(status))
+
+
+@router.get(API_ROOT + "collections/", summary="TAXII collections you can read")
+def get_collections(node: NodeDep, who: ClientDep) -> Response:
+    found = collections_of(node, who)
+    return taxii_response({"collections": [c.resource(who) for c in found]})
+
+
+@router.get(API_ROOT + "collections/{collection_id}/", summary="One TAXII collection")
+def get_collection(collection_id: str, node: NodeDep, who: ClientDep) -> Response:
+    return taxii_response(find_collection(node, who, collection_id).resource(who))
+
+
+@router.get(API_ROOT + "collections/{collection_id}/manifest/", summary="Object manifests")
+def get_manifest(
+    collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
+) -> Response:
+    coll = find_collection(node, who, collection_id)
+    page = tq.page(
+        node.db,
+        visibility(node, who),
+        coll.scope,
+        _match(request),
+        limit=_limit(request, settings),
+        with_json=False,
+    )
+    _read(node, who, coll, "manifest", page)
+    items = [
+        orjson.dumps(
+            {
+                "id": r.id,
+                "date_added": from_micros(r.added),
+                "version": from_micros(r.version),
+                "media_type": f"application/stix+json;version={r.spec_version}",
+            }
+        )
+        for r in page.rows
+    ]
+    return _paged(page, "objects", items)
+
+
+OBJECTS = API_ROOT + "collections/{collection_id}/objects/"
+
+
+@router.get(OBJECTS, summary="Objects of a collection (an envelope)")
+def get_objects(
+    collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
+) -> Response:
+    coll = find_collection(node, who, collection_id)
+    page = tq.page(
+        node.db, visibility(node, who), coll.scope, _match(request), limit=_limit(request, settings)
+    )
+    _read(node, who, coll, "objects", page)
+    return _paged(page, "objects", [r.json.encode() for r in page.rows])
+
+
+@router.get(OBJECTS + "{object_id}/", summary="One object of a collection (an envelope)")
+def get_object(
+    collection_id: str,
+    object_id: str,
+    request: Request,
+    node: NodeDep,
+    settings: SettingsDep,
+    who: ClientDep,
+) -> Response:
+    coll = find_collection(node, who, collection_id)
+    vis = visibility(node, who)
+    match = _match(request, ids=False)
+    page = tq.page(
+        node.db, vis, coll.scope, match, limit=_limit(request, settings), object_id=object_id
+    )
+    if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
+        raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
+    _read(node, who, coll, "object", page)
+    return _paged(page, "objects", [r.json.encode() for r in page.rows])
+
+
+@router.get(OBJECTS + "{object_id}/versions/", summary="The versions of one object")
+def get_object_versions(
+    collection_id: str,
+    object_id: str,
+    request: Request,
+    node: NodeDep,
+    settings: SettingsDep,
+    who: ClientDep,
+) -> Response:
+    coll = find_collection(node, who, collection_id)
+    vis = visibility(node, who)
+    match = _match(request, version=tq.ALL_VERSIONS, ids=False)  # no match[version] here
+    page = tq.page(
+        node.db,
+        vis,
+        coll.scope,
+        match,
+        limit=_limit(request, settings),
+        object_id=object_id,
+        with_json=False,
+    )
+    if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
+        raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
+    _read(node, who, coll, "versions", page)
+    return _paged(page, "versions", [orjson.dumps(from_micros(r.version)) for r in page.rows])
+
+
+@router.delete(OBJECTS + "{object_id}/", summary="Delete versions of an object you originated")
+def delete_object(
+    collection_id: str, object_id: str, request: Request, node: NodeDep, who: ClientDep
+) -> Response:
+    """Without ``match[version]`` every version (in this collection) is deleted."""
+    coll = find_collection(node, who, collection_id)
+    vis = visibility(node, who)
+    match = _match(request, default_version="all", ids=False)
+    if not tq.object_visible(node.db, vis, coll.scope, object_id):
+        raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
+    if not who.can_write:
+        raise TaxiiError(403, f"role {who.principal.role!r} may not delete objects")
+
+    def record(count: int) -> None:
+        audit.record_in(
+            node.db,
+            who.username,
+            "taxii_delete",
+            object_id,
+            {"collection": coll.id, "versions": count, "via": who.via},
+        )
+
+    try:
+        tq.delete(node.db, vis, coll.scope, object_id, match, node.code, record)
+    except tq.NotVisible:
+        raise TaxiiError(404, f"no matching version of {object_id!r}") from None
+    except tq.NotOriginator as exc:
+        raise TaxiiError(403, f"originated by {exc}: only that node may delete it") from None
+    return Response(b"", media_type=TAXII)
+
+
+
+@router.post(OBJECTS, status_code=202, summary="Add objects (all or nothing; a status)")
+async def add_objects(
+    collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
+) -> Response:
+    if not _content_type_ok(request.headers.get("content-type", "")):
+        raise TaxiiError(415, f"send an envelope as {TAXII}")
+    coll = await run_in_threadpool(find_collection, node, who, collection_id)
+    if not who.can_write:
+        raise TaxiiError(403, f"role {who.principal.role!r} may not add objects")
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise TaxiiError(413, f"request body exceeds {settings.max_body_bytes} bytes")
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TaxiiError(400, f"not valid JSON: {exc}") from None
+    objects = envelope.get("objects", []) if isinstance(envelope, dict) else None
+    if not isinstance(objects, list):
+        raise TaxiiError(400, "expected an envelope: an object with an 'objects' list")
+    status = await run_in_threadpool(_add, node, who, coll, objects)
+    return taxii_response(_status_resource(status), 202)
+
+
+def _detail(obj: Any, fallback: str, message: str | None = None) -> dict[str, str]:
+    item = obj if isinstance(obj, dict) else {}
+    oid, version = item.get("id"), item.get("modified", item.get("created"))
+    out = {
+        "id": oid if isinstance(oid, str) else "",
+        "version": version if isinstance(version, str) else fallback,
+    }
+    if message:
+        out["message"] = message
+    return out
+
+
+def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[str, Any]:
+    requested = now_micros()
+    stamp = from_micros(requested)
+    status: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "status": "complete",
+        "request_micros": requested,
+        "total_count": len(objects),
+        "pending_count": 0,
+    }
+    distribution = coll.codes if coll.scope is not None else None
+    try:
+        node.ingest(objects, distribution=distribution, actor=who.username)
+    except (IngestError, SharingError) as exc:
+        reasons: dict[int, list[str]] = {}
+        if isinstance(exc, IngestError):
+            for e in exc.errors:
+                reasons.setdefault(e.index, []).append(
+                    f"{e.property}: {e.reason}" if e.property else e.reason
+                )
+        failures = [
+            _detail(
+                obj,
+                stamp,
+                "; ".join(reasons[i]) if i in reasons else str(exc) if not reasons else NOT_STORED,
+            )
+            for i, obj in enumerate(objects)
+        ]
+        status.update(success_count=0, failure_count=len(objects))
+        if failures:
+            status["failures"] = failures
+    else:
+        status.update(success_count=len(objects), failure_count=0)
+        if objects:
+            status["successes"] = [_detail(obj, stamp) for obj in objects]
+    tq.save_status(node.db, who.username, status)
+    return status
+
+
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
+def not_found(rest: str, request: Request) -> Response:
+    """Unknown TAXII paths (404) and known ones with another method (405), as TAXII errors."""
+    allowed: set[str] = set()
+    for route in router.routes:
+        if route.matches(request.scope)[0] is RouteMatch.PARTIAL:
+            allowed |= getattr(route, "methods", set())
+    if allowed:
+        raise TaxiiError(
+            405,
+            f"{request.method} is not allowed on {request.url.path}",
+            {"Allow": ", ".join(sorted(allowed))},
+        )
+    raise TaxiiError(404, f"no TAXII resource at {request.url.path}")

@@ -1,0 +1,221 @@
+"""The HTTP side of the TAXII 2.1 server: media types, error messages, authentication.
+
+Authentication: ``Authorization: Bearer TOKEN`` (a token with the ``api`` or ``sync`` scope) or
+HTTP Basic with an account's username and password, rate-limited like ``POST /login``.  argon2
+is slow on purpose, so a successful Basic check is cached in this process for
+:data:`BASIC_CACHE_SECONDS` (keyed by database, username and the password's sha256).  Without
+credentials the answer is 401 with ``WWW-Authenticate: Basic realm="tansiq", Bearer``.
+
+Content negotiation: responses are ``application/taxii+json;version=2.1``.  ``Accept`` must
+allow it: ``application/taxii+json`` with ``version=2.1`` or no version (the latest, 2.1 here),
+``application/*`` or ``*/*``; a request without ``Accept`` accepts anything (RFC 9110 §12.5.1);
+otherwise 406.  A POST body must be ``application/taxii+json`` (version 2.1 or none), else 415.
+
+Errors are TAXII error messages, ``{"title", "description", "http_status"}`` (``http_status`` is
+a string in TAXII 2.1), with the TAXII media type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from tansiq import audit
+from tansiq.accounts import ratelimit
+from tansiq.accounts.principal import Principal
+from tansiq.accounts.store import (
+    ROLE_SCOPES,
+    Account,
+    account_for_token,
+    token_id,
+    token_scopes,
+    verify_login,
+)
+from tansiq.api.deps import get_node, get_settings
+from tansiq.api.problems import TITLES
+from tansiq.node import Node
+from tansiq.settings import Settings
+
+TAXII = "application/taxii+json;version=2.1"
+BASIC_CACHE_SECONDS = 60.0
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="tansiq", Bearer'}
+
+NodeDep = Annotated[Node, Depends(get_node)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class TaxiiError(Exception):
+    """Raise to answer with a TAXII error message."""
+
+    def __init__(self, status: int, description: str, headers: dict[str, str] | None = None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {
+        "title": TITLES.get(status, "Error"),
+        "description": description,
+        "http_status": str(status),  # a string in TAXII 2.1's error message
+    }
+    return Response(orjson.dumps(body), status_code=status, media_type=TAXII, headers=headers)
+
+
+# -- authentication and content negotiation ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Client:
+    """An authenticated TAXII client: who, how, and whether its credential may write."""
+
+    principal: Principal
+    via: str  # "token:<id>" or "basic"
+    write_scope: bool
+
+    @property
+    def username(self) -> str:
+        return self.principal.username
+
+    @property
+    def can_write(self) -> bool:
+        return self.write_scope and self.principal.can("write")
+
+
+_basic_cache: dict[tuple[str, str, str], tuple[float, Account]] = {}
+_basic_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, str, str]) -> Account | None:
+    with _basic_lock:
+        hit = _basic_cache.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            _basic_cache.pop(key, None)
+            return None
+        return hit[1]
+
+
+def _remember(key: tuple[str, str, str], account: Account) -> None:
+    now = time.monotonic()
+    with _basic_lock:
+        if len(_basic_cache) > 1000:
+            for k in [k for k, v in _basic_cache.items() if v[0] < now]:
+                del _basic_cache[k]
+        _basic_cache[key] = (now + BASIC_CACHE_SECONDS, account)
+
+
+def _basic(request: Request, node: Node, settings: Settings, credentials: str) -> Client:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise TaxiiError(401, "malformed Basic credentials", CHALLENGE) from None
+    username, _, password = decoded.partition(":")
+    key = (node.db.describe(), username, hashlib.sha256(password.encode()).hexdigest())
+    account = _cached(key)
+    if account is None:
+        db = node.db
+        address = request.client.host if request.client else "unknown"
+        limit, window = settings.login_max_failures, settings.login_window_seconds
+        try:
+            ratelimit.check(db, username, address, limit, window)
+        except ratelimit.LockedOut as locked:
+            raise TaxiiError(429, str(locked), {"Retry-After": str(locked.retry_after)}) from None
+        account = verify_login(db, username, password) if username and password else None
+        if account is None:
+            ratelimit.note_failure(db, username, address, window)
+            audit.record(
+                db,
+                username[:64] or "-",
+                "login_failed",
+                username[:64],
+                {"address": address, "via": "taxii"},
+            )
+            raise TaxiiError(401, "invalid username or password", CHALLENGE)
+        ratelimit.clear(db, account.username)
+        _remember(key, account)
+    return Client(account.principal(), "basic", "api" in ROLE_SCOPES.get(account.role, ()))
+
+
+def _bearer(request: Request, node: Node, token: str) -> Client:
+    account = account_for_token(node.db, token)
+    scopes = token_scopes(node.db, token) if account is not None else None
+    if account is None or scopes is None:
+        audit.record(
+            node.db,
+            "-",
+            "token_rejected",
+            token_id(token),
+            {"method": request.method, "path": request.url.path},
+        )
+        raise TaxiiError(401, "the token is unknown, expired or revoked", CHALLENGE)
+    if not scopes & {"api", "sync"}:
+        raise TaxiiError(403, "this token lacks the 'api' or 'sync' scope")
+    return Client(account.principal(), f"token:{token_id(token)}", "api" in scopes)
+
+
+def accepts_taxii(accept: str | None) -> bool:
+    """Does an ``Accept`` header allow ``application/taxii+json;version=2.1``?"""
+    if accept is None or not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, *raw = (part.strip() for part in item.split(";"))
+        params = {}
+        for p in raw:
+            name, _, value = p.partition("=")
+            params[name.strip().lower()] = value.strip().strip('"')
+        try:
+            if float(params.pop("q", "1")) <= 0:
+                continue
+        except ValueError:
+            continue
+        media = media.lower()
+        if media in ("*/*", "application/*"):
+            return True
+        if media == "application/taxii+json" and params.get("version", "2.1") == "2.1":
+            return True
+    return False
+
+
+def client(request: Request, node: NodeDep, settings: SettingsDep) -> Client:
+    """The authenticated client of a TAXII request whose ``Accept`` allows TAXII 2.1."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        who = _bearer(request, node, credentials)
+    elif scheme.lower() == "basic" and credentials:
+        who = _basic(request, node, settings, credentials)
+    else:
+        raise TaxiiError(401, "authentication required: Basic or Bearer", CHALLENGE)
+    if not accepts_taxii(request.headers.get("accept")):
+        raise TaxiiError(406, f"this server answers {TAXII} only")
+    return who
+
+
+ClientDep = Annotated[Client, Depends(client)]
+
+
+
+def content_type_ok(value: str) -> bool:
+    media, *raw = (part.strip() for part in value.split(";"))
+    version: str | None = None
+    for p in raw:
+        name, _, val = p.partition("=")
+        if name.strip().lower() == "version":
+            version = val.strip().strip('"')
+    return media.lower() == "application/taxii+json" and version in (None, "2.1")
+

@@ -1,0 +1,265 @@
+"""The SQL behind the TAXII 2.1 server: collections, filtered pages, delete, status resources.
+
+Every query takes the caller's :class:`Visibility` (two forms of the one rule in
+:mod:`tansiq.policy`) and places it inside the ``WHERE`` clause, before ``LIMIT``.  Pages are
+ordered by the unique ``added`` column (date_added in µs) and continue after the last ``added``
+of the previous page, so paging never loses or repeats a row.
+
+``match[version]`` only ``last`` (the default) reads the ``latest_objects`` view; ``first``,
+``all`` and timestamps read every stored version through the all-versions form of the rule.
+``first`` and ``last`` are the object's first and last version *the principal may see*; in a
+per-scope collection a version appears only when it carries exactly that scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tansiq.store.database import Database
+from tansiq.store.query import Condition
+
+VERSION_TS = "(CASE WHEN created IS NULL AND modified IS NULL THEN added ELSE version END)"
+"""An object's version in µs: ``modified`` (else ``created``); date_added for objects with
+neither (SCOs), as TAXII manifests report them."""
+
+
+class NotVisible(LookupError):
+    """Nothing matching is visible to the principal in this collection."""
+
+
+class NotOriginator(PermissionError):
+    """A version to delete was originated by another partner's node."""
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """The policy as SQL: ``one`` judges a single row (as over ``latest_objects``), ``versions``
+    also requires the object's latest version to be visible (for queries over ``objects``)."""
+
+    one: Condition
+    versions: Condition
+
+
+@dataclass(frozen=True)
+class VersionMatch:
+    """``match[version]``: any of ``first``, ``last``, ``all`` and timestamps (µs)."""
+
+    every: bool = False
+    first: bool = False
+    last: bool = True
+    at: tuple[int, ...] = ()
+
+    @property
+    def only_last(self) -> bool:
+        return self.last and not (self.every or self.first or self.at)
+
+
+ALL_VERSIONS = VersionMatch(every=True, last=False)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The filters of one TAXII request."""
+
+    ids: Sequence[str] = ()
+    types: Sequence[str] = ()
+    spec_versions: Sequence[str] = ()
+    version: VersionMatch = field(default_factory=VersionMatch)
+    added_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    added: int
+    id: str
+    version: int  # see VERSION_TS
+    spec_version: str
+    json: str  # "" when the text was not asked for
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    more: bool
+
+
+def _where(
+    vis: Visibility, scope: str | None, match: Match, object_id: str | None
+) -> tuple[str, list[str], list[Any]]:
+    """``(table, clauses, params)`` selecting what *match* asks for and the principal may see."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if match.version.only_last:
+        table = "latest_objects"
+        clauses.append(f"({vis.one[0]})")
+        params.extend(vis.one[1])
+    else:
+        table = "objects"
+        clauses.append(f"({vis.versions[0]})")
+        params.extend(vis.versions[1])
+        v = match.version
+        if not v.every:
+            alternatives: list[str] = []
+            if v.last:
+                alternatives.append("is_latest = 1")
+            if v.first:
+                # Unqualified columns in the condition name o2's: the first version it may see.
+                alternatives.append(
+                    "version = (SELECT MIN(o2.version) FROM objects o2"
+                    f" WHERE o2.id = objects.id AND ({vis.one[0]}))"
+                )
+                params.extend(vis.one[1])
+            if v.at:
+                alternatives.append(f"{VERSION_TS} IN ({','.join('?' * len(v.at))})")
+                params.extend(v.at)
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+    if scope is not None:
+        clauses.append("partners = ?")
+        params.append(scope)
+    if object_id is not None:
+        clauses.append("id = ?")
+        params.append(object_id)
+    for column, values in (("id", match.ids), ("type", match.types)):
+        if values:
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    if match.spec_versions:
+        marks = ",".join("?" * len(match.spec_versions))
+        clauses.append(f"COALESCE(spec_version, '2.1') IN ({marks})")
+        params.extend(match.spec_versions)
+    if match.added_after is not None:
+        clauses.append("added > ?")
+        params.append(match.added_after)
+    return table, clauses, params
+
+
+def page(
+    db: Database,
+    vis: Visibility,
+    scope: str | None,
+    match: Match,
+    *,
+    limit: int,
+    object_id: str | None = None,
+    with_json: bool = True,
+) -> Page:
+    """One page in ``added`` order; ``scope`` None is the whole visible set ("shared")."""
+    table, clauses, params = _where(vis, scope, match, object_id)
+    text = "json" if with_json else "''"
+    rows = db.fetchall(
+        f"SELECT added, id, {VERSION_TS}, COALESCE(spec_version, '2.1'), {text} FROM {table}"
+        f" WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
+        [*params, limit + 1],
+    )
+    out = [Row(int(r[0]), r[1], int(r[2]), r[3], r[4]) for r in rows[:limit]]
+    return Page(out, len(rows) > limit)
+
+
+def object_visible(db: Database, vis: Visibility, scope: str | None, object_id: str) -> bool:
+    """Does the collection hold any version of *object_id* the principal may see?"""
+    _, clauses, params = _where(vis, scope, Match(version=ALL_VERSIONS), object_id)
+    row = db.fetchone(f"SELECT 1 FROM objects WHERE {' AND '.join(clauses)} LIMIT 1", params)
+    return row is not None
+
+
+def scopes(db: Database, vis: Visibility) -> list[str]:
+    """The distinct ``partners`` values of the latest versions the principal may see."""
+    rows = db.fetchall(
+        f"SELECT DISTINCT partners FROM latest_objects WHERE ({vis.one[0]}) ORDER BY partners",
+        list(vis.one[1]),
+    )
+    return [str(r[0]) for r in rows if r[0]]
+
+
+def scope_visible(db: Database, vis: Visibility, scope: str) -> bool:
+    row = db.fetchone(
+        f"SELECT 1 FROM latest_objects WHERE partners = ? AND ({vis.one[0]}) LIMIT 1",
+        [scope, *vis.one[1]],
+    )
+    return row is not None
+
+
+def delete(
+    db: Database,
+    vis: Visibility,
+    scope: str | None,
+    object_id: str,
+    match: Match,
+    own_code: str,
+    before_commit: Callable[[int], None] | None = None,
+) -> int:
+    """Delete the matching visible versions of *object_id*, all or none; return how many.
+
+    Raises :class:`NotVisible` when none match and :class:`NotOriginator` when one of them was
+    originated elsewhere.  The latest remaining version becomes ``is_latest``.
+    """
+    with db.write():
+        table, clauses, params = _where(vis, scope, match, object_id)
+        rows = db.fetchall(
+            f"SELECT added, origin FROM {table} WHERE {' AND '.join(clauses)}", params
+        )
+        if not rows:
+            raise NotVisible(object_id)
+        foreign = sorted({str(r[1]) for r in rows if r[1] != own_code})
+        if foreign:
+            raise NotOriginator(", ".join(foreign) or "unknown")
+        db.executemany("DELETE FROM objects WHERE added = ?", [(int(r[0]),) for r in rows])
+        top = db.fetchone("SELECT MAX(version) FROM objects WHERE id = ?", (object_id,))
+        if top is not None and top[0] is not None:
+            db.execute(
+                "UPDATE objects SET is_latest = CASE WHEN version = ? THEN 1 ELSE 0 END"
+                " WHERE id = ?",
+                (int(top[0]), object_id),
+            )
+        if before_commit is not None:
+            before_commit(len(rows))
+        return len(rows)
+
+
+# -- status resources ------------------------------------------------------------------------
+
+
+def save_status(db: Database, username: str, status: dict[str, Any]) -> None:
+    details = {k: status[k] for k in ("successes", "failures", "pendings") if k in status}
+    db.execute(
+        "INSERT INTO taxii_status (id, username, status, request_timestamp, total_count,"
+        " success_count, failure_count, pending_count, details)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            status["id"],
+            username,
+            status["status"],
+            status["request_micros"],
+            status["total_count"],
+            status["success_count"],
+            status["failure_count"],
+            status["pending_count"],
+            orjson.dumps(details).decode(),
+        ),
+    )
+
+
+def load_status(db: Database, status_id: str, username: str) -> dict[str, Any] | None:
+    """The status resource *username* created, or None (also for another user's)."""
+    row = db.fetchone(
+        "SELECT id, status, request_timestamp, total_count, success_count, failure_count,"
+        " pending_count, details FROM taxii_status WHERE id = ? AND username = ?",
+        (status_id, username),
+    )
+    if row is None:
+        return None
+    out: dict[str, Any] = {
+        "id": row[0],
+        "status": row[1],
+        "request_micros": int(row[2]),
+        "total_count": int(row[3]),
+        "success_count": int(row[4]),
+        "failure_count": int(row[5]),
+        "pending_count": int(row[6]),
+    }
+    out.update(orjson.loads(row[7]))
+    return out
