@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tansiq.api.problems import problem_response
+from tansiq.api.taxii_http import error_response
 
 
 class BodyTooLarge(Exception):
@@ -57,9 +58,7 @@ class BodySizeLimit:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body exceeds the limit of {self.max_bytes} bytes (max_body_bytes)"
-        if str(scope.get("path", "")).startswith("/taxii2/"):
-            from tansiq.api.taxii import error_response  # TAXII has its own error format
-
+        if str(scope.get("path", "")).startswith("/taxii2/"):  # TAXII's own error format
             await error_response(413, detail)(scope, receive, send)
             return
         response = problem_response(413, detail)

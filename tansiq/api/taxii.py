@@ -10,51 +10,38 @@ One API root, ``/taxii2/api/``.  Its collections, per principal:
 Writing (``POST .../objects/``) needs the ``write`` permission (and, with a token, the ``api``
 scope); objects posted to a scope collection are released to that scope, to ``shared`` with the
 default distribution.  Ingest is all or nothing and synchronous, so the status is ``complete`` at
-once; it is stored in ``taxii_status`` and readable only by its requester.
+once; it is stored in ``taxii_status`` and readable only by its requester.  ``DELETE`` removes
+versions of objects this node originated (every version unless ``match[version]`` narrows it).
 
-Authentication: ``Authorization: Bearer TOKEN`` (scope ``api`` or ``sync``) or HTTP Basic with an
-account's username and password (rate-limited like ``/login``; successful checks are cached in
-this process for :data:`BASIC_CACHE_SECONDS`).  Media types: responses are
-``application/taxii+json;version=2.1``; ``Accept`` must allow it (``application/taxii+json``
-with version 2.1 or none, ``application/*`` or ``*/*``; a request without ``Accept`` accepts
-anything, RFC 9110 §12.5.1) else 406; a POST body must be ``application/taxii+json`` (version
-2.1 or none) else 415.  Errors are TAXII error messages ``{"title", "description",
-"http_status"}``, including 404/405 under ``/taxii2/`` and the body-size limit's 413.
-
-Audit: one ``taxii_read`` entry per request that returns objects, manifests or versions, one
-``objects_written`` per POST (by the write path), one ``taxii_delete`` per DELETE.
+Authentication, media types and the error format: :mod:`tansiq.api.taxii_http`.  Queries:
+:mod:`tansiq.store.taxii_query`.  Audit: one ``taxii_read`` entry per request that returns
+objects, manifests or versions, one ``objects_written`` per POST (by the write path), one
+``taxii_delete`` per DELETE.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import threading
-import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Match as RouteMatch
 
 from tansiq import audit, policy
-from tansiq.accounts import ratelimit
-from tansiq.accounts.principal import Principal
-from tansiq.accounts.store import (
-    ROLE_SCOPES,
-    Account,
-    account_for_token,
-    token_id,
-    token_scopes,
-    verify_login,
+from tansiq.api.taxii_http import (
+    TAXII,
+    Client,
+    ClientDep,
+    NodeDep,
+    SettingsDep,
+    TaxiiError,
+    content_type_ok,
+    error_response,
 )
-from tansiq.api.deps import get_node, get_settings
-from tansiq.api.problems import TITLES
 from tansiq.node import TANSIQ_NAMESPACE, Node
 from tansiq.settings import Settings
 from tansiq.sharing import SharingError
@@ -63,16 +50,26 @@ from tansiq.store import taxii_query as tq
 from tansiq.store.ingest import IngestError
 from tansiq.store.query import BadCursor, decode_cursor, encode_cursor
 
-TAXII = "application/taxii+json;version=2.1"
 STIX = "application/stix+json;version=2.1"
 PREFIX = "/taxii2"
 API_ROOT = "/api/"
 COLLECTION_NAMESPACE = uuid.uuid5(TANSIQ_NAMESPACE, "taxii2-collections")
 SHARED_ID = str(uuid.uuid5(COLLECTION_NAMESPACE, "shared"))
 SHARED_ALIAS = "shared"
-BASIC_CACHE_SECONDS = 60.0
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="tansiq", Bearer'}
 NOT_STORED = "not stored: another object of the request was rejected (all or nothing)"
+
+router = APIRouter(prefix=PREFIX, tags=["TAXII 2.1"])
+
+
+def install(app: FastAPI) -> None:
+    """Add the TAXII routes and answer their errors as TAXII error messages."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TaxiiError)
+        return error_response(exc.status, exc.description, exc.headers)
+
+    app.add_exception_handler(TaxiiError, handler)
+    app.include_router(router)
 
 
 def scope_collection_id(partners: str) -> str:
@@ -417,12 +414,11 @@ def delete_object(
     return Response(b"", media_type=TAXII)
 
 
-
 @router.post(OBJECTS, status_code=202, summary="Add objects (all or nothing; a status)")
 async def add_objects(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
-    if not _content_type_ok(request.headers.get("content-type", "")):
+    if not content_type_ok(request.headers.get("content-type", "")):
         raise TaxiiError(415, f"send an envelope as {TAXII}")
     coll = await run_in_threadpool(find_collection, node, who, collection_id)
     if not who.can_write:

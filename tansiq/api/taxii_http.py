@@ -209,7 +209,6 @@ def client(request: Request, node: NodeDep, settings: SettingsDep) -> Client:
 ClientDep = Annotated[Client, Depends(client)]
 
 
-
 def content_type_ok(value: str) -> bool:
     media, *raw = (part.strip() for part in value.split(";"))
     version: str | None = None
@@ -218,4 +217,3 @@ def content_type_ok(value: str) -> bool:
         if name.strip().lower() == "version":
             version = val.strip().strip('"')
     return media.lower() == "application/taxii+json" and version in (None, "2.1")
-

@@ -6,10 +6,11 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import ijson
 import orjson
+
+from tansiq.stix.jsonstream import StreamError, stream_objects
 
 STREAM_ABOVE_BYTES = 32 * 1024 * 1024
 _BUNDLE_ID = re.compile(r"bundle--[0-9a-fA-F-]{36}\Z")
@@ -44,13 +45,6 @@ def parse_bytes(data: bytes) -> list[Any]:
     return objects_of(document)
 
 
-def _first_char(f: IO[bytes]) -> bytes:
-    while True:
-        c = f.read(1)
-        if not c or not c.isspace():
-            return c
-
-
 def iter_file(path: Path) -> Iterator[Any]:
     """Objects of the file at *path*; files over 32 MiB are streamed with constant memory."""
     try:
@@ -64,20 +58,13 @@ def iter_file(path: Path) -> Iterator[Any]:
             raise InputError(f"{path}: {exc}") from None
         return
     with path.open("rb") as f:
-        first = _first_char(f)
-        f.seek(0)
-        prefix = "item" if first == b"[" else "objects.item"
-        if first not in (b"[", b"{"):
-            raise InputError(f"{path}: expected a STIX bundle or a JSON list of objects")
         count = 0
         try:
-            for obj in ijson.items(f, prefix, use_float=True):
+            for obj in stream_objects(f):
                 count += 1
                 yield obj
-        except ijson.JSONError as exc:
+        except StreamError as exc:
             raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
-        if count == 0:
-            raise InputError(f"{path}: no STIX objects found (expected a bundle with 'objects')")
 
 
 def bundle_header() -> bytes:

@@ -269,9 +269,19 @@ Batch = tuple[list[list[Any]], list[int], list[ObjectError], int, bool]
 
 
 def prepare_batches(
-    objects: Iterable[Any], prepare: Prepare | None, batch_size: int
+    objects: Iterable[Any],
+    prepare: Prepare | None,
+    batch_size: int,
+    share: tuple[int, int] | None = None,
 ) -> Iterator[Batch]:
-    """Validate and prepare *objects* into row batches; after the first error, only validate."""
+    """Validate and prepare *objects* into row batches; after the first error, only validate.
+
+    With ``share=(k, n)`` only every n-th chunk of *batch_size* objects, starting at chunk k, is
+    validated and prepared (one batch per such chunk); the others are skipped.
+    """
+    if share is not None:
+        yield from _shared_batches(objects, prepare, batch_size, *share)
+        return
     rows: list[list[Any]] = []
     indexes: list[int] = []
     errors: list[ObjectError] = []
@@ -301,6 +311,43 @@ def prepare_batches(
             yield rows, indexes, errors, index + 1, False
             rows, indexes, errors = [], [], []
     yield rows, indexes, errors, index + 1, False
+
+
+def _shared_batches(
+    objects: Iterable[Any], prepare: Prepare | None, batch_size: int, k: int, n: int
+) -> Iterator[Batch]:
+    def mine(index: int) -> bool:
+        return (index // batch_size) % n == k
+
+    chunk: list[Any] = []
+    start = 0
+    for index, obj in enumerate(objects):
+        if index % batch_size == 0:
+            if chunk:
+                yield from _one_batch(chunk, start, prepare)
+                chunk = []
+            start = index
+        if mine(index):
+            chunk.append(obj)
+    if chunk:
+        yield from _one_batch(chunk, start, prepare)
+
+
+def _one_batch(chunk: list[Any], start: int, prepare: Prepare | None) -> Iterator[Batch]:
+    """The chunk's objects as exactly one batch, indexes counted from *start*."""
+    rows: list[list[Any]] = []
+    indexes: list[int] = []
+    errors: list[ObjectError] = []
+    for batch_rows, batch_indexes, batch_errors, _, cut in prepare_batches(
+        chunk, prepare, len(chunk) + 1
+    ):
+        rows += batch_rows
+        indexes += [start + i for i in batch_indexes]
+        errors += [ObjectError(start + e.index, e.id, e.property, e.reason) for e in batch_errors]
+        if cut:
+            yield rows, indexes, errors, start + len(chunk), True
+            return
+    yield rows, indexes, errors, start + len(chunk), False
 
 
 def ingest(

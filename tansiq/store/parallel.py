@@ -1,8 +1,10 @@
-"""Ingest of files with parsing and validation in a child process.
+"""Ingest of files with parsing and validation in child processes.
 
-The parent stores while the child parses (ijson/orjson), validates and prepares the next batch,
-so on two or more cores the CPU-bound Python half of ingest overlaps the database half.  Memory
-stays bounded: the pipe holds at most one batch in flight.
+Objects are dealt out to the workers in contiguous chunks of one batch each, round robin: every
+worker reads the whole stream (parsing is the cheap part) and validates and prepares only its own
+chunks, and the parent stores the batches in their original order.  While the parent's database
+work runs, the workers prepare what comes next, so the CPU-bound half of ingest spreads over the
+machine's cores.  Memory stays bounded: each pipe holds at most about one batch in flight.
 """
 
 from __future__ import annotations
@@ -13,48 +15,79 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from tansiq.stix.bundles import InputError, iter_file
 from tansiq.store.ingest import Batch, Prepare, prepare_batches
 
+WORKERS = 2
+
 
 def file_batches(
-    paths: Sequence[Path], prepare: Prepare | None, batch_size: int
+    paths: Sequence[Path], prepare: Prepare | None, batch_size: int, workers: int = WORKERS
 ) -> Iterator[Batch]:
-    """:func:`prepare_batches` over the objects of *paths*, computed in a child process."""
-    ctx = multiprocessing.get_context("fork")  # the child inherits *prepare* (a closure)
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(
-        target=_work, args=(list(paths), prepare, batch_size, sender), name="tansiq-ingest-parse"
-    )
-    child.start()
-    sender.close()
+    """:func:`prepare_batches` over the objects of *paths*, computed in child processes."""
+    ctx = multiprocessing.get_context("fork")  # the children inherit *prepare* (a closure)
+    pipes: list[Connection] = []
+    children = []
+    for k in range(workers):
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(
+            target=_work,
+            args=(list(paths), prepare, batch_size, sender, k, workers),
+            name=f"tansiq-ingest-{k}",
+        )
+        child.start()
+        sender.close()
+        pipes.append(receiver)
+        children.append(child)
     try:
+        chunk = 0
         while True:
-            try:
-                message = receiver.recv()
-            except EOFError:
-                raise RuntimeError("the ingest worker process died") from None
+            message = _receive(pipes[chunk % workers])
             if message is None:
                 return
-            if message[0] == "input-error":
-                raise InputError(message[1])
-            if message[0] == "crash":
-                raise RuntimeError(f"the ingest worker failed: {message[1]}")
-            yield message[1]
+            yield message
+            if message[4]:  # error list truncated: the rest is not needed
+                return
+            chunk += 1
     finally:
-        receiver.close()
-        child.join(5)
-        if child.is_alive():
-            child.terminate()
-            child.join()
+        for pipe in pipes:
+            pipe.close()
+        for child in children:
+            child.join(5)
+            if child.is_alive():
+                child.terminate()
+                child.join()
 
 
-def _work(paths: list[Path], prepare: Prepare | None, batch_size: int, out: Connection) -> None:
+def _receive(pipe: Connection) -> Batch | None:
+    try:
+        message: tuple[str, Any] | None = pipe.recv()
+    except EOFError:
+        raise RuntimeError("an ingest worker process died") from None
+    if message is None:
+        return None
+    if message[0] == "input-error":
+        raise InputError(message[1])
+    if message[0] == "crash":
+        raise RuntimeError(f"an ingest worker failed: {message[1]}")
+    batch: Batch = message[1]
+    return batch
+
+
+def _work(
+    paths: list[Path],
+    prepare: Prepare | None,
+    batch_size: int,
+    out: Connection,
+    worker: int,
+    workers: int,
+) -> None:
     gc.disable()
     try:
         objects = chain.from_iterable(iter_file(p) for p in paths)
-        for batch in prepare_batches(objects, prepare, batch_size):
+        for batch in prepare_batches(objects, prepare, batch_size, share=(worker, workers)):
             out.send(("batch", batch))
         out.send(None)
     except InputError as exc:

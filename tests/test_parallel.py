@@ -1,0 +1,64 @@
+"""File ingest with worker processes: file order kept, errors found in any chunk, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from test_store import indicator
+
+from tansiq.node import Node
+from tansiq.store.ingest import IngestError
+from tansiq.store.parallel import file_batches
+
+
+def write(path: Path, objects: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text(
+        json.dumps(
+            {
+                "type": "bundle",
+                "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51",
+                "objects": objects,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def small_batches(node: Node) -> Node:
+    node.settings = node.settings.with_overrides(ingest_batch=7)
+    return node
+
+
+def test_file_order_and_every_object(small_batches: Node, tmp_path: Path) -> None:
+    objs = [indicator(i) for i in range(50)]
+    result = small_batches.ingest_files([write(tmp_path / "b.json", objs)])
+    assert (result.total, result.stored) == (50, 50)
+    rows = small_batches.db.fetchall(
+        "SELECT json FROM objects WHERE type = 'indicator' ORDER BY added"
+    )
+    assert [orjson.loads(r[0])["id"] for r in rows] == [o["id"] for o in objs]
+
+
+@pytest.mark.parametrize("bad_index", [0, 6, 7, 33, 49])
+def test_error_in_any_chunk_rejects_all(
+    small_batches: Node, tmp_path: Path, bad_index: int
+) -> None:
+    objs = [indicator(i) for i in range(50)]
+    del objs[bad_index]["pattern"]
+    before = small_batches.db.fetchone("SELECT COUNT(*) FROM objects")
+    with pytest.raises(IngestError) as exc:
+        small_batches.ingest_files([write(tmp_path / "b.json", objs)])
+    assert [(e.index, e.property) for e in exc.value.errors] == [(bad_index, "pattern")]
+    assert small_batches.db.fetchone("SELECT COUNT(*) FROM objects") == before
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_cover_each_object_once(tmp_path: Path, workers: int) -> None:
+    objs = [indicator(i) for i in range(23)]
+    batches = list(file_batches([write(tmp_path / "b.json", objs)], None, 5, workers))
+    indexes = [i for b in batches for i in b[1]]
+    assert indexes == list(range(23)) and batches[-1][3] == 23

@@ -1,0 +1,554 @@
+"""The TAXII 2.1 server: the real taxii2-client and stix2 against `tansiq serve`, and the
+endpoints' rules (media types, errors, paging, filters, delete, visibility) in process."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+import requests
+from fastapi.testclient import TestClient
+from servers import Server
+from test_store import indicator
+
+from tansiq import audit, policy
+from tansiq.accounts.principal import Principal
+from tansiq.accounts.store import create_account, create_token
+from tansiq.api import taxii_http
+from tansiq.api.app import create_app
+from tansiq.api.taxii import SHARED_ID, scope_collection_id
+from tansiq.node import Node, partner_identity_id
+from tansiq.sharing import add_partner
+from tansiq.stix.extensions import DISTRIBUTION_EXT, set_distribution
+from tansiq.stix.timestamps import from_micros, to_micros
+from tansiq.store.ingest import ingest
+
+TAXII = "application/taxii+json;version=2.1"
+ADMIN_PASSWORD = "admin-password-1"  # conftest's init password
+PASSWORD = "taxii-password-1"
+COLLECTIONS = "/taxii2/api/collections/"
+SHARED = f"{COLLECTIONS}{SHARED_ID}/"
+V1, V2, V3 = "2016-01-01T00:00:00.000Z", "2016-02-01T00:00:00.000Z", "2016-03-01T00:00:00.000Z"
+
+
+@dataclass
+class Fed:
+    node: Node
+    tokens: dict[str, str]  # username -> bearer token
+
+    def client(self, username: str = "admin", **headers: str) -> TestClient:
+        auth = {"Authorization": f"Bearer {self.tokens[username]}"} if username else {}
+        return TestClient(
+            create_app(self.node.settings, self.node),
+            headers={"Accept": TAXII, **auth, **headers},
+        )
+
+
+@pytest.fixture
+def fed(node: Node, admin_token: str) -> Fed:
+    for code in ("DZ", "TN"):
+        add_partner(node.db, code, code, partner_identity_id(code))
+    tokens = {"admin": admin_token}
+    for username, role, partner in (
+        ("reader-eg", "reader", "EG"),
+        ("editor-eg", "editor", "EG"),
+        ("sync-dz", "sync", "DZ"),
+    ):
+        create_account(node.db, username, PASSWORD, role, partner)
+        scope = "sync" if role == "sync" else "api"
+        tokens[username] = create_token(node.db, username, "taxii test", scope)
+    return Fed(node, tokens)
+
+
+@pytest.fixture
+def tc(fed: Fed) -> Iterator[TestClient]:
+    with fed.client() as c:
+        yield c
+
+
+def post(c: TestClient, url: str, *objects: dict[str, Any], **headers: str) -> Any:
+    return c.post(
+        url,
+        content=orjson.dumps({"objects": list(objects)}),
+        headers={"Content-Type": TAXII, **headers},
+    )
+
+
+def ids(r: Any) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [o["id"] for o in r.json().get("objects", [])]
+
+
+def received(n: int, origin: str, partners: list[str], modified: str = V1) -> dict[str, Any]:
+    """A version another partner's node originated (stored as a pull would store it)."""
+    obj = {**indicator(n, modified), "created_by_ref": partner_identity_id(origin)}
+    return set_distribution(obj, origin, partners)
+
+
+def error_ok(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == TAXII
+    body: dict[str, Any] = r.json()
+    assert set(body) == {"title", "description", "http_status"}
+    assert body["http_status"] == str(status) and body["title"] and body["description"]
+    return body
+
+
+# -- the real client against a real server ---------------------------------------------------
+
+
+def test_taxii2_client_and_stix2_against_server(fed: Fed) -> None:
+    from stix2 import Filter, TAXIICollectionSource
+    from taxii2client.v21 import ApiRoot, Collection, as_pages
+    from taxii2client.v21 import Server as TaxiiServer
+
+    fed.node.ingest([indicator(i) for i in range(7)], distribution=["DZ"])
+    server = Server(fed.node.settings.data_path)
+    try:
+        taxii = TaxiiServer(f"{server.url}/taxii2/", user="admin", password=ADMIN_PASSWORD)
+        assert taxii.title == "tansiq node EG"
+        assert taxii.default.url == f"{server.url}/taxii2/api/"
+        root = taxii.api_roots[0]
+        assert isinstance(root, ApiRoot)
+        assert root.versions == [TAXII]
+        assert root.max_content_length == fed.node.settings.max_body_bytes
+        by_id = {c.id: c for c in root.collections}
+        assert set(by_id) == {
+            SHARED_ID,
+            scope_collection_id(",EG,"),
+            scope_collection_id(",DZ,EG,"),
+        }
+        scoped = by_id[scope_collection_id(",DZ,EG,")]
+        assert scoped.title == "Released to DZ, EG" and scoped.can_read and scoped.can_write
+
+        seen: list[str] = []
+        pages = 0
+        for envelope in as_pages(scoped.get_objects, per_request=3):
+            pages += 1
+            seen += [o["id"] for o in envelope.get("objects", [])]
+        assert pages == 3 and seen == [indicator(i)["id"] for i in range(7)]
+        manifest = [
+            m["id"]
+            for page in as_pages(scoped.get_manifest, per_request=4)
+            for m in page["objects"]
+        ]
+        assert manifest == seen
+
+        status = scoped.add_objects({"objects": [indicator(20), indicator(21)]})
+        assert status.status == "complete" and status.success_count == 2
+        assert {s["id"] for s in status.successes} == {indicator(20)["id"], indicator(21)["id"]}
+        again = root.get_status(status.id)
+        assert again.id == status.id and again.total_count == 2
+        stored = scoped.get_object(indicator(20)["id"])["objects"][0]
+        assert stored["extensions"][DISTRIBUTION_EXT]["partners"] == ["DZ", "EG"]
+        assert scoped.object_versions(indicator(20)["id"])["versions"]
+
+        # a bearer token works as well as Basic
+        bearer = {"Authorization": f"Bearer {fed.tokens['sync-dz']}"}
+
+        class Bearer(requests.auth.AuthBase):
+            def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+                r.headers.update(bearer)
+                return r
+
+        peer = Collection(f"{server.url}{SHARED}", auth=Bearer())
+        assert peer.can_read and not peer.can_write
+        source = TAXIICollectionSource(peer, items_per_page=4)
+        found = source.query([Filter("type", "=", "indicator")])
+        assert {o.id for o in found} == {indicator(i)["id"] for i in [*range(7), 20, 21]}
+        assert source.get(indicator(3)["id"]).id == indicator(3)["id"]
+        assert len(source.all_versions(indicator(3)["id"])) == 1
+
+        scoped.delete_object(indicator(21)["id"])
+        with pytest.raises(requests.HTTPError) as e:
+            scoped.get_object(indicator(21)["id"])
+        assert e.value.response.status_code == 404
+    finally:
+        server.stop()
+
+
+# -- media types, errors, authentication -----------------------------------------------------
+
+
+def test_discovery_api_root_and_collections(fed: Fed, tc: TestClient) -> None:
+    r = tc.get("/taxii2/")
+    assert r.status_code == 200 and r.headers["content-type"] == TAXII
+    assert r.json()["api_roots"] == ["http://testserver/taxii2/api/"]
+    assert r.json()["default"] == "http://testserver/taxii2/api/"
+    settings = fed.node.settings.with_overrides(public_url="https://eg.example/")
+    with TestClient(create_app(settings, fed.node), headers=dict(tc.headers)) as c:
+        assert c.get("/taxii2/").json()["default"] == "https://eg.example/taxii2/api/"
+    root = tc.get("/taxii2/api/").json()
+    assert root["versions"] == [TAXII]
+    assert root["max_content_length"] == fed.node.settings.max_body_bytes
+    cols = tc.get(COLLECTIONS).json()["collections"]
+    assert [c["id"] for c in cols] == [SHARED_ID, scope_collection_id(",EG,")]
+    assert cols[0]["alias"] == "shared" and cols[0]["media_types"] == [
+        "application/stix+json;version=2.1"
+    ]
+    assert tc.get(f"{COLLECTIONS}shared/").json()["id"] == SHARED_ID
+    assert tc.get(f"{COLLECTIONS}{scope_collection_id(',EG,')}/").json()["title"] == (
+        "Released to EG"
+    )
+    error_ok(tc.get(f"{COLLECTIONS}{uuid.uuid4()}/"), 404)
+    error_ok(tc.get(f"{COLLECTIONS}{scope_collection_id(',DZ,EG,')}/objects/"), 404)
+    with fed.client("reader-eg") as reader:
+        assert {c["can_write"] for c in reader.get(COLLECTIONS).json()["collections"]} == {False}
+
+
+def test_media_types_406_415_413(fed: Fed, tc: TestClient) -> None:
+    for accept in ("application/json", "application/taxii+json;version=2.0", "text/html"):
+        error_ok(tc.get("/taxii2/", headers={"Accept": accept}), 406)
+    error_ok(tc.get("/taxii2/", headers={"Accept": "application/taxii+json;q=0, text/*"}), 406)
+    for accept in (
+        TAXII,
+        "application/taxii+json",
+        "application/taxii+json; version=2.1",
+        "text/html, application/taxii+json;version=2.1;q=0.5",
+        "*/*",
+        "application/*",
+    ):
+        r = tc.get("/taxii2/api/", headers={"Accept": accept})
+        assert r.status_code == 200 and r.headers["content-type"] == TAXII, accept
+    body = orjson.dumps({"objects": [indicator(1)]})
+    for ctype in ("application/json", "application/stix+json;version=2.1", TAXII + "0"):
+        error_ok(tc.post(f"{SHARED}objects/", content=body, headers={"Content-Type": ctype}), 415)
+    error_ok(tc.post(f"{SHARED}objects/", content=b"{no", headers={"Content-Type": TAXII}), 400)
+    error_ok(tc.post(f"{SHARED}objects/", content=b"[1]", headers={"Content-Type": TAXII}), 400)
+    small = fed.node.settings.with_overrides(max_body_bytes=1000)
+    with TestClient(create_app(small, fed.node), headers=dict(tc.headers)) as c:
+        assert c.get("/taxii2/api/").json()["max_content_length"] == 1000
+        envelope = {"objects": [indicator(i) for i in range(20)]}
+        big = orjson.dumps(envelope)
+        error_ok(c.post(f"{SHARED}objects/", content=big, headers={"Content-Type": TAXII}), 413)
+
+        def chunks() -> Iterator[bytes]:
+            yield big  # no content-length: counted while streaming
+
+        r = c.post(f"{SHARED}objects/", content=chunks(), headers={"Content-Type": TAXII})
+        assert r.status_code == 413
+    assert ids(tc.get(f"{SHARED}objects/", params={"match[type]": "indicator"})) == []
+
+
+def test_errors_are_taxii_error_messages(tc: TestClient) -> None:
+    error_ok(tc.get("/taxii2/api/nothing/"), 404)
+    error_ok(tc.get(f"{SHARED}objects/indicator--{uuid.uuid4()}/"), 404)
+    error_ok(tc.get(f"{SHARED}objects/indicator--{uuid.uuid4()}/versions/"), 404)
+    error_ok(tc.get(f"/taxii2/api/status/{uuid.uuid4()}/"), 404)
+    r = tc.put("/taxii2/api/")
+    error_ok(r, 405)
+    assert r.headers["allow"] == "GET"
+    for params in (
+        {"limit": "0"},
+        {"limit": "x"},
+        {"added_after": "yesterday"},
+        {"match[version]": "newest"},
+        {"next": "garbage!"},
+    ):
+        error_ok(tc.get(f"{SHARED}objects/", params=params), 400)
+
+
+def test_anonymous_and_bad_credentials_are_401(fed: Fed) -> None:
+    basic = base64.b64encode(b"admin:wrong-password-x").decode()
+    with fed.client("") as anon:
+        for headers in (
+            {},
+            {"Authorization": "Bearer tsq_unknown"},
+            {"Authorization": f"Basic {basic}"},
+            {"Authorization": "Basic !!!"},
+            {"Authorization": "Negotiate abc"},
+        ):
+            for url in ("/taxii2/", f"{SHARED}objects/"):
+                r = anon.get(url, headers=headers)
+                error_ok(r, 401)
+                assert r.headers["www-authenticate"] == 'Basic realm="tansiq", Bearer'
+    entries = audit.page(fed.node.db, None, 1000)
+    assert any(e["action"] == "login_failed" and e["target"] == "admin" for e in entries)
+
+
+def test_basic_auth_is_cached(fed: Fed, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = taxii_http.verify_login
+
+    def counting(db: Any, username: str, password: str) -> Any:
+        calls.append(username)
+        return real(db, username, password)
+
+    monkeypatch.setattr(taxii_http, "verify_login", counting)
+    basic = base64.b64encode(f"sync-dz:{PASSWORD}".encode()).decode()
+    with fed.client("", Authorization=f"Basic {basic}") as c:
+        for _ in range(3):
+            assert c.get(COLLECTIONS).status_code == 200
+        assert calls == ["sync-dz"]
+        wrong = base64.b64encode(f"sync-dz:{PASSWORD}x".encode()).decode()
+        error_ok(c.get(COLLECTIONS, headers={"Authorization": f"Basic {wrong}"}), 401)
+        assert calls == ["sync-dz", "sync-dz"]
+
+
+def test_sync_only_token_reads_but_never_writes(fed: Fed) -> None:
+    token = create_token(fed.node.db, "admin", "sync only", "sync")
+    with fed.client("", Authorization=f"Bearer {token}") as c:
+        assert c.get(SHARED).json()["can_write"] is False
+        error_ok(post(c, f"{SHARED}objects/", indicator(1)), 403)
+
+
+# -- paging and filters ----------------------------------------------------------------------
+
+
+def test_added_after_is_exclusive_and_headers_bracket_the_page(fed: Fed, tc: TestClient) -> None:
+    result = fed.node.ingest([indicator(i) for i in range(5)])
+    first, last = result.first_added, result.last_added
+    assert first is not None and last is not None and last - first == 4  # one bundle: consecutive
+    q = {"match[type]": "indicator"}
+    r = tc.get(f"{SHARED}objects/", params=q)
+    assert r.headers["X-TAXII-Date-Added-First"] == from_micros(first)
+    assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(last)
+    assert r.json()["more"] is False and "next" not in r.json()
+    after = {**q, "added_after": r.headers["X-TAXII-Date-Added-First"]}
+    assert ids(tc.get(f"{SHARED}objects/", params=after)) == [
+        indicator(i)["id"] for i in (1, 2, 3, 4)
+    ]
+    r = tc.get(f"{SHARED}objects/", params={**q, "added_after": from_micros(last)})
+    assert r.json() == {"more": False} and "X-TAXII-Date-Added-First" not in r.headers
+    r = tc.get(f"{SHARED}manifest/", params={**q, "added_after": from_micros(last - 1)})
+    assert [m["id"] for m in r.json()["objects"]] == [indicator(4)["id"]]
+    assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(last)
+
+
+def test_paging_one_bundle_never_loses_or_repeats(fed: Fed, tc: TestClient) -> None:
+    fed.node.ingest([indicator(i) for i in range(57)])
+    fed.node.ingest([indicator(i, V2) for i in range(0, 57, 5)])  # new versions of some
+    for endpoint, params in (
+        ("objects/", {"match[type]": "indicator"}),
+        ("manifest/", {"match[type]": "indicator"}),
+        ("objects/", {"match[type]": "indicator", "match[version]": "all"}),
+    ):
+        seen: list[tuple[str, str]] = []
+        cursor, pages = None, 0
+        while True:
+            q = {**params, "limit": "5", **({"next": cursor} if cursor else {})}
+            r = tc.get(SHARED + endpoint, params=q)
+            body = r.json()
+            pages += 1
+            batch = body.get("objects", [])
+            seen += [(o["id"], o.get("version", o.get("modified"))) for o in batch]
+            assert r.headers["X-TAXII-Date-Added-Last"] >= r.headers["X-TAXII-Date-Added-First"]
+            if not body["more"]:
+                assert "next" not in body
+                break
+            assert len(batch) == 5
+            cursor = body["next"]
+        total = 57 + 12 if params.get("match[version]") == "all" else 57
+        assert len(seen) == len(set(seen)) == total, endpoint
+        assert pages == -(-total // 5)
+    # the cap: limit above max_page_size gives max_page_size
+    capped = fed.node.settings.with_overrides(max_page_size=10, page_size=3)
+    with TestClient(create_app(capped, fed.node), headers=dict(tc.headers)) as c:
+        assert len(c.get(f"{SHARED}objects/", params={"limit": 500}).json()["objects"]) == 10
+        assert len(c.get(f"{SHARED}objects/").json()["objects"]) == 3
+
+
+def test_match_version_first_last_all_timestamp(fed: Fed, tc: TestClient) -> None:
+    for modified in (V1, V3, V2):  # v2 arrives last: added order is not version order
+        fed.node.ingest([indicator(1, modified, name=modified)])
+    oid = indicator(1)["id"]
+
+    def names(url: str, version: str | None) -> list[str]:
+        params = {"match[id]": oid} if url.endswith("objects/") else {}
+        if version is not None:
+            params["match[version]"] = version
+        return [o["name"] for o in tc.get(url, params=params).json().get("objects", [])]
+
+    for url in (f"{SHARED}objects/", f"{SHARED}objects/{oid}/"):
+        assert names(url, None) == [V3]
+        assert names(url, "last") == [V3]
+        assert names(url, "first") == [V1]
+        assert names(url, "all") == [V1, V3, V2]  # date_added order
+        assert names(url, V2) == [V2]
+        assert names(url, "2016-02-01T00:00:00Z") == [V2]  # same instant, other precision
+        assert names(url, f"first,{V2}") == [V1, V2]
+        assert names(url, "first,last") == [V1, V3]
+        assert names(url, "2017-01-01T00:00:00Z") == []
+    versions = tc.get(f"{SHARED}objects/{oid}/versions/").json()
+    assert versions == {
+        "more": False,
+        "versions": [from_micros(to_micros(v)) for v in (V1, V3, V2)],
+    }
+    paged = tc.get(f"{SHARED}objects/{oid}/versions/", params={"limit": 2}).json()
+    assert paged["more"] is True and len(paged["versions"]) == 2
+    rest = tc.get(f"{SHARED}objects/{oid}/versions/", params={"next": paged["next"]}).json()
+    assert rest["versions"] == [from_micros(to_micros(V2))]
+    manifest = tc.get(f"{SHARED}manifest/", params={"match[id]": oid, "match[version]": "all"})
+    assert [m["version"] for m in manifest.json()["objects"]] == versions["versions"]
+
+
+def test_match_type_id_spec_version_and_manifest(fed: Fed, tc: TestClient) -> None:
+    fed.node.ingest([indicator(1), indicator(2), indicator(3)])
+    a, b = indicator(1)["id"], indicator(3)["id"]
+    assert ids(tc.get(f"{SHARED}objects/", params={"match[id]": f"{a},{b}"})) == [a, b]
+    assert ids(tc.get(f"{SHARED}objects/", params=[("match[id]", a), ("match[id]", b)])) == [a, b]
+    got = ids(tc.get(f"{SHARED}objects/", params={"match[type]": "indicator,identity"}))
+    assert len(got) == 3 + 2 and set(got) >= {a, b}  # the node's identity and tansiq's
+    assert ids(tc.get(f"{SHARED}objects/", params={"match[type]": "malware"})) == []
+    both = {"match[type]": "indicator", "match[spec_version]": "2.1"}
+    assert len(ids(tc.get(f"{SHARED}objects/", params=both))) == 3
+    both["match[spec_version]"] = "2.0"
+    assert ids(tc.get(f"{SHARED}objects/", params=both)) == []
+    r = tc.get(f"{SHARED}manifest/", params={"match[id]": a})
+    entry = r.json()["objects"][0]
+    assert entry == {
+        "id": a,
+        "date_added": r.headers["X-TAXII-Date-Added-First"],
+        "version": "2015-02-20T10:00:00.000000Z",
+        "media_type": "application/stix+json;version=2.1",
+    }
+
+
+# -- writing and deleting --------------------------------------------------------------------
+
+
+def test_add_objects_status_and_distribution(fed: Fed, tc: TestClient) -> None:
+    fed.node.ingest([indicator(1)], distribution=["DZ", "TN"])
+    scope = f"{COLLECTIONS}{scope_collection_id(',DZ,EG,TN,')}/"
+    r = post(tc, f"{scope}objects/", indicator(2), indicator(3, V2))
+    assert r.status_code == 202 and r.headers["content-type"] == TAXII
+    status = r.json()
+    assert status["status"] == "complete" and status["total_count"] == 2
+    assert status["success_count"] == 2 and status["failure_count"] == status["pending_count"] == 0
+    assert status["successes"][1] == {"id": indicator(3)["id"], "version": V2}
+    assert tc.get(f"/taxii2/api/status/{status['id']}/").json() == status
+    with fed.client("editor-eg") as editor:
+        error_ok(editor.get(f"/taxii2/api/status/{status['id']}/"), 404)  # not the requester
+        r = post(editor, f"{SHARED}objects/", indicator(4))
+        assert r.json()["success_count"] == 1
+    got = tc.get(f"{scope}objects/").json()["objects"]
+    assert [o["id"] for o in got] == [indicator(i)["id"] for i in (1, 2, 3)]
+    own = tc.get(f"{SHARED}objects/{indicator(4)['id']}/").json()["objects"][0]
+    assert own["extensions"][DISTRIBUTION_EXT]["partners"] == ["EG"]  # shared: the default
+
+    bad = indicator(6)
+    bad["created_by_ref"] = "indicator--x"
+    r = post(tc, f"{SHARED}objects/", indicator(5), bad, {"type": "indicator"})
+    status = r.json()
+    assert r.status_code == 202 and status["success_count"] == 0 and status["failure_count"] == 3
+    failures = status["failures"]
+    assert [f["id"] for f in failures] == [indicator(5)["id"], bad["id"], ""]
+    assert "not stored" in failures[0]["message"] and "created_by_ref" in failures[1]["message"]
+    assert failures[2]["message"]
+    error_ok(tc.get(f"{SHARED}objects/{indicator(5)['id']}/"), 404)  # all or nothing
+    with fed.client("reader-eg") as reader:
+        error_ok(post(reader, f"{SHARED}objects/", indicator(7)), 403)
+    with fed.client("sync-dz") as peer:
+        error_ok(post(peer, f"{SHARED}objects/", indicator(7)), 403)
+
+
+def test_delete_by_originator_only(fed: Fed, tc: TestClient) -> None:
+    for modified in (V1, V2, V3):
+        fed.node.ingest([indicator(1, modified, name=modified)], distribution=["DZ"])
+    oid, url = indicator(1)["id"], f"{SHARED}objects/{indicator(1)['id']}/"
+    with fed.client("reader-eg") as reader:
+        error_ok(reader.delete(url), 403)
+    assert tc.delete(url, params={"match[version]": V3}).status_code == 200
+    assert [o["name"] for o in tc.get(url).json()["objects"]] == [V2]  # v2 is latest now
+    assert [
+        o["name"] for o in tc.get(f"{SHARED}objects/", params={"match[id]": oid}).json()["objects"]
+    ] == [V2]
+    error_ok(tc.delete(url, params={"match[version]": V3}), 404)  # nothing matches any more
+    with fed.client("sync-dz") as peer:  # the peer sees the change
+        assert [o["name"] for o in peer.get(url).json()["objects"]] == [V2]
+    r = tc.delete(url)  # every remaining version
+    assert r.status_code == 200 and r.headers["content-type"] == TAXII
+    error_ok(tc.get(url), 404)
+    error_ok(tc.get(f"{url}versions/"), 404)
+    assert any(
+        e["action"] == "taxii_delete" and e["target"] == oid
+        for e in audit.page(fed.node.db, None, 1000)
+    )
+    # received from DZ: visible, but only DZ's node may delete it
+    theirs = received(2, "DZ", ["DZ", "EG"])
+    ingest(fed.node.db, [theirs], prepare=lambda o: o)
+    error_ok(tc.delete(f"{SHARED}objects/{theirs['id']}/"), 403)
+    assert ids(tc.get(f"{SHARED}objects/{theirs['id']}/")) == [theirs["id"]]
+    # not visible: 404, whether it exists or not
+    hidden = received(3, "TN", ["TN"])
+    ingest(fed.node.db, [hidden], prepare=lambda o: o)
+    error_ok(tc.delete(f"{SHARED}objects/{hidden['id']}/"), 404)
+    error_ok(tc.delete(f"{SHARED}objects/indicator--{uuid.uuid4()}/"), 404)
+
+
+# -- visibility and audit --------------------------------------------------------------------
+
+
+def test_sync_principal_sees_only_own_objects_released_to_it(fed: Fed) -> None:
+    node = fed.node
+    node.ingest([indicator(1)])  # EG only
+    node.ingest([indicator(2)], distribution=["DZ"])
+    node.ingest([indicator(3)], distribution=["TN"])
+    node.ingest([indicator(4), indicator(5)], distribution=["DZ", "TN"])
+    ingest(node.db, [received(6, "DZ", ["DZ", "EG"])], prepare=lambda o: o)  # DZ's own
+    ingest(node.db, [received(7, "TN", ["DZ", "EG", "TN"])], prepare=lambda o: o)  # TN's
+    node.ingest([indicator(8)], distribution=["DZ"])
+    node.ingest([indicator(8, V2)], distribution=["TN"])  # narrowed: withdrawn from DZ
+    want = {indicator(i)["id"] for i in (2, 4, 5)}
+    peer = Principal("sync-dz", "sync", "DZ")
+    visible = policy.condition(peer, node.code)
+    rows = node.db.fetchall(f"SELECT id FROM latest_objects WHERE {visible[0]}", visible[1])
+    assert {r[0] for r in rows} == want  # the rule itself, as the reference
+    with fed.client("sync-dz") as c:
+        cols = c.get(COLLECTIONS).json()["collections"]
+        assert {col["id"]: col["can_write"] for col in cols} == {
+            SHARED_ID: False,
+            scope_collection_id(",DZ,EG,"): False,
+            scope_collection_id(",DZ,EG,TN,"): False,
+        }
+        for version in ("last", "all", "first"):
+            got = ids(c.get(f"{SHARED}objects/", params={"match[version]": version}))
+            assert set(got) == want and len(got) == 3, version
+        assert set(ids(c.get(f"{COLLECTIONS}{scope_collection_id(',DZ,EG,TN,')}/objects/"))) == {
+            indicator(4)["id"],
+            indicator(5)["id"],
+        }
+        for hidden in (1, 3, 6, 7, 8):
+            error_ok(c.get(f"{SHARED}objects/{indicator(hidden)['id']}/"), 404)
+            error_ok(c.get(f"{SHARED}objects/{indicator(hidden)['id']}/versions/"), 404)
+        error_ok(c.get(f"{COLLECTIONS}{scope_collection_id(',EG,TN,')}/"), 404)
+        manifest = c.get(f"{SHARED}manifest/", params={"match[version]": "all"}).json()
+        assert {m["id"] for m in manifest["objects"]} == want
+    with fed.client() as admin:  # staff of EG see every version, scopes included
+        got = ids(admin.get(f"{SHARED}objects/", params={"match[type]": "indicator"}))
+        assert set(got) == {indicator(i)["id"] for i in range(1, 9)}
+        scoped = f"{COLLECTIONS}{scope_collection_id(',DZ,EG,')}/objects/"
+        assert ids(admin.get(scoped, params={"match[version]": "all"})) == [
+            indicator(2)["id"],
+            indicator(6)["id"],
+            indicator(8)["id"],  # its first version, released to DZ
+        ]
+        assert ids(admin.get(scoped)) == [indicator(2)["id"], indicator(6)["id"]]
+
+
+def test_one_audit_entry_per_read(fed: Fed, tc: TestClient) -> None:
+    fed.node.ingest([indicator(i) for i in range(4)])
+
+    def count() -> int:
+        row = fed.node.db.fetchone("SELECT COUNT(*) FROM audit")
+        assert row is not None
+        return int(row[0])
+
+    for url, action in (
+        (f"{SHARED}objects/", "objects"),
+        (f"{SHARED}manifest/", "manifest"),
+        (f"{SHARED}objects/{indicator(1)['id']}/", "object"),
+        (f"{SHARED}objects/{indicator(1)['id']}/versions/", "versions"),
+    ):
+        before = count()
+        assert tc.get(url, params={"limit": 2}).status_code == 200
+        assert count() == before + 1
+        entry = audit.page(fed.node.db, before, 1)[0]
+        assert entry["action"] == "taxii_read" and entry["actor"] == "admin"
+        assert entry["target"] == SHARED_ID and entry["detail"]["endpoint"] == action
+    assert audit.verify(fed.node.db).ok
