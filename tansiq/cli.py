@@ -90,6 +90,13 @@ def serve(**kwargs: Any) -> None:
     settings = _settings(kwargs)
     node = _open_node(settings)
     app = create_app(settings, node)
+    scheduler = None
+    if settings.sync_interval_seconds > 0:
+        from tansiq.federation.sync import Scheduler
+        from tansiq.node import Node
+
+        scheduler = Scheduler(Node(settings))  # its own connections
+        scheduler.start()
     tls: dict[str, Any] = {}
     if settings.certfile or settings.keyfile:
         if not (settings.certfile and settings.keyfile):
@@ -101,7 +108,13 @@ def serve(**kwargs: Any) -> None:
         f"({node.db.describe()})",
         err=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls)
+    try:
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.close()
 
 
 @main.command("ingest")
@@ -286,10 +299,11 @@ def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> N
         )
 
 
-from tansiq.cli_sharing import group, partner  # noqa: E402 - needs the helpers above
+from tansiq.cli_sharing import group, partner, sync  # noqa: E402 - needs the helpers above
 
 main.add_command(partner)
 main.add_command(group)
+main.add_command(sync)
 
 
 @main.group()

@@ -16,9 +16,49 @@ def partner() -> None:
     """Partner agencies this node knows (code, name, identity, public key, URL)."""
 
 
-@partner.command("add")
+@partner.command("invite")
 @click.argument("code")
-@click.option("--name", required=True, help="The partner agency's name.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the invitation to this file (mode 0600) instead of printing it.",
+)
+@_settings_options
+def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
+    """Invite partner CODE: an enrolment string for its node (holds a secret sync token)."""
+    import os
+
+    from tansiq.federation.enrol import EnrolmentError, invite
+
+    node = _open_node(_settings(kwargs))
+    try:
+        text = invite(node, code).encode()
+    except EnrolmentError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is None:
+        click.echo(text)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    click.echo(
+        f"invitation for {code.upper()} written to {output}; on its node run: "
+        f"tansiq partner add --enrolment {output}",
+        err=True,
+    )
+
+
+@partner.command("add")
+@click.argument("code", required=False)
+@click.option(
+    "--enrolment",
+    default=None,
+    help="An invitation from `tansiq partner invite` on the partner's node: "
+    "a file, or the string itself. Registers code, name, key, URL and token.",
+)
+@click.option("--name", default=None, help="The partner agency's name.")
 @click.option(
     "--identity-id", default=None, help="Its STIX identity id (default: derived from CODE)."
 )
@@ -32,19 +72,33 @@ def partner() -> None:
 @click.option("--url", "base_url", default="", help="Base URL of the partner's node.")
 @_settings_options
 def partner_add(
-    code: str,
-    name: str,
+    code: str | None,
+    enrolment: str | None,
+    name: str | None,
     identity_id: str | None,
     public_key: Path | None,
     base_url: str,
     **kwargs: Any,
 ) -> None:
-    """Register a partner agency."""
+    """Register a partner agency: from an enrolment invitation, or by hand (CODE --name)."""
     from tansiq import audit
     from tansiq.node import partner_identity_id
     from tansiq.sharing import SharingError, add_partner
 
     node = _open_node(_settings(kwargs))
+    if enrolment is not None:
+        from tansiq.federation.enrol import EnrolmentError, Invitation, accept
+
+        source = Path(enrolment)
+        text = source.read_text(encoding="utf-8") if source.is_file() else enrolment
+        try:
+            p = accept(node, Invitation.decode(text))
+        except (EnrolmentError, SharingError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"partner {p.code} ({p.name}) enrolled: {p.base_url}")
+        return
+    if code is None or name is None:
+        raise click.UsageError("give --enrolment, or CODE and --name")
     code = code.upper()
     if code == node.code:
         raise click.ClickException(f"{code} is this node's own partner code")
@@ -118,3 +172,35 @@ def group_list(**kwargs: Any) -> None:
     node = _open_node(_settings(kwargs))
     for name, members in list_groups(node.db).items():
         click.echo(f"{name:<24} {', '.join(members)}")
+
+
+@click.command()
+@click.option("--partner", "partner_code", default=None, help="Pull from this partner only.")
+@click.option("--page-size", default=1000, show_default=True, help="Objects per TAXII page.")
+@_settings_options
+def sync(partner_code: str | None, page_size: int, **kwargs: Any) -> None:
+    """Pull what partners originated and released to this node, now."""
+    from tansiq.federation.sync import SyncError, SyncReport, sync_all, sync_partner
+
+    node = _open_node(_settings(kwargs))
+
+    def progress(r: SyncReport) -> None:
+        click.echo(f"  {r.partner}: page {r.pages}, {r.received} received", err=True)
+
+    if partner_code:
+        try:
+            reports = [
+                sync_partner(node, partner_code.upper(), progress=progress, page_size=page_size)
+            ]
+        except SyncError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        reports = sync_all(node, progress=progress, page_size=page_size)
+    failed = False
+    for r in reports:
+        click.echo(str(r))
+        for line in r.rejections[:20]:
+            click.echo(f"  rejected {line}", err=True)
+        failed = failed or (r.pages == 0 and bool(r.rejections))
+    if failed:
+        raise click.ClickException("sync from at least one partner failed")

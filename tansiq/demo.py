@@ -1,8 +1,9 @@
-"""``tansiq demo``: Egypt's node with the Libya scenario, its accounts, and who sees what.
+"""``tansiq demo``: the DZ, EG and TN nodes on loopback, enrolled, loaded with the Libya scenario
+at each originator, synced over TAXII 2.1, serving until Ctrl-C.
 
-The federation (DZ and TN nodes, sync) comes with the TAXII issue; until then the objects that
-DZ and TN release to EG are loaded at EG as received copies (origin DZ/TN, their distribution
-kept), exactly as sync would store them, and the DZ–TN bilateral report is not loaded at all.
+``DATA_DIR/demo.json`` lists, per node: ``code``, ``url``, ``data_dir``, ``taxii_discovery_url``,
+an admin ``token`` and ``sync_tokens`` (partner code → the token that partner's node uses to read
+this one), plus every demo login.
 """
 
 from __future__ import annotations
@@ -11,156 +12,201 @@ import json
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import uvicorn
 
 from tansiq.accounts.store import create_account, create_token
-from tansiq.node import Node, init_node, partner_identity_id
+from tansiq.federation.enrol import accept, invite
+from tansiq.federation.sync import Scheduler, SyncReport, sync_all
+from tansiq.node import Node, init_node
+from tansiq.policy import condition
 from tansiq.scenario import PARTNERS, scenario_items
 from tansiq.settings import load
-from tansiq.sharing import add_group, add_partner
-from tansiq.stix.extensions import distribution_of, set_distribution
-from tansiq.stix.markings import TLP_IDS
-from tansiq.store.ingest import ingest
+from tansiq.sharing import add_group
+from tansiq.store.query import count_by_type
 
-NODE = "EG"
+CODES = ("DZ", "EG", "TN")
 GROUPS = {
     "trilateral": ["DZ", "EG", "TN"],
     "dz-eg": ["DZ", "EG"],
-    "eg-tn": ["EG", "TN"],
     "dz-tn": ["DZ", "TN"],
+    "eg-tn": ["EG", "TN"],
 }
-PASSWORDS = {"admin": "eg-admin-demo", "editor": "eg-editor-demo", "reader": "eg-reader-demo"}
+ROLES = ("admin", "editor", "reader")
 
 
-def setup(data_dir: Path, port: int) -> dict[str, Any]:
-    """Create and load the EG node; return what to print (accounts, tokens, URLs)."""
-    settings = load({"data_dir": str(data_dir / "eg"), "port": port}, env={})
-    info = init_node(settings, NODE, PARTNERS[NODE]["name"], admin_password=PASSWORDS["admin"])
-    node = Node(settings)
-    try:
-        db = node.db
-        for code in ("DZ", "TN"):
-            add_partner(db, code, PARTNERS[code]["name"], partner_identity_id(code))
-        for name, members in GROUPS.items():
-            add_group(db, name, members, NODE)
-        accounts: dict[str, dict[str, str]] = {
-            "admin": {"role": "admin", "password": PASSWORDS["admin"], "token": info.admin_token}
+@dataclass
+class DemoNode:
+    code: str
+    port: int
+    data_dir: Path
+    node: Node
+    accounts: dict[str, dict[str, str]] = field(default_factory=dict)
+    sync_tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "url": self.url,
+            "data_dir": str(self.data_dir),
+            "taxii_discovery_url": self.url + "/taxii2/",
+            "token": self.accounts["admin"]["token"],
+            "sync_tokens": self.sync_tokens,
+            "accounts": self.accounts,
         }
-        for role in ("editor", "reader"):
-            user = f"eg-{role}"
-            create_account(db, user, PASSWORDS[role], role, NODE)
-            accounts[user] = {
+
+
+def password(code: str, role: str) -> str:
+    return f"{code.lower()}-{role}-demo"
+
+
+def setup(root: Path, ports: list[int], sync_interval: int = 5) -> list[DemoNode]:
+    """Create the three nodes, enrol them with each other and load each one's scenario part."""
+    nodes = []
+    for code, port in zip(CODES, ports, strict=True):
+        data_dir = root / code.lower()
+        settings = load(
+            {
+                "data_dir": str(data_dir),
+                "port": port,
+                "sync_interval_seconds": sync_interval,
+            },
+            env={},
+        )
+        info = init_node(settings, code, PARTNERS[code]["name"], password(code, "admin"))
+        node = Node(settings)
+        demo = DemoNode(code, port, data_dir, node)
+        demo.accounts["admin"] = {
+            "role": "admin",
+            "password": password(code, "admin"),
+            "token": info.admin_token,
+        }
+        for role in ROLES[1:]:
+            user = f"{code.lower()}-{role}"
+            create_account(node.db, user, password(code, role), role, code)
+            demo.accounts[user] = {
                 "role": role,
-                "password": PASSWORDS[role],
-                "token": create_token(db, user, "demo"),
+                "password": password(code, role),
+                "token": create_token(node.db, user, "demo"),
             }
-        for code in ("DZ", "TN"):
-            user = f"sync-{code.lower()}"
-            create_account(db, user, f"{user}-unused-password", "sync", code)
-            accounts[user] = {
-                "role": f"sync account of {code}",
-                "password": "",
-                "token": create_token(db, user, "demo sync", scopes="sync api"),
-            }
-        load_scenario(node)
-    finally:
-        node.close()
-    return {
-        "code": NODE,
-        "url": f"http://127.0.0.1:{port}",
-        "data_dir": str(settings.data_path),
-        "accounts": accounts,
-    }
+        nodes.append(demo)
+    for a in nodes:
+        for b in nodes:
+            if a is not b:
+                invitation = invite(a.node, b.code)
+                a.sync_tokens[b.code] = invitation.token
+                accept(b.node, invitation)
+    for d in nodes:
+        for name, members in GROUPS.items():
+            if d.code in members:
+                add_group(d.node.db, name, members, d.code)
+        load_scenario(d.node)
+    return nodes
 
 
 def load_scenario(node: Node) -> None:
-    own: list[Any] = []
+    """The scenario objects this node originates, each with its distribution and TLP."""
     for item in scenario_items():
-        dist = item.distribution
-        if item.originator in ("", NODE):
-            spec = ["own"] if dist == "own" else ["all"] if dist == "all" else list(dist)
-            own.append(
-                (item.obj, spec, item.tlp if item.obj.get("type") != "marking-definition" else None)
-            )
+        if item.originator not in (node.code, ""):
             continue
-        partners = (
-            sorted(PARTNERS)
-            if dist == "all"
-            else [item.originator]
-            if dist == "own"
-            else list(dist)
-        )
-        if NODE not in partners:
-            continue  # never reaches Egypt's node
-        received = set_distribution(item.obj, item.originator, partners)
-        ingest(node.db, [received], prepare=lambda o: o)
-    # Markings first, then the rest in scenario order, one version each.
-    for obj, spec, tlp in own:
-        node.ingest(
-            [obj], distribution=spec, tlp=tlp if obj.get("id") not in TLP_IDS.values() else None
-        )
+        dist = item.distribution
+        spec = [dist] if isinstance(dist, str) else list(dist)
+        if item.originator == "":  # public reference objects (TLP markings): held by each node
+            spec = ["own"]
+        tlp = None if item.obj["type"] == "marking-definition" else item.tlp
+        node.ingest([item.obj], distribution=spec, tlp=tlp, actor="demo")
 
 
-def visibility(url: str, accounts: dict[str, dict[str, str]]) -> list[str]:
-    """One line per account: what the REST API lets it see."""
+def serve(nodes: list[DemoNode]) -> list[tuple[uvicorn.Server, threading.Thread]]:
+    from tansiq.api.app import create_app
+
+    running = []
+    for d in nodes:
+        app = create_app(d.node.settings, d.node)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=d.port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name=f"serve-{d.code}", daemon=True)
+        thread.start()
+        running.append((server, thread))
+    for (server, thread), d in zip(running, nodes, strict=True):
+        while not server.started:
+            if not thread.is_alive():
+                raise click.ClickException(f"could not start {d.code} on port {d.port}")
+            time.sleep(0.05)
+    return running
+
+
+def sync_everyone(nodes: list[DemoNode]) -> list[SyncReport]:
+    reports = []
+    for d in nodes:
+        reports += sync_all(d.node)
+    return reports
+
+
+def summary(nodes: list[DemoNode]) -> list[str]:
     lines = []
-    for user, acc in accounts.items():
-        r = httpx.get(url + "/api/stats", headers={"Authorization": f"Bearer {acc['token']}"})
-        total = r.json()["total"] if r.status_code == 200 else 0
-        r = httpx.get(
-            url + "/api/objects",
-            params={"type": "report,note", "limit": 1000},
-            headers={"Authorization": f"Bearer {acc['token']}"},
-        )
-        names = sorted(
-            (o.get("name") or o.get("abstract") or o["id"])[:48]
-            for o in (r.json()["objects"] if r.status_code == 200 else [])
-            if (distribution_of(o) or {}).get("partners") != ["DZ", "EG", "TN"]
-        )
+    for d in nodes:
+        me = create_principal(d)
+        counts = count_by_type(d.node.db, condition(me, d.code))
         lines.append(
-            f"  {user:<11} {acc['role']:<20} sees {total:>3} objects; restricted ones: "
-            + ("; ".join(names) or "none")
+            f"  {d.code}: {sum(counts.values())} objects visible to its staff "
+            f"({counts.get('report', 0)} reports, {counts.get('note', 0)} notes)"
         )
     return lines
+
+
+def create_principal(d: DemoNode) -> Any:
+    from tansiq.accounts.principal import Principal
+
+    return Principal("admin", "admin", d.code)
 
 
 def run_demo(data_dir: Path | None, base_port: int) -> None:
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="tansiq-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    if (root / "eg").exists():
-        raise click.ClickException(f"{root / 'eg'} exists: pass a new --data-dir")
-    click.echo(f"setting up the demo in {root} ...")
-    info = setup(root, base_port)
-    from tansiq.api.app import create_app
-
-    settings = load({"data_dir": info["data_dir"], "port": base_port}, env={})
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=base_port, log_level="warning")
+    if any((root / c.lower()).exists() for c in CODES):
+        raise click.ClickException(f"{root} already holds demo nodes: pass a new --data-dir")
+    click.echo(f"setting up DZ, EG and TN in {root} ...")
+    nodes = setup(root, [base_port, base_port + 1, base_port + 2])
+    running = serve(nodes)
+    for report in sync_everyone(nodes):
+        click.echo(f"  sync {report}")
+    schedulers = [Scheduler(d.node) for d in nodes]
+    for s in schedulers:
+        s.start()
+    (root / "demo.json").write_text(
+        json.dumps({"nodes": [d.as_json() for d in nodes]}, indent=2, ensure_ascii=False)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise click.ClickException(f"could not start the server on port {base_port}")
-        time.sleep(0.05)
-    (root / "demo.json").write_text(json.dumps({"nodes": [info]}, indent=2))
-    click.echo(f"\nEG node: {info['url']}/docs   (data in {info['data_dir']})")
-    click.echo("logins (user / password / API token):")
-    for user, acc in info["accounts"].items():
-        click.echo(f"  {user:<11} {acc['password'] or '-':<16} {acc['token']}")
-    click.echo("\nwhat each account can see through the API:")
-    for line in visibility(info["url"], info["accounts"]):
+    click.echo("")
+    for d in nodes:
+        click.echo(f"{d.code} node: {d.url}/docs   TAXII: {d.url}/taxii2/")
+        for user, acc in d.accounts.items():
+            click.echo(f"   {user:<10} password {acc['password']:<18} token {acc['token']}")
+    click.echo("\nafter sync:")
+    for line in summary(nodes):
         click.echo(line)
-    click.echo(f"\ndetails in {root / 'demo.json'}; Ctrl-C stops the demo.")
+    click.echo(
+        f"\ndetails in {root / 'demo.json'}; nodes pull from each other every 5 s; "
+        "Ctrl-C stops all three."
+    )
     try:
-        while thread.is_alive():
+        while all(t.is_alive() for _, t in running):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        server.should_exit = True
-        thread.join(10)
+        click.echo("stopping ...")
+    finally:
+        for s in schedulers:
+            s.close()
+        for server, _ in running:
+            server.should_exit = True
+        for _, thread in running:
+            thread.join(10)

@@ -15,9 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, new_password
+from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, write_config
 from tansiq.sharing import local_stamp
-from tansiq.stix.extensions import DISTRIBUTION_DEFINITION, TANSIQ_IDENTITY
+from tansiq.stix.extensions import (
+    DISTRIBUTION_DEFINITION,
+    SIGNATURE_DEFINITION,
+    TANSIQ_IDENTITY,
+    distribution_of,
+)
 from tansiq.store.database import Database
 from tansiq.store.ingest import IngestResult, ingest, store_batches
 from tansiq.store.migrations import migrate
@@ -109,7 +115,7 @@ def init_node(
                 db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
         ingest(
             db,
-            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION],
+            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
             prepare=local_stamp(db, code, identity["id"]),
         )
         password = admin_password or new_password()
@@ -172,7 +178,7 @@ class Node:
         actor: str = "cli",
     ) -> IngestResult:
         """Store objects entering through this node's own CLI or API (stamped, all or nothing)."""
-        prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        prepare = self.publisher(distribution, tlp)
         return ingest(
             self.db,
             objects,
@@ -192,13 +198,34 @@ class Node:
         actor: str = "cli",
     ) -> IngestResult:
         """Like :meth:`ingest` for bundle files, parsing and validating in a child process."""
-        prepare = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        prepare = self.publisher(distribution, tlp)
         return store_batches(
             self.db,
             file_batches(paths, prepare, self.settings.ingest_batch),
             progress=progress,
             before_commit=self._audit_write(actor, distribution, tlp),
         )
+
+    def publisher(
+        self, distribution: Sequence[str] | None = None, tlp: str | None = None
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The write-path hook for this node's own objects: stamp, then sign what is shared.
+
+        Versions released to no one but this node never leave it, so they are not signed;
+        every version released to a partner carries this node's Ed25519 signature.
+        """
+        stamp = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
+        seal = sign_hook(self.code, self.private_key())
+        own = [self.code]
+
+        def publish(obj: dict[str, Any]) -> dict[str, Any]:
+            obj = stamp(obj)
+            dist = distribution_of(obj)
+            if dist is not None and dist.get("partners") != own:
+                obj = seal(obj)
+            return obj
+
+        return publish
 
     def _audit_write(
         self, actor: str, distribution: Sequence[str] | None, tlp: str | None

@@ -67,3 +67,16 @@ def may_see(
         dist = distribution_of(obj)
         return dist is not None and dist.get("origin") == node_code
     return True
+
+
+def withdrawn_condition(principal: Principal, node_code: str) -> Condition:
+    """SQL over ``latest_objects``: this node's objects once released to the principal's partner
+    and withdrawn from it by a later version (what a peer must delete).  Only ids are served."""
+    if principal.partner is None or not principal.is_sync:
+        return NOTHING
+    like = f"%,{principal.partner},%"
+    return (
+        "origin = ? AND partners NOT LIKE ? AND EXISTS (SELECT 1 FROM objects old"
+        " WHERE old.id = latest_objects.id AND old.partners LIKE ?)",
+        (node_code, like, like),
+    )

@@ -88,7 +88,18 @@ SETTINGS: tuple[Setting, ...] = (
         "login_max_failures", int, 5, "Failed logins allowed per account or address per window."
     ),
     Setting("login_window_seconds", int, 900, "Window for counting failed logins."),
-    Setting("sync_interval_seconds", int, 30, "Seconds between scheduled pulls from partners."),
+    Setting(
+        "sync_interval_seconds",
+        int,
+        30,
+        "Seconds between scheduled pulls from partners by `tansiq serve`; 0 turns it off.",
+    ),
+    Setting(
+        "allow_plain_http",
+        bool,
+        False,
+        "Let sync send its token to a partner over plain HTTP on a non-loopback address.",
+    ),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
 )
 

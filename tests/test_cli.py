@@ -62,7 +62,7 @@ def test_ingest_export_stats(data_dir: Path, tmp_path: Path) -> None:
     code, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
     counts = json.loads(out)
     originals = orjson.loads(src.read_bytes())["objects"]
-    assert sum(counts.values()) == len(originals) + 3  # + identities of node and tansiq, ext-def
+    assert sum(counts.values()) == len(originals) + 4  # + 2 identities, 2 extension-defs
     target = tmp_path / "out.json"
     code, _, _ = run("export", "--data-dir", str(data_dir), "-o", str(target))
     exported = {o["id"]: o for o in json.loads(target.read_text())["objects"]}
@@ -90,7 +90,7 @@ def test_ingest_invalid_exits_nonzero_and_stores_nothing(data_dir: Path, tmp_pat
     assert code == 1
     assert "object 1" in err and "pattern_type" in err and "nothing stored" in err
     _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
-    assert json.loads(out) == {"identity": 2, "extension-definition": 1}
+    assert json.loads(out) == {"identity": 2, "extension-definition": 2}
 
 
 def test_ingest_not_json_is_clear(data_dir: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ endpoints' rules (media types, errors, paging, filters, delete, visibility) in p
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +13,12 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from conftest import PG_SKIP_REASON, PG_URL, PgSchema
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from servers import Server
+from test_leak import CASES, build, expected, federations, principals
 from test_store import indicator
 
 from tansiq import audit, policy
@@ -290,6 +295,18 @@ def test_basic_auth_is_cached(fed: Fed, monkeypatch: pytest.MonkeyPatch) -> None
         assert calls == ["sync-dz", "sync-dz"]
 
 
+def test_basic_auth_is_rate_limited(fed: Fed) -> None:
+    strict = fed.node.settings.with_overrides(login_max_failures=2)
+    wrong = base64.b64encode(b"reader-eg:not-the-password").decode()
+    with TestClient(create_app(strict, fed.node), headers={"Accept": TAXII}) as c:
+        for _ in range(2):
+            error_ok(c.get(COLLECTIONS, headers={"Authorization": f"Basic {wrong}"}), 401)
+        right = base64.b64encode(f"reader-eg:{PASSWORD}".encode()).decode()
+        r = c.get(COLLECTIONS, headers={"Authorization": f"Basic {right}"})
+        error_ok(r, 429)
+        assert int(r.headers["retry-after"]) > 0
+
+
 def test_sync_only_token_reads_but_never_writes(fed: Fed) -> None:
     token = create_token(fed.node.db, "admin", "sync only", "sync")
     with fed.client("", Authorization=f"Bearer {token}") as c:
@@ -441,6 +458,11 @@ def test_add_objects_status_and_distribution(fed: Fed, tc: TestClient) -> None:
     assert "not stored" in failures[0]["message"] and "created_by_ref" in failures[1]["message"]
     assert failures[2]["message"]
     error_ok(tc.get(f"{SHARED}objects/{indicator(5)['id']}/"), 404)  # all or nothing
+    r = post(tc, f"{SHARED}objects/", 42, "text", [])  # type: ignore[arg-type]
+    assert r.status_code == 202 and r.json()["failure_count"] == 3
+    assert {f["id"] for f in r.json()["failures"]} == {""}
+    empty = post(tc, f"{SHARED}objects/").json()
+    assert empty["total_count"] == 0 and "successes" not in empty and "failures" not in empty
     with fed.client("reader-eg") as reader:
         error_ok(post(reader, f"{SHARED}objects/", indicator(7)), 403)
     with fed.client("sync-dz") as peer:
@@ -494,7 +516,9 @@ def test_sync_principal_sees_only_own_objects_released_to_it(fed: Fed) -> None:
     ingest(node.db, [received(7, "TN", ["DZ", "EG", "TN"])], prepare=lambda o: o)  # TN's
     node.ingest([indicator(8)], distribution=["DZ"])
     node.ingest([indicator(8, V2)], distribution=["TN"])  # narrowed: withdrawn from DZ
-    want = {indicator(i)["id"] for i in (2, 4, 5)}
+    node.ingest([indicator(9, name="v1")])
+    node.ingest([indicator(9, V2, name="v2")], distribution=["DZ"])  # widened: v2 only
+    want = {indicator(i)["id"] for i in (2, 4, 5, 9)}
     peer = Principal("sync-dz", "sync", "DZ")
     visible = policy.condition(peer, node.code)
     rows = node.db.fetchall(f"SELECT id FROM latest_objects WHERE {visible[0]}", visible[1])
@@ -507,8 +531,9 @@ def test_sync_principal_sees_only_own_objects_released_to_it(fed: Fed) -> None:
             scope_collection_id(",DZ,EG,TN,"): False,
         }
         for version in ("last", "all", "first"):
-            got = ids(c.get(f"{SHARED}objects/", params={"match[version]": version}))
-            assert set(got) == want and len(got) == 3, version
+            r = c.get(f"{SHARED}objects/", params={"match[version]": version})
+            assert set(ids(r)) == want and len(ids(r)) == 4, version
+            assert [o.get("name") for o in r.json()["objects"]][-1] == "v2"  # first it may see
         assert set(ids(c.get(f"{COLLECTIONS}{scope_collection_id(',DZ,EG,TN,')}/objects/"))) == {
             indicator(4)["id"],
             indicator(5)["id"],
@@ -521,14 +546,23 @@ def test_sync_principal_sees_only_own_objects_released_to_it(fed: Fed) -> None:
         assert {m["id"] for m in manifest["objects"]} == want
     with fed.client() as admin:  # staff of EG see every version, scopes included
         got = ids(admin.get(f"{SHARED}objects/", params={"match[type]": "indicator"}))
-        assert set(got) == {indicator(i)["id"] for i in range(1, 9)}
+        assert set(got) == {indicator(i)["id"] for i in range(1, 10)}
         scoped = f"{COLLECTIONS}{scope_collection_id(',DZ,EG,')}/objects/"
         assert ids(admin.get(scoped, params={"match[version]": "all"})) == [
             indicator(2)["id"],
             indicator(6)["id"],
             indicator(8)["id"],  # its first version, released to DZ
+            indicator(9)["id"],
         ]
-        assert ids(admin.get(scoped)) == [indicator(2)["id"], indicator(6)["id"]]
+        assert ids(admin.get(scoped)) == [
+            indicator(2)["id"],
+            indicator(6)["id"],
+            indicator(9)["id"],
+        ]
+        first = admin.get(
+            f"{SHARED}objects/{indicator(9)['id']}/", params={"match[version]": "first"}
+        )
+        assert [o["name"] for o in first.json()["objects"]] == ["v1"]
 
 
 def test_one_audit_entry_per_read(fed: Fed, tc: TestClient) -> None:
@@ -552,3 +586,95 @@ def test_one_audit_entry_per_read(fed: Fed, tc: TestClient) -> None:
         assert entry["action"] == "taxii_read" and entry["actor"] == "admin"
         assert entry["target"] == SHARED_ID and entry["detail"]["endpoint"] == action
     assert audit.verify(fed.node.db).ok
+
+
+# -- the leak property test's federations, read through TAXII ---------------------------------
+
+LEAK_EXAMPLES = int(os.environ.get("TANSIQ_TAXII_LEAK_EXAMPLES", "30"))
+LEAK_PG_EXAMPLES = int(os.environ.get("TANSIQ_TAXII_LEAK_PG_EXAMPLES", "8"))
+Model = dict[str, list[tuple[str, set[str], str]]]
+
+
+def _walk(c: TestClient, url: str, params: dict[str, str], key: str = "objects") -> list[Any]:
+    """Every item of a paged TAXII list, two per page, checking nothing repeats."""
+    items: list[Any] = []
+    cursor = None
+    while True:
+        body = c.get(url, params={**params, "limit": "2", **({"next": cursor} if cursor else {})})
+        assert body.status_code == 200, body.text
+        items += body.json().get(key, [])
+        if not body.json()["more"]:
+            return items
+        cursor = body.json()["next"]
+
+
+def check_taxii(node: Node, fed: Any, model: Model) -> None:
+    app = create_app(node.settings, node)
+    note = {"match[type]": "note"}
+    with TestClient(app, headers={"Accept": TAXII}) as c:
+        for p in principals(fed):
+            if p.partner is None:
+                error_ok(c.get(f"{SHARED}objects/"), 401)
+                continue
+            app.dependency_overrides[taxii_http.client] = lambda p=p: taxii_http.Client(
+                p, "test", True
+            )
+            want = expected(fed, model, p)
+            latest = {oid: v[-1] for oid, v in want.items()}
+            got = _walk(c, f"{SHARED}objects/", note)
+            assert {o["id"]: o["modified"] for o in got} == latest and len(got) == len(latest)
+            every = _walk(c, f"{SHARED}objects/", {**note, "match[version]": "all"})
+            pairs = sorted((o["id"], o["modified"]) for o in every)
+            assert pairs == sorted((oid, m) for oid, ms in want.items() for m in ms), p
+            first = _walk(c, f"{SHARED}objects/", {**note, "match[version]": "first"})
+            assert {o["id"]: o["modified"] for o in first} == {k: v[0] for k, v in want.items()}
+            manifest = _walk(c, f"{SHARED}manifest/", {**note, "match[version]": "all"})
+            assert sorted((m["id"], to_micros(m["version"])) for m in manifest) == sorted(
+                (oid, to_micros(m)) for oid, ms in want.items() for m in ms
+            )
+            in_scopes: dict[str, str] = {}
+            for col in c.get(COLLECTIONS).json()["collections"][1:]:
+                for o in _walk(c, f"{COLLECTIONS}{col['id']}/objects/", note):
+                    codes = o["extensions"][DISTRIBUTION_EXT]["partners"]
+                    assert col["id"] == scope_collection_id("," + ",".join(codes) + ",")
+                    assert o["id"] not in in_scopes
+                    in_scopes[o["id"]] = o["modified"]
+            assert in_scopes == latest
+            for oid in model:
+                r = c.get(f"{SHARED}objects/{oid}/", params={"match[version]": "all"})
+                v = c.get(f"{SHARED}objects/{oid}/versions/")
+                if oid in want:
+                    assert [o["modified"] for o in r.json()["objects"]] == want[oid]
+                    assert [to_micros(x) for x in v.json()["versions"]] == [
+                        to_micros(m) for m in want[oid]
+                    ]
+                else:
+                    error_ok(r, 404)
+                    error_ok(v, 404)
+            CASES["count"] += 7
+        app.dependency_overrides.clear()
+
+
+@hsettings(max_examples=LEAK_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fed=federations())
+def test_taxii_never_leaks_sqlite(fed: Any, tmp_path_factory: Any) -> None:
+    node, model = build(fed, tmp_path_factory.mktemp("taxii-leak") / "n", "")
+    try:
+        check_taxii(node, fed, model)
+    finally:
+        node.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
+@hsettings(max_examples=LEAK_PG_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fed=federations())
+def test_taxii_never_leaks_postgresql(fed: Any, tmp_path_factory: Any) -> None:
+    schema = PgSchema()
+    try:
+        node, model = build(fed, tmp_path_factory.mktemp("taxii-leak") / "n", schema.url)
+        try:
+            check_taxii(node, fed, model)
+        finally:
+            node.close()
+    finally:
+        schema.drop()

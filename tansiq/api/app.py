@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tansiq import __version__
-from tansiq.api import auth, docs, objects, problems, taxii
+from tansiq.api import auth, docs, objects, problems, sync, taxii
 from tansiq.api.headers import SecurityHeaders
 from tansiq.api.limits import BodySizeLimit
 from tansiq.node import Node
@@ -28,6 +28,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(objects.router)
     app.include_router(auth.router)
+    app.include_router(sync.router)
     taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response

@@ -268,8 +268,21 @@ def api_root(node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
 
 
 def _status_resource(status: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in status.items() if k != "request_micros"}
-    out["request_timestamp"] = from_micros(status["request_micros"])
+    """The TAXII status resource; empty lists are left out (TAXII lists are never empty)."""
+    out: dict[str, Any] = {
+        "id": status["id"],
+        "status": status["status"],
+        "request_timestamp": from_micros(status["request_micros"]),
+    }
+    for count, items in (
+        ("total_count", None),
+        ("success_count", "successes"),
+        ("failure_count", "failures"),
+        ("pending_count", "pendings"),
+    ):
+        out[count] = status[count]
+        if items is not None and status.get(items):
+            out[items] = status[items]
     return out
 
 
@@ -450,40 +463,35 @@ def _detail(obj: Any, fallback: str, message: str | None = None) -> dict[str, st
 
 
 def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[str, Any]:
+    """Ingest *objects* (all or nothing) and store the status resource of the request."""
     requested = now_micros()
     stamp = from_micros(requested)
+    distribution = coll.codes if coll.scope is not None else None
+    successes: list[dict[str, str]] = []
+    failures: list[dict[str, str]] = []
+    try:
+        node.ingest(objects, distribution=distribution, actor=who.username)
+        successes = [_detail(obj, stamp) for obj in objects]
+    except (IngestError, SharingError) as exc:
+        reasons: dict[int, list[str]] = {}
+        for e in exc.errors if isinstance(exc, IngestError) else ():
+            reasons.setdefault(e.index, []).append(f"{e.property}: {e.reason}".lstrip(": "))
+        default = NOT_STORED if reasons else str(exc)
+        failures = [
+            _detail(obj, stamp, "; ".join(reasons.get(i, [])) or default)
+            for i, obj in enumerate(objects)
+        ]
     status: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "status": "complete",
         "request_micros": requested,
         "total_count": len(objects),
+        "success_count": len(successes),
+        "successes": successes,
+        "failure_count": len(failures),
+        "failures": failures,
         "pending_count": 0,
     }
-    distribution = coll.codes if coll.scope is not None else None
-    try:
-        node.ingest(objects, distribution=distribution, actor=who.username)
-    except (IngestError, SharingError) as exc:
-        reasons: dict[int, list[str]] = {}
-        if isinstance(exc, IngestError):
-            for e in exc.errors:
-                reasons.setdefault(e.index, []).append(
-                    f"{e.property}: {e.reason}" if e.property else e.reason
-                )
-        failures = [
-            _detail(
-                obj,
-                stamp,
-                "; ".join(reasons[i]) if i in reasons else str(exc) if not reasons else NOT_STORED,
-            )
-            for i, obj in enumerate(objects)
-        ]
-        status.update(success_count=0, failure_count=len(objects))
-        if failures:
-            status["failures"] = failures
-    else:
-        status.update(success_count=len(objects), failure_count=0)
-        if objects:
-            status["successes"] = [_detail(obj, stamp) for obj in objects]
     tq.save_status(node.db, who.username, status)
     return status
 

@@ -1,0 +1,112 @@
+"""Enrolment: what two nodes exchange to federate, as a file or a paste-able string.
+
+``tansiq partner invite DZ`` on node EG creates (or reuses) DZ's sync account on EG and prints an
+invitation: EG's code, name, identity, URL, Ed25519 public key and the sync token DZ's node will
+use to read EG.  ``tansiq partner add --enrolment FILE-OR-STRING`` on DZ registers EG from it.
+Each side invites the other.  The invitation holds a secret: move it out of band (a file with
+mode 0600, or a paste), never through an unauthenticated channel.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives import serialization
+
+from tansiq import audit
+from tansiq.accounts.store import create_account, create_token, get_account, new_password
+from tansiq.node import Node
+from tansiq.sharing import Partner, add_partner
+from tansiq.stix.timestamps import now_micros
+
+PREFIX = "tansiq-enrol:"
+
+
+class EnrolmentError(ValueError):
+    """An invitation that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    code: str
+    name: str
+    identity_id: str
+    url: str
+    public_key: str
+    token: str
+
+    def encode(self) -> str:
+        raw = orjson.dumps(self.__dict__)
+        return PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Invitation:
+        text = text.strip()
+        if not text.startswith(PREFIX):
+            raise EnrolmentError(f"not a tansiq invitation (it must start with {PREFIX!r})")
+        body = text[len(PREFIX) :]
+        try:
+            data: dict[str, Any] = orjson.loads(
+                base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            )
+            return cls(**{k: str(data[k]) for k in cls.__dataclass_fields__})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EnrolmentError(f"damaged invitation: {exc}") from None
+
+
+def node_url(node: Node) -> str:
+    s = node.settings
+    if s.public_url:
+        return str(s.public_url).rstrip("/")
+    scheme = "https" if s.certfile else "http"
+    return f"{scheme}://{s.host}:{s.port}"
+
+
+def sync_username(code: str) -> str:
+    return f"sync-{code.lower()}"
+
+
+def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
+    """An invitation for *partner_code*'s node to read this one (its sync account's token)."""
+    partner_code = partner_code.upper()
+    if partner_code == node.code:
+        raise EnrolmentError("a node does not invite itself")
+    user = sync_username(partner_code)
+    if get_account(node.db, user) is None:
+        create_account(node.db, user, new_password() + new_password(), "sync", partner_code)
+    token = create_token(node.db, user, f"sync token for {partner_code}", "api sync", days)
+    audit.record(node.db, "cli", "partner_invited", partner_code, {"account": user})
+    pem = node.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return Invitation(node.code, node.name, node.identity_id, node_url(node), pem.decode(), token)
+
+
+def accept(node: Node, invitation: Invitation) -> Partner:
+    """Register the inviting partner with its key and URL, and keep its token for pulling."""
+    if invitation.code == node.code:
+        raise EnrolmentError("this invitation is from this node itself")
+    with node.db.write():
+        partner = add_partner(
+            node.db,
+            invitation.code,
+            invitation.name,
+            invitation.identity_id,
+            invitation.public_key,
+            invitation.url,
+        )
+        node.db.execute(
+            "INSERT INTO peer_credentials (partner, token, created) VALUES (?, ?, ?)",
+            (invitation.code, invitation.token, now_micros()),
+        )
+        audit.record_in(
+            node.db,
+            "cli",
+            "partner_added",
+            invitation.code,
+            {"name": invitation.name, "url": invitation.url, "enrolment": True},
+        )
+    return partner

@@ -1,0 +1,340 @@
+"""Pull sync: each node pulls what its peers originated and released to it, over TAXII 2.1.
+
+For each enrolled peer the node pages through the peer's ``shared`` collection with
+``match[version]=all`` and ``added_after`` = the last ``date_added`` it stored.  Every version is
+verified (:func:`tansiq.federation.signing.receive_hook`); rejected ones are audited and skipped.
+The accepted versions of a page and the advanced cursor are written in one transaction, so a crash
+at any point resumes from the last committed page: no loss, and re-sent versions are no-ops.
+Withdrawals (a later version that no longer releases an object to this node) arrive from the
+peer's ``/api/sync/withdrawals`` feed and delete the local copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tansiq import audit
+from tansiq.federation.signing import SignatureError, receive_hook
+from tansiq.node import Node
+from tansiq.sharing import Partner, list_partners
+from tansiq.stix.timestamps import now_micros
+from tansiq.stix.validate import check_object
+from tansiq.store.ingest import IngestError, IngestResult, ObjectRejected, ingest
+
+log = logging.getLogger("tansiq.sync")
+TAXII = "application/taxii+json;version=2.1"
+SHARED_COLLECTION = "shared"
+WITHDRAWALS = "withdrawals"
+
+
+class SyncError(RuntimeError):
+    """A pull from a peer failed; the message says what to check."""
+
+
+@dataclass
+class SyncReport:
+    partner: str
+    received: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    withdrawn: int = 0
+    pages: int = 0
+    rejections: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.partner}: {self.received} received, {self.stored} stored, "
+            f"{self.unchanged} unchanged, {self.rejected} rejected, {self.withdrawn} withdrawn"
+        )
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def peer_token(node: Node, code: str) -> str | None:
+    row = node.db.fetchone("SELECT token FROM peer_credentials WHERE partner = ?", (code,))
+    return None if row is None else str(row[0])
+
+
+def client_for(node: Node, partner: Partner) -> httpx.Client:
+    token = peer_token(node, partner.code)
+    if not partner.base_url or token is None or not partner.public_key:
+        raise SyncError(
+            f"partner {partner.code} is not enrolled for sync (URL, key and token needed): "
+            f"run `tansiq partner add --enrolment` with {partner.code}'s invitation"
+        )
+    url = partner.base_url
+    if url.startswith("http://") and not _loopback(url) and not node.settings.allow_plain_http:
+        raise SyncError(
+            f"{partner.code}'s URL {url} is plain HTTP: the sync token would travel in clear. "
+            "Use https, or set allow_plain_http if the network is protected otherwise."
+        )
+    return httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
+        timeout=httpx.Timeout(60.0, connect=10.0),
+    )
+
+
+def _cursor(node: Node, partner: str, collection: str) -> str | None:
+    row = node.db.fetchone(
+        "SELECT added_after FROM sync_cursors WHERE partner = ? AND collection = ?",
+        (partner, collection),
+    )
+    return None if row is None else str(row[0])
+
+
+def _set_cursor(node: Node, partner: str, collection: str, value: str) -> None:
+    node.db.execute(
+        "INSERT INTO sync_cursors (partner, collection, added_after, updated) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (partner, collection) DO UPDATE"
+        " SET added_after = excluded.added_after, updated = excluded.updated",
+        (partner, collection, value, now_micros()),
+    )
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> httpx.Response:
+    try:
+        r = client.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
+    if r.status_code != 200:
+        raise SyncError(f"{client.base_url}{path} answered {r.status_code}: {r.text[:300]}")
+    return r
+
+
+def _pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[tuple[list[Any], str]]:
+    path = f"/taxii2/api/collections/{SHARED_COLLECTION}/objects/"
+    while True:
+        params: dict[str, Any] = {"limit": limit, "match[version]": "all"}
+        if cursor:
+            params["added_after"] = cursor
+        r = _get(client, path, params)
+        body = r.json()
+        objects = body.get("objects") or []
+        last = r.headers.get("X-TAXII-Date-Added-Last")
+        if not objects or not last:
+            return
+        yield objects, last
+        cursor = last
+        if not body.get("more"):
+            return
+
+
+def sync_partner(
+    node: Node,
+    code: str,
+    *,
+    page_size: int = 1000,
+    progress: Callable[[SyncReport], None] | None = None,
+    client: httpx.Client | None = None,
+) -> SyncReport:
+    """Pull everything new from partner *code*; return what happened."""
+    partner = next((p for p in list_partners(node.db) if p.code == code), None)
+    if partner is None:
+        raise SyncError(f"no partner {code}; see `tansiq partner list`")
+    report = SyncReport(code)
+    try:
+        hook = receive_hook(node.code, partner, lambda oid: _held(node, oid))
+    except SignatureError as exc:
+        raise SyncError(f"{code}: {exc}") from None
+    with contextlib.ExitStack() as stack:
+        http = client or stack.enter_context(client_for(node, partner))
+        for objects, last in _pages(http, _cursor(node, code, SHARED_COLLECTION), page_size):
+            report.pages += 1
+            report.received += len(objects)
+            good = []
+            for obj in objects:
+                reason = _check(obj, hook)
+                if reason is None:
+                    good.append(obj)
+                else:
+                    _reject(node, report, obj, reason)
+            _store_page(node, report, good, last)
+            if progress is not None:
+                progress(report)
+        _withdrawals(node, report, http)
+    return report
+
+
+def _held(node: Node, oid: str) -> int | None:
+    row = node.db.fetchone("SELECT version FROM latest_objects WHERE id = ?", (oid,))
+    return None if row is None else int(row[0])
+
+
+def _check(obj: Any, hook: Callable[[dict[str, Any]], dict[str, Any]]) -> str | None:
+    problems = check_object(obj)
+    if problems:
+        return "; ".join(f"{p.property}: {p.reason}" for p in problems[:3])
+    try:
+        hook(obj)
+    except ObjectRejected as exc:
+        return f"{exc.prop}: {exc.reason}"
+    return None
+
+
+def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
+    oid = obj.get("id") if isinstance(obj, dict) else None
+    report.rejected += 1
+    report.rejections.append(f"{oid}: {reason}")
+    audit.record(
+        node.db,
+        f"sync-{report.partner}",
+        "sync_rejected",
+        str(oid or ""),
+        {"partner": report.partner, "reason": reason},
+    )
+    log.warning("rejected %s from %s: %s", oid, report.partner, reason)
+
+
+def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> None:
+    """Store a page's accepted versions and advance the cursor in the same transaction."""
+    while True:
+
+        def commit(result: IngestResult) -> None:
+            _set_cursor(node, report.partner, SHARED_COLLECTION, last)
+            audit.record_in(
+                node.db,
+                f"sync-{report.partner}",
+                "sync_received",
+                report.partner,
+                {**result.as_dict(), "added_last": last},
+            )
+
+        try:
+            result = ingest(node.db, good, before_commit=commit)
+        except IngestError as exc:  # e.g. same id and modified, different content: reject those
+            bad = {e.index for e in exc.errors}
+            for e in exc.errors:
+                _reject(node, report, good[e.index], f"{e.property}: {e.reason}")
+            good = [o for i, o in enumerate(good) if i not in bad]
+            continue
+        report.stored += result.stored
+        report.unchanged += result.unchanged
+        return
+
+
+def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
+    after = _cursor(node, report.partner, WITHDRAWALS) or "0"
+    while True:
+        body = _get(http, "/api/sync/withdrawals", {"after": after, "limit": 1000}).json()
+        items = body.get("withdrawals") or []
+        if not items:
+            return
+        with node.db.write():
+            for item in items:
+                oid = str(item["id"])
+                node.db.execute(
+                    "DELETE FROM objects WHERE id = ? AND origin = ?", (oid, report.partner)
+                )
+                audit.record_in(
+                    node.db,
+                    f"sync-{report.partner}",
+                    "object_withdrawn",
+                    oid,
+                    {"partner": report.partner},
+                )
+                report.withdrawn += 1
+            after = str(items[-1]["after"])
+            _set_cursor(node, report.partner, WITHDRAWALS, after)
+        if not body.get("more"):
+            return
+
+
+def sync_all(
+    node: Node,
+    progress: Callable[[SyncReport], None] | None = None,
+    page_size: int = 1000,
+) -> list[SyncReport]:
+    """Pull from every enrolled partner; a failing partner does not stop the others."""
+    reports = []
+    for p in list_partners(node.db):
+        if peer_token(node, p.code) is None:
+            continue
+        try:
+            reports.append(sync_partner(node, p.code, progress=progress, page_size=page_size))
+        except SyncError as exc:
+            log.error("sync from %s failed: %s", p.code, exc)
+            failed = SyncReport(p.code)
+            failed.rejections.append(str(exc))
+            reports.append(failed)
+    return reports
+
+
+class Scheduler:
+    """Pulls from every partner every ``sync_interval_seconds``; one per database.
+
+    Several server processes may share a database: only the one holding the scheduler lock (a
+    PostgreSQL advisory lock, or an exclusive lock on ``DATA_DIR/sync.lock`` for SQLite) pulls.
+    """
+
+    LOCK_KEY = 7262
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tansiq-sync", daemon=True)
+        self._lock_file: Any = None
+        self._lock_conn: Any = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _acquire(self) -> bool:
+        db = self.node.db
+        if db.dialect.is_sqlite:
+            if self._lock_file is None:
+                self._lock_file = (self.node.data_dir / "sync.lock").open("w")
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+            return True
+        if self._lock_conn is None:
+            import psycopg
+
+            self._lock_conn = psycopg.connect(db.url, autocommit=True)
+        row = self._lock_conn.execute(
+            "SELECT pg_try_advisory_lock(%s)", (self.LOCK_KEY,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _run(self) -> None:
+        interval = max(1, int(self.node.settings.sync_interval_seconds))
+        holding = False
+        while not self.stop.is_set():
+            try:
+                holding = holding or self._acquire()
+                if holding:
+                    for report in sync_all(self.node):
+                        if report.received or report.withdrawn or report.rejections:
+                            log.info("%s", report)
+            except Exception:  # keep the scheduler alive; the error is logged
+                log.exception("scheduled sync failed")
+            self.stop.wait(interval)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
