@@ -133,12 +133,15 @@ def main() -> None:
         node.close()
         bundle = tmp / "bundle.json"
         with bundle.open("wb") as f:
-            f.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
+            f.write(
+                b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":['
+            )
             f.write(b",".join(texts))
             f.write(b"]}")
         node = tansiq_node(tmp, "node-file")
         results["tansiq_file"] = timed(
-            "tansiq ingest of the bundle file (CLI path)", n,
+            "tansiq ingest of the bundle file (CLI path)",
+            n,
             lambda: node.ingest_files([bundle]),
         )
         node.close()
@@ -180,7 +183,8 @@ def main() -> None:
             try:
                 pnode = tansiq_node(tmp, "pgnode-file", url)
                 results["pg_tansiq_file"] = timed(
-                    "tansiq ingest of the bundle file (CLI path)", n,
+                    "tansiq ingest of the bundle file (CLI path)",
+                    n,
                     lambda: pnode.ingest_files([bundle]),
                 )
                 pnode.close()
@@ -195,7 +199,9 @@ def main() -> None:
     if "pg_raw" in results:
         for key, label in (("pg_tansiq", "objects"), ("pg_tansiq_file", "file")):
             lines.append((f"PostgreSQL {label} / raw COPY", results[key] / results["pg_raw"], 0.5))
-            lines.append((f"PostgreSQL {label} / stix2.parse", results[key] / results["stix2"], 7.0))
+            lines.append(
+                (f"PostgreSQL {label} / stix2.parse", results[key] / results["stix2"], 7.0)
+            )
     for label, ratio, target in lines:
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"  {label:<36} {ratio:6.2f}×   target ≥ {target:g}×  {verdict}")

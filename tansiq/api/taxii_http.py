@@ -210,6 +210,7 @@ ClientDep = Annotated[Client, Depends(client)]
 
 
 def content_type_ok(value: str) -> bool:
+    """Is a request ``Content-Type`` the TAXII 2.1 media type (version 2.1 or none)?"""
     media, *raw = (part.strip() for part in value.split(";"))
     version: str | None = None
     for p in raw:

@@ -35,11 +35,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from tansiq.federation import jcs
 from tansiq.sharing import Partner
 from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of
 from tansiq.stix.timestamps import to_micros
@@ -80,8 +80,8 @@ def canonical_bytes(obj: dict[str, Any]) -> bytes:
         else:
             del view["extensions"]
     try:
-        return rfc8785.dumps(view)
-    except rfc8785.CanonicalizationError as exc:
+        return jcs.dumps(view)
+    except jcs.CanonicalizationError as exc:
         raise SignatureError(f"cannot be canonicalised (RFC 8785): {exc}") from None
 
 
