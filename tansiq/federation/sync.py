@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -27,18 +26,17 @@ import httpx
 import orjson
 
 from tansiq import audit
-from tansiq.federation.signing import SignatureError, receive_hook
+from tansiq.federation.signing import SignatureError
+from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import now_micros
-from tansiq.stix.validate import check_object
-from tansiq.store.ingest import IngestError, IngestResult, ObjectRejected, ingest
+from tansiq.stix.timestamps import now_micros, to_micros
+from tansiq.store.ingest import IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
 TAXII = "application/taxii+json;version=2.1"
 SHARED_COLLECTION = "shared"
 WITHDRAWALS = "withdrawals"
-VERIFY_THREADS = 2
 
 
 class SyncError(RuntimeError):
@@ -125,7 +123,10 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> httpx.Respo
     return r
 
 
-def _pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[tuple[list[Any], str]]:
+Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
+
+
+def _pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[Page]:
     path = f"/taxii2/api/collections/{SHARED_COLLECTION}/objects/"
     while True:
         params: dict[str, Any] = {"limit": limit, "match[version]": "all"}
@@ -140,7 +141,7 @@ def _pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[tup
         last = r.headers.get("X-TAXII-Date-Added-Last")
         if not objects or not last:
             return
-        yield objects, last
+        yield objects, last, r.content
         cursor = last
         if not body.get("more"):
             return
@@ -159,38 +160,59 @@ def sync_partner(
     if partner is None:
         raise SyncError(f"no partner {code}; see `tansiq partner list`")
     report = SyncReport(code)
-    try:
-        hook = receive_hook(node.code, partner, lambda oid: _held(node, oid))
-    except SignatureError as exc:
-        raise SyncError(f"{code}: {exc}") from None
     with contextlib.ExitStack() as stack:
+        try:
+            verifier = stack.enter_context(PageVerifier(node.code, partner))
+        except SignatureError as exc:
+            raise SyncError(f"{code}: {exc}") from None
         http = client or stack.enter_context(client_for(node, partner))
-        # Ed25519 verification releases the GIL: two threads check a page while the next page
-        # downloads, and the store writes the previous one.
-        pool = stack.enter_context(ThreadPoolExecutor(VERIFY_THREADS, "tansiq-verify"))
         pages = _prefetch(_pages(http, _cursor(node, code, SHARED_COLLECTION), page_size))
-        for objects, last in pages:
+        # Pipeline: the workers check page n+1 while this process stores page n.
+        pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
+        for objects, last, raw in pages:
             report.pages += 1
             report.received += len(objects)
-            good = []
-            chunk = max(1, len(objects) // (4 * VERIFY_THREADS))
-            for obj, reason in zip(
-                objects, pool.map(lambda o: _check(o, hook), objects, chunksize=chunk), strict=True
-            ):
-                if reason is None:
-                    good.append(obj)
-                else:
-                    _reject(node, report, obj, reason)
-            _store_page(node, report, good, last)
+            checking = verifier.submit(raw, objects, _held(node, objects))
+            if pending is not None:
+                _finish_page(node, report, *pending)
+                if progress is not None:
+                    progress(report)
+            pending = (objects, last, checking)
+        if pending is not None:
+            _finish_page(node, report, *pending)
             if progress is not None:
                 progress(report)
         _withdrawals(node, report, http)
     return report
 
 
-def _prefetch(pages: Iterator[tuple[list[Any], str]]) -> Iterator[tuple[list[Any], str]]:
+def _finish_page(
+    node: Node,
+    report: SyncReport,
+    objects: list[Any],
+    last: str,
+    checking: Callable[[], list[str | None]],
+) -> None:
+    held = _held(node, objects)  # again: the previous page may have brought newer versions
+    good = []
+    for obj, reason in zip(objects, checking(), strict=True):
+        if reason is None and held.get(obj["id"], -1) > _version(obj):
+            reason = "modified: older than the version already held (replay)"
+        if reason is None:
+            good.append(obj)
+        else:
+            _reject(node, report, obj, reason)
+    _store_page(node, report, good, last)
+
+
+def _version(obj: dict[str, Any]) -> int:
+    value = obj.get("modified", obj.get("created"))
+    return 0 if value is None else to_micros(value)
+
+
+def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
     """Fetch the next page on a thread while the caller works on the current one."""
-    box: queue.Queue[tuple[list[Any], str] | BaseException | None] = queue.Queue(1)
+    box: queue.Queue[Page | BaseException | None] = queue.Queue(1)
 
     def run() -> None:
         try:
@@ -212,20 +234,18 @@ def _prefetch(pages: Iterator[tuple[list[Any], str]]) -> Iterator[tuple[list[Any
     thread.join()
 
 
-def _held(node: Node, oid: str) -> int | None:
-    row = node.db.fetchone("SELECT version FROM latest_objects WHERE id = ?", (oid,))
-    return None if row is None else int(row[0])
-
-
-def _check(obj: Any, hook: Callable[[dict[str, Any]], dict[str, Any]]) -> str | None:
-    problems = check_object(obj)
-    if problems:
-        return "; ".join(f"{p.property}: {p.reason}" for p in problems[:3])
-    try:
-        hook(obj)
-    except ObjectRejected as exc:
-        return f"{exc.prop}: {exc.reason}"
-    return None
+def _held(node: Node, objects: list[Any]) -> dict[str, int]:
+    """The latest version this node holds of each object of a page (one query per 500 ids)."""
+    ids = list({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
+    out: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for oid, version in node.db.fetchall(
+            f"SELECT id, version FROM latest_objects WHERE id IN ({marks})", chunk
+        ):
+            out[oid] = int(version)
+    return out
 
 
 def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
@@ -257,7 +277,7 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
             )
 
         try:
-            result = ingest(node.db, good, before_commit=commit)
+            result = ingest(node.db, good, before_commit=commit, validated=True)
         except IngestError as exc:  # e.g. same id and modified, different content: reject those
             bad = {e.index for e in exc.errors}
             for e in exc.errors:

@@ -273,6 +273,7 @@ def prepare_batches(
     prepare: Prepare | None,
     batch_size: int,
     share: tuple[int, int] | None = None,
+    validated: bool = False,
 ) -> Iterator[Batch]:
     """Validate and prepare *objects* into row batches; after the first error, only validate.
 
@@ -288,7 +289,7 @@ def prepare_batches(
     n_errors = 0
     index = -1
     for index, obj in enumerate(objects):
-        problems = check_object(obj)
+        problems = [] if validated else check_object(obj)
         if not problems and prepare is not None:
             try:
                 obj = prepare(obj)
@@ -360,11 +361,16 @@ def ingest(
     keep_ids: bool = False,
     now: int | None = None,
     before_commit: Callable[[IngestResult], None] | None = None,
+    validated: bool = False,
 ) -> IngestResult:
-    """Validate and store *objects* (dicts) in one transaction; raise :class:`IngestError`."""
+    """Validate and store *objects* (dicts) in one transaction; raise :class:`IngestError`.
+
+    ``validated=True`` is for callers that ran :func:`check_object` on every object already
+    (sync checks pages in worker processes); nothing else may skip validation.
+    """
     return store_batches(
         db,
-        prepare_batches(objects, prepare, batch_size),
+        prepare_batches(objects, prepare, batch_size, validated=validated),
         progress=progress,
         keep_ids=keep_ids,
         now=now,
