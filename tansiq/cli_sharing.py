@@ -176,7 +176,13 @@ def group_list(**kwargs: Any) -> None:
 
 @click.command()
 @click.option("--partner", "partner_code", default=None, help="Pull from this partner only.")
-@click.option("--page-size", default=1000, show_default=True, help="Objects per TAXII page.")
+@click.option(
+    "--limit",
+    "page_size",
+    default=1000,
+    show_default=True,
+    help="Objects per TAXII page asked of the partner.",
+)
 @_settings_options
 def sync(partner_code: str | None, page_size: int, **kwargs: Any) -> None:
     """Pull what partners originated and released to this node, now."""

@@ -230,3 +230,19 @@ def test_sigkill_mid_sync_converges_without_loss_or_duplicates(fed: dict[str, De
     rows = dz.node.db.fetchall("SELECT id, version FROM objects WHERE type = 'indicator'")
     assert len(rows) == len(set(rows)) == 3000
     assert {r[0] for r in rows} == {o["id"] for o in objs}
+
+
+def test_revocation_propagates(fed: dict[str, DemoNode]) -> None:
+    sync_everyone(list(fed.values()))
+    eg = fed["EG"].node
+    current = orjson.loads(
+        eg.db.fetchone("SELECT json FROM latest_objects WHERE id = ?", (DERNA_REPORT_ID,))[0]
+    )
+    revoked = {**current, "modified": from_micros(now_micros())[:23] + "Z", "revoked": True}
+    eg.ingest([revoked])  # keeps the distribution it carries
+    sync_everyone(list(fed.values()))
+    for code in ("DZ", "TN"):
+        row = fed[code].node.db.fetchone(
+            "SELECT revoked FROM latest_objects WHERE id = ?", (DERNA_REPORT_ID,)
+        )
+        assert row == (1,), code

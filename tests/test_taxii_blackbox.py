@@ -89,13 +89,8 @@ def start_medallion(tmp: Path, max_page_size: int = 1000) -> tuple[Taxii, Callab
     config = dict(backend=backend, users={USER: PASSWORD}, taxii={"max_page_size": max_page_size})
     (tmp / "config.json").write_text(json.dumps(config))
     log = tmp / "medallion.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "medallion.scripts.run",
-        f"--port={port}",
-        str(tmp / "config.json"),
-    ]
+    config_path = str(tmp / "config.json")
+    cmd = [sys.executable, "-m", "medallion.scripts.run", f"--port={port}", config_path]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     wait_http(f"{base}/taxii2/", proc, log)

@@ -390,7 +390,8 @@ class Scheduler:
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(10)
+        if self.thread.ident is not None:
+            self.thread.join(10)
         if self._lock_conn is not None:
             self._lock_conn.close()
         if self._lock_file is not None:

@@ -1,0 +1,270 @@
+"""TAXII 2.1 throughput: tansiq against medallion (the OASIS reference server) and the raw limit.
+
+One run, the same objects (MITRE ICS ATT&CK re-issued with fresh ids), one client (httpx,
+keep-alive, Basic auth), pages of ``limit=1000`` and envelopes of 1000 objects:
+
+(a) medallion 3.0.0, memory backend, its own server (``python -m medallion.scripts.run``).
+    Its reads are quadratic in the collection size (~70 obj/s), so it gets only the first
+    ``--medallion-objects`` (default 2,000) objects; its rates at that size are an upper bound
+    for larger collections.
+(b) tansiq: ``tansiq serve`` (a subprocess, SQLite, default settings), the ``shared``
+    collection, an editor account; ``--objects`` (default 100,000) objects.
+(c) the limit for a paged read: in-process, stdlib ``sqlite3`` on (b)'s database file, keyset
+    pages ``SELECT added, json ... WHERE added > ? ORDER BY added LIMIT 1001`` concatenated into
+    TAXII envelope bytes.  No HTTP, no policy, no audit: what any server must at least do.
+
+Targets (printed with meets/MISSES):
+    tansiq paged GET over HTTP    ≥ 25% of the raw paged read (c)
+    tansiq POST                   ≥ 10× medallion POST
+    tansiq POST stays flat        a fixed ``--batch`` (10k) POSTed onto a store pre-filled to
+                                  ``--small-store`` (10k) and to ``--big-store`` (1M) objects:
+                                  big-store rate / small-store rate ≥ 0.8
+Stores are pre-filled with ``Node.ingest_files`` on a bundle file, before the server starts;
+each server then gets one authenticated request (tansiq's first Basic login runs argon2) and, in
+(d), one untimed envelope of other objects, so that no figure includes process start-up.
+
+Usage: python bench/taxii.py [--objects 100000] [--medallion-objects 2000]
+                             [--big-store 1000000] [--small-store 10000] [--batch 10000]
+Quick check: python bench/taxii.py --objects 5000 --medallion-objects 500 --big-store 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from corpus import reissued
+from servers import Server
+from test_taxii_blackbox import PASSWORD, USER, Taxii, start_medallion
+
+from tansiq.accounts.store import create_account
+from tansiq.api.taxii import SHARED_ID
+from tansiq.node import Node, init_node
+from tansiq.settings import load
+
+TAXII = "application/taxii+json;version=2.1"
+PAGE = 1000
+FIXED = ("identity", "marking-definition")  # re-issued with the same ids by every seed
+
+
+def rate_line(label: str, n: int, seconds: float) -> float:
+    rate = n / seconds
+    print(f"  {label:<52} {n:>9,} obj {seconds:8.2f} s {rate:>10,.0f} obj/s", flush=True)
+    return rate
+
+
+def client(t: Taxii) -> httpx.Client:
+    return httpx.Client(auth=t.auth, headers={"Accept": TAXII}, timeout=None)
+
+
+def warm_up(t: Taxii) -> None:
+    """One authenticated request, so that no timing includes tansiq's first (argon2) login."""
+    with client(t) as c:
+        c.get(t.api_root).raise_for_status()
+
+
+def post_all(t: Taxii, texts: list[bytes]) -> list[float]:
+    """POST *texts* in envelopes of PAGE objects; the seconds each envelope took."""
+    times = []
+    with client(t) as c:
+        for i in range(0, len(texts), PAGE):
+            body = b'{"objects":[' + b",".join(texts[i : i + PAGE]) + b"]}"
+            t0 = time.perf_counter()
+            r = c.post(t.objects, content=body, headers={"Content-Type": TAXII})
+            times.append(time.perf_counter() - t0)
+            status = r.json()
+            if r.status_code != 202 or status.get("success_count") != len(texts[i : i + PAGE]):
+                sys.exit(f"POST failed: {r.status_code} {r.text[:500]}")
+    return times
+
+
+def get_all(t: Taxii) -> tuple[int, float]:
+    """Page through the whole collection with limit=PAGE; (objects, seconds)."""
+    n = 0
+    with client(t) as c:
+        t0 = time.perf_counter()
+        params: dict[str, str] = {"limit": str(PAGE)}
+        while True:
+            r = c.get(t.objects, params=params)
+            if r.status_code != 200:
+                sys.exit(f"GET failed: {r.status_code} {r.text[:500]}")
+            page = orjson.loads(r.content)
+            n += len(page.get("objects", []))
+            if not page.get("more"):
+                return n, time.perf_counter() - t0
+            params = {"limit": str(PAGE), "next": page["next"]}
+
+
+def raw_read(db: Path) -> tuple[int, float]:
+    """The limit: keyset pages of the stored JSON as TAXII envelope bytes, in process."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.execute("PRAGMA cache_size=-131072")  # as tansiq's connections
+    n, after = 0, -1
+    t0 = time.perf_counter()
+    while True:
+        rows = conn.execute(
+            "SELECT added, CAST(json AS BLOB) FROM objects WHERE added > ? ORDER BY added LIMIT ?",
+            (after, PAGE + 1),
+        ).fetchall()
+        page, more = rows[:PAGE], len(rows) > PAGE
+        body = b'{"more":' + (b"true" if more else b"false")
+        if more:
+            body += b',"next":"' + str(page[-1][0]).encode() + b'"'
+        body += b',"objects":[' + b",".join(r[1] for r in page) + b"]}"
+        n += len(page)
+        if not more:
+            conn.close()
+            return n, time.perf_counter() - t0
+        after = page[-1][0]
+
+
+class TansiqServer:
+    """A fresh node (editor account), optionally pre-filled, served by `tansiq serve`."""
+
+    def __init__(self, root: Path, name: str, prefill: Iterable[bytes] = ()) -> None:
+        self.settings = load({"data_dir": str(root / name)}, env={})
+        init_node(self.settings, "EG", "Egypt", admin_password="bench-password")
+        node = Node(self.settings)
+        try:
+            create_account(node.db, USER, PASSWORD, "editor", "EG")
+            bundle = root / f"{name}-prefill.json"
+            count = write_bundle(bundle, prefill)
+            if count:
+                t0 = time.perf_counter()
+                node.ingest_files([bundle])
+                rate_line(f"pre-fill {name} (Node.ingest_files)", count, time.perf_counter() - t0)
+            bundle.unlink()
+            assert node.db.path is not None
+            self.db_path: Path = node.db.path
+        finally:
+            node.close()
+        self.server = Server(self.settings.data_path)
+        url = self.server.url
+        self.taxii = Taxii(f"{url}/taxii2/", f"{url}/taxii2/api/", SHARED_ID, (USER, PASSWORD))
+        warm_up(self.taxii)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def write_bundle(path: Path, texts: Iterable[bytes]) -> int:
+    """Stream *texts* into a bundle file; how many objects it holds."""
+    n = 0
+    with path.open("wb") as f:
+        f.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
+        for text in texts:
+            f.write(b"," + text if n else text)
+            n += 1
+        f.write(b"]}")
+    return n
+
+
+def target(label: str, value: float, goal: float, unit: str = "×") -> None:
+    verdict = "meets" if value >= goal else "MISSES"
+    print(f"  {label:<52} {value:8.2f}{unit}  target ≥ {goal:g}{unit}  {verdict}")
+
+
+def best(runs: int, fn: Callable[[], tuple[int, float]]) -> tuple[int, float]:
+    results = [fn() for _ in range(runs)]
+    return min(results, key=lambda r: r[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--objects", type=int, default=100_000)
+    ap.add_argument("--medallion-objects", type=int, default=2_000)
+    ap.add_argument("--big-store", type=int, default=1_000_000)
+    ap.add_argument("--small-store", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=10_000)
+    args = ap.parse_args()
+
+    texts = list(reissued(args.objects))
+    size = sum(map(len, texts)) / 2**20
+    print(f"corpus: ICS ATT&CK re-issued, {len(texts):,} objects, {size:.0f} MiB of JSON")
+    print(f"pages of limit={PAGE}, envelopes of {PAGE} objects")
+    with tempfile.TemporaryDirectory(prefix="tansiq-taxii-bench-") as tmpdir:
+        root = Path(tmpdir)
+
+        m = min(args.medallion_objects, len(texts))
+        print(f"(a) medallion 3.0.0, memory backend: the first {m:,} objects only")
+        (root / "medallion").mkdir()
+        medallion, stop_medallion = start_medallion(root / "medallion", PAGE)
+        try:
+            warm_up(medallion)
+            times = post_all(medallion, texts[:m])
+            med_post = rate_line("POST", m, sum(times))
+            if len(times) > 1:  # medallion compares each new object with every stored one
+                last = (m - 1) % PAGE + 1
+                print(
+                    f"    first envelope {PAGE / times[0]:,.0f} obj/s, last envelope"
+                    f" {last / times[-1]:,.0f} obj/s: medallion POST slows as its collection grows"
+                )
+            n, dt = get_all(medallion)
+            med_get = rate_line("paged GET", n, dt)
+        finally:
+            stop_medallion()
+
+        print(f"(b) tansiq serve (SQLite), shared collection: {len(texts):,} objects")
+        main_node = TansiqServer(root, "main")
+        try:
+            tq_post = rate_line("POST", len(texts), sum(post_all(main_node.taxii, texts)))
+            n, dt = best(2, lambda: get_all(main_node.taxii))
+            tq_get = rate_line("paged GET over HTTP (best of 2)", n, dt)
+        finally:
+            main_node.stop()
+        print("(c) the limit: in-process stdlib sqlite3 keyset pages -> envelope bytes, no HTTP")
+        n_raw, dt = best(2, lambda: raw_read(main_node.db_path))
+        raw_get = rate_line("raw paged read of (b)'s rows (best of 2)", n_raw, dt)
+        if n_raw != n:
+            print(f"  note: raw read {n_raw:,} rows, tansiq served {n:,} (node's own objects)")
+
+        print(
+            f"(d) POST of {args.batch:,} objects onto stores pre-filled to "
+            f"{args.small_store:,} and {args.big_store:,}"
+        )
+        new = reissued(args.batch + PAGE + 10, seed=13)
+        batch = [t for t in new if orjson.loads(t)["type"] not in FIXED]  # in the pre-fills
+        batch, warm = batch[: args.batch], batch[args.batch : args.batch + PAGE]
+        flat: dict[str, float] = {}
+        for label, count, seed in (
+            ("small", args.small_store, 11),
+            ("big", args.big_store, 12),
+        ):
+            node = TansiqServer(root, label, reissued(count, seed=seed))
+            try:
+                post_all(node.taxii, warm)
+                seconds = sum(post_all(node.taxii, batch))
+                flat[label] = rate_line(f"POST onto the {count:,} store", len(batch), seconds)
+            finally:
+                node.stop()
+                for f in node.settings.data_path.glob("tansiq.db*"):
+                    f.unlink()  # the big store is large: free the disk at once
+
+    print("ratios")
+    print(f"  tansiq / medallion paged GET: {tq_get / med_get:,.0f}× (medallion at {m:,} objects)")
+    print(f"  tansiq / medallion POST:      {tq_post / med_post:,.1f}×")
+    print("targets")
+    target("tansiq paged GET / raw paged read", 100 * tq_get / raw_get, 25, "%")
+    target("tansiq POST / medallion POST", tq_post / med_post, 10)
+    target(
+        f"POST rate on {args.big_store:,} store / on {args.small_store:,} store",
+        flat["big"] / flat["small"],
+        0.8,
+    )
+
+
+if __name__ == "__main__":
+    main()

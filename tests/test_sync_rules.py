@@ -1,0 +1,53 @@
+"""Sync rules that need no running peer: one scheduler per database; no token over plain HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tansiq.federation.enrol import Invitation, accept
+from tansiq.federation.sync import Scheduler, SyncError, client_for
+from tansiq.node import Node, partner_identity_id
+from tansiq.sharing import list_partners
+
+
+def test_one_scheduler_per_database(node: Node) -> None:
+    other = Node(node.settings)
+    first, second = Scheduler(node), Scheduler(other)
+    try:
+        assert first._acquire() is True
+        assert second._acquire() is False  # e.g. a second server process on the same database
+    finally:
+        first.close()
+        second.close()
+        other.close()
+    third = Scheduler(Node(node.settings))
+    try:
+        assert third._acquire() is True  # released when the holder stops
+    finally:
+        third.close()
+        third.node.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8400", True),
+        ("http://localhost:8400", True),
+        ("https://dz.example:8443", True),
+        ("http://10.1.2.3:8400", False),
+        ("http://dz.example", False),
+    ],
+)
+def test_sync_token_never_in_clear_over_http(node: Node, url: str, allowed: bool) -> None:
+    accept(node, Invitation("DZ", "Algeria", partner_identity_id("DZ"), url, "PEM", "tsq_x"))
+    partner = next(p for p in list_partners(node.db) if p.code == "DZ")
+    if allowed:
+        client_for(node, partner).close()
+    else:
+        with pytest.raises(SyncError, match="plain HTTP"):
+            client_for(node, partner)
+        relaxed = Node(node.settings.with_overrides(allow_plain_http=True))
+        try:
+            client_for(relaxed, partner).close()
+        finally:
+            relaxed.close()
