@@ -210,7 +210,7 @@ def test_sigkill_mid_sync_converges_without_loss_or_duplicates(fed: dict[str, De
         str(dz.data_dir),
         "--partner",
         "EG",
-        "--page-size",
+        "--limit",
         "50",
     ]
     before = dz.node.db.fetchone("SELECT added_after FROM sync_cursors WHERE partner = 'EG'")
