@@ -46,6 +46,14 @@ def _open_node(settings: Settings) -> Any:
     return node
 
 
+def _operator_view(node: Any) -> Any:
+    """What the node's operator at the command line may read: the policy for a local admin."""
+    from tansiq import policy
+    from tansiq.accounts.principal import Principal
+
+    return policy.condition(Principal("cli", "admin", node.code), node.code)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tansiq")
 def main() -> None:
@@ -186,11 +194,11 @@ def ingest_cmd(
 def export(output: Path | None, **kwargs: Any) -> None:
     """Write the latest version of every object as one STIX bundle."""
     from tansiq.stix.bundles import stream_bundle
-    from tansiq.store.query import ALL, iterate_latest
+    from tansiq.store.query import iterate_latest
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    chunks = stream_bundle(iterate_latest(node.db, ALL))
+    chunks = stream_bundle(iterate_latest(node.db, _operator_view(node)))
     if output is None:
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)
@@ -209,20 +217,20 @@ def export(output: Path | None, **kwargs: Any) -> None:
 @_settings_options
 def stats(as_json: bool, **kwargs: Any) -> None:
     """Count the latest objects by type."""
-    from tansiq.store.query import ALL, count_by_type, count_versions
+    from tansiq.store.query import count_by_type, count_versions
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    counts = count_by_type(node.db, ALL)
+    visible = _operator_view(node)
+    counts = count_by_type(node.db, visible)
     if as_json:
         click.echo(orjson.dumps(counts).decode())
         return
     width = max((len(t) for t in counts), default=4)
     for t, n in counts.items():
         click.echo(f"{t:<{width}}  {n:>8}")
-    click.echo(
-        f"{'total':<{width}}  {sum(counts.values()):>8}  ({count_versions(node.db, ALL)} versions)"
-    )
+    versions = count_versions(node.db, visible)
+    click.echo(f"{'total':<{width}}  {sum(counts.values()):>8}  ({versions} versions)")
 
 
 @main.command("settings")

@@ -17,17 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import uvicorn
 
 from tansiq.accounts.store import create_account, create_token
 from tansiq.federation.enrol import accept, invite
 from tansiq.federation.sync import Scheduler, SyncReport, sync_all
 from tansiq.node import Node, init_node
-from tansiq.policy import condition
-from tansiq.scenario import PARTNERS, scenario_items
+from tansiq.scenario import (
+    BORDER_REPORT_ID,
+    DERNA_REPORT_ID,
+    EG_ONLY_NOTE_ID,
+    PARTNERS,
+    scenario_items,
+)
 from tansiq.settings import load
 from tansiq.sharing import add_group
-from tansiq.store.query import count_by_type
 
 CODES = ("DZ", "EG", "TN")
 GROUPS = {
@@ -152,22 +157,30 @@ def sync_everyone(nodes: list[DemoNode]) -> list[SyncReport]:
     return reports
 
 
-def summary(nodes: list[DemoNode]) -> list[str]:
-    lines = []
+KEY_OBJECTS = (
+    ("EG-only note", EG_ONLY_NOTE_ID),
+    ("Derna report", DERNA_REPORT_ID),
+    ("DZ–TN report", BORDER_REPORT_ID),
+)
+
+
+def visibility(nodes: list[DemoNode]) -> list[str]:
+    """What every demo account, and every partner's sync account, sees through the REST API."""
+    head = "  node account      objects  " + "  ".join(f"{n:<12}" for n, _ in KEY_OBJECTS)
+    lines = [head]
     for d in nodes:
-        me = create_principal(d)
-        counts = count_by_type(d.node.db, condition(me, d.code))
-        lines.append(
-            f"  {d.code}: {sum(counts.values())} objects visible to its staff "
-            f"({counts.get('report', 0)} reports, {counts.get('note', 0)} notes)"
-        )
+        who = [(user, acc["token"]) for user, acc in d.accounts.items()]
+        who += [(f"sync:{code}", token) for code, token in d.sync_tokens.items()]
+        for user, token in who:
+            auth = {"Authorization": f"Bearer {token}"}
+            stats = httpx.get(f"{d.url}/api/stats", headers=auth, timeout=30).json()
+            seen = [
+                httpx.get(f"{d.url}/api/objects/{oid}", headers=auth, timeout=30).status_code == 200
+                for _, oid in KEY_OBJECTS
+            ]
+            marks = "  ".join(f"{'sees' if s else '-':<12}" for s in seen)
+            lines.append(f"  {d.code:<4} {user:<12} {stats['total']:>7}  {marks}")
     return lines
-
-
-def create_principal(d: DemoNode) -> Any:
-    from tansiq.accounts.principal import Principal
-
-    return Principal("admin", "admin", d.code)
 
 
 def run_demo(data_dir: Path | None, base_port: int) -> None:
@@ -191,8 +204,8 @@ def run_demo(data_dir: Path | None, base_port: int) -> None:
         click.echo(f"{d.code} node: {d.url}/docs   TAXII: {d.url}/taxii2/")
         for user, acc in d.accounts.items():
             click.echo(f"   {user:<10} password {acc['password']:<18} token {acc['token']}")
-    click.echo("\nafter sync:")
-    for line in summary(nodes):
+    click.echo("\nwhat each account sees through the REST API after sync:")
+    for line in visibility(nodes):
         click.echo(line)
     click.echo(
         f"\ndetails in {root / 'demo.json'}; nodes pull from each other every 5 s; "
