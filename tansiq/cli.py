@@ -97,6 +97,7 @@ def serve(**kwargs: Any) -> None:
 
     settings = _settings(kwargs)
     node = _open_node(settings)
+    node.db.checkpoint_in_background()
     app = create_app(settings, node)
     scheduler = None
     if settings.sync_interval_seconds > 0:

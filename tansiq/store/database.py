@@ -42,6 +42,8 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
 
     def describe(self) -> str:
         if self.path is not None:
@@ -54,7 +56,10 @@ class Database:
             if self.path is not None:
                 if not self.path.parent.is_dir():
                     raise StoreError(f"data directory {self.path.parent} does not exist")
-                return connect_sqlite(self.path)
+                conn = connect_sqlite(self.path)
+                if self._checkpointer is not None:
+                    conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it
+                return conn
             return connect_postgresql(self.url)
         except StoreError:
             raise
@@ -70,6 +75,32 @@ class Database:
                 self._all.append(conn)
         return conn
 
+    def checkpoint_in_background(self, interval: float = 1.0) -> None:
+        """SQLite: move WAL checkpoints off the writers' path, onto a thread of their own.
+
+        By default the connection that commits past 1,000 WAL pages copies them into the database
+        file before its write returns; a server instead lets writers return and checkpoints every
+        *interval* seconds (``PASSIVE``: it never blocks readers or writers).  Connections opened
+        from now on stop checkpointing themselves.  No-op on PostgreSQL.
+        """
+        if self.path is None or self._checkpointer is not None:
+            return
+        path = self.path
+
+        def run() -> None:
+            conn = connect_sqlite(path)
+            try:
+                while not self._stop_checkpoints.wait(interval):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="tansiq-checkpoint", daemon=True)
+        self._checkpointer.start()
+        with self._lock:
+            for conn in self._all:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+
     def adopt(self, conn: Any) -> None:
         """Make this thread use *conn* (a worker inside another thread's transaction)."""
         self._local.conn = conn
@@ -79,6 +110,11 @@ class Database:
         self._local.conn = None
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join(10)
+            self._checkpointer = None
+            self._stop_checkpoints.clear()
         with self._lock:
             for conn in self._all:
                 with contextlib.suppress(Exception):  # closing is best effort
