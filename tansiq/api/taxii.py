@@ -345,7 +345,7 @@ def get_objects(
         node.db, visibility(node, who), coll.scope, _match(request), limit=_limit(request, settings)
     )
     _read(node, who, coll, "objects", page)
-    return _paged(page, "objects", [r.json.encode() for r in page.rows])
+    return _paged(page, "objects", [r.json for r in page.rows])
 
 
 @router.get(OBJECTS + "{object_id}/", summary="One object of a collection (an envelope)")
@@ -366,7 +366,7 @@ def get_object(
     if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
     _read(node, who, coll, "object", page)
-    return _paged(page, "objects", [r.json.encode() for r in page.rows])
+    return _paged(page, "objects", [r.json for r in page.rows])
 
 
 @router.get(OBJECTS + "{object_id}/versions/", summary="The versions of one object")

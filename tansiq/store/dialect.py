@@ -24,6 +24,10 @@ class Dialect:
     def is_sqlite(self) -> bool:
         return self.name == "sqlite"
 
+    def json_bytes(self, column: str) -> str:
+        """SQL reading a TEXT column as its UTF-8 bytes (no decoding in the driver)."""
+        return f"CAST({column} AS BLOB)" if self.is_sqlite else f"convert_to({column}, 'UTF8')"
+
     def sql(self, query: str) -> str:
         """Convert ``?`` placeholders to the driver's style."""
         return query if self.is_sqlite else _to_pyformat(query)
