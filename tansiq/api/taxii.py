@@ -225,12 +225,13 @@ def _page_headers(page: tq.Page) -> dict[str, str]:
 
 def _paged(page: tq.Page, key: str, items: list[bytes]) -> Response:
     """``{"more", "next", key: [...]}``: *items* are JSON texts, joined as they are."""
-    body = b'{"more":' + (b"true" if page.more else b"false")
+    parts = [b'{"more":', b"true" if page.more else b"false"]
     if page.more and page.rows:
-        body += b',"next":' + orjson.dumps(encode_cursor(page.rows[-1].added))
+        parts += [b',"next":', orjson.dumps(encode_cursor(page.rows[-1].added))]
     if items:  # TAXII lists are never empty: an empty result omits the key
-        body += b',"' + key.encode() + b'":[' + b",".join(items) + b"]"
-    return Response(body + b"}", media_type=TAXII, headers=_page_headers(page))
+        parts += [b',"', key.encode(), b'":[', b",".join(items), b"]"]
+    parts.append(b"}")
+    return Response(b"".join(parts), media_type=TAXII, headers=_page_headers(page))
 
 
 def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: tq.Page) -> None:
