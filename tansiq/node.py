@@ -197,7 +197,7 @@ class Node:
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
     ) -> IngestResult:
-        """Like :meth:`ingest` for bundle files, parsing and validating in a child process."""
+        """Like :meth:`ingest` for bundle files, parsed and validated in worker processes."""
         prepare = self.publisher(distribution, tlp)
         return store_batches(
             self.db,
