@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -161,8 +162,10 @@ def raw_read(db: Path) -> tuple[int, float]:
 class TansiqServer:
     """A fresh node (editor account), optionally pre-filled, served by `tansiq serve`."""
 
-    def __init__(self, root: Path, name: str, prefill: Iterable[bytes] = ()) -> None:
-        self.settings = load({"data_dir": str(root / name)}, env={})
+    def __init__(
+        self, root: Path, name: str, prefill: Iterable[bytes] = (), database_url: str = ""
+    ) -> None:
+        self.settings = load({"data_dir": str(root / name), "database_url": database_url}, env={})
         init_node(self.settings, "EG", "Egypt", admin_password="bench-password")
         node = Node(self.settings)
         try:
@@ -174,8 +177,7 @@ class TansiqServer:
                 node.ingest_files([bundle])
                 rate_line(f"pre-fill {name} (Node.ingest_files)", count, time.perf_counter() - t0)
             bundle.unlink()
-            assert node.db.path is not None
-            self.db_path: Path = node.db.path
+            self.db_path: Path | None = node.db.path
         finally:
             node.close()
         self.server = Server(self.settings.data_path)
@@ -209,6 +211,59 @@ def best(runs: int, fn: Callable[[], tuple[int, float]]) -> tuple[int, float]:
     return min(results, key=lambda r: r[1])
 
 
+def store_growth(
+    root: Path, args: argparse.Namespace, batch: list[bytes], warm: list[bytes], url: str
+) -> dict[str, float]:
+    """POST *batch* envelope by envelope, in turn, onto a small and a big pre-filled store."""
+    engine = "PostgreSQL" if url else "SQLite"
+    schemas: list[str] = []
+
+    def db_url(name: str) -> str:
+        if not url:
+            return ""
+        import psycopg
+
+        schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        schemas.append(schema)
+        return url + ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
+
+    stores = {
+        "small": TansiqServer(
+            root, f"small-{engine}", reissued(args.small_store, seed=11), db_url("small")
+        ),
+        "big": TansiqServer(
+            root, f"big-{engine}", reissued(args.big_store, seed=12), db_url("big")
+        ),
+    }
+    os.sync()  # let the pre-fills' dirty pages reach the disk before timing
+    time.sleep(2)
+    seconds = {label: 0.0 for label in stores}
+    try:
+        clients = {label: client(s.taxii) for label, s in stores.items()}
+        for s in stores.values():  # untimed
+            post_all(s.taxii, warm)
+        for count, body in envelopes(batch):  # interleaved: both see the same machine load
+            for label, s in stores.items():
+                seconds[label] += post(clients[label], s.taxii, count, body)
+        for c in clients.values():
+            c.close()
+    finally:
+        for s in stores.values():
+            s.stop()
+        if schemas:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                for schema in schemas:
+                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return {
+        label: rate_line(f"{engine}: POST onto the {count:,} store", len(batch), seconds[label])
+        for label, count in (("small", args.small_store), ("big", args.big_store))
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,6 +276,11 @@ def main() -> None:
     ap.add_argument("--big-store", type=int, default=1_000_000)
     ap.add_argument("--small-store", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="run (d) on PostgreSQL too, e.g. postgresql://postgres@127.0.0.1:5432/test",
+    )
     args = ap.parse_args()
 
     texts = list(reissued(max(args.objects, args.get_objects)))
@@ -269,7 +329,9 @@ def main() -> None:
         finally:
             main_node.stop()
         print("(c) the limit: in-process stdlib sqlite3 keyset pages -> envelope bytes, no HTTP")
-        n_raw, dt = best(2, lambda: raw_read(main_node.db_path))
+        assert main_node.db_path is not None
+        db_path = main_node.db_path
+        n_raw, dt = best(2, lambda: raw_read(db_path))
         raw_get = rate_line("raw paged read of (b)'s rows (best of 2)", n_raw, dt)
         if n_raw != n:
             print(f"  note: raw read {n_raw:,} rows, tansiq served {n:,} (node's own objects)")
@@ -281,29 +343,10 @@ def main() -> None:
         new = reissued(args.batch + PAGE + 10, seed=13)
         batch = [t for t in new if orjson.loads(t)["type"] not in FIXED]  # in the pre-fills
         batch, warm = batch[: args.batch], batch[args.batch : args.batch + PAGE]
-        stores = {
-            "small": TansiqServer(root, "small", reissued(args.small_store, seed=11)),
-            "big": TansiqServer(root, "big", reissued(args.big_store, seed=12)),
-        }
-        os.sync()  # let the pre-fills' dirty pages reach the disk before timing
-        time.sleep(2)
-        seconds = {label: 0.0 for label in stores}
-        try:
-            clients = {label: client(s.taxii) for label, s in stores.items()}
-            for s in stores.values():  # untimed
-                post_all(s.taxii, warm)
-            for count, body in envelopes(batch):  # interleaved: both see the same machine load
-                for label, s in stores.items():
-                    seconds[label] += post(clients[label], s.taxii, count, body)
-            for c in clients.values():
-                c.close()
-        finally:
-            for s in stores.values():
-                s.stop()
-        flat = {
-            label: rate_line(f"POST onto the {count:,} store", len(batch), seconds[label])
-            for label, count in (("small", args.small_store), ("big", args.big_store))
-        }
+        flat = store_growth(root, args, batch, warm, "")
+        pg_flat = (
+            store_growth(root, args, batch, warm, args.database_url) if args.database_url else None
+        )
 
     print("ratios")
     print(f"  tansiq / medallion paged GET: {tq_get / med_get:,.0f}× (medallion at {m:,} objects)")
@@ -312,10 +355,16 @@ def main() -> None:
     target("tansiq paged GET / raw paged read", 100 * tq_get / raw_get, 25, "%")
     target("tansiq POST / medallion POST", tq_post / med_post, 10)
     target(
-        f"POST rate on {args.big_store:,} store / on {args.small_store:,} store",
+        f"SQLite: POST rate on {args.big_store:,} store / on {args.small_store:,} store",
         flat["big"] / flat["small"],
         0.8,
     )
+    if pg_flat is not None:
+        target(
+            f"PostgreSQL: POST rate on {args.big_store:,} / on {args.small_store:,} store",
+            pg_flat["big"] / pg_flat["small"],
+            0.8,
+        )
 
 
 if __name__ == "__main__":
