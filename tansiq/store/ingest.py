@@ -22,6 +22,7 @@ from tansiq.stix.validate import Problem, check_object
 from tansiq.store.database import Database
 
 MAX_ERRORS = 1000
+ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after storing this many
 
 OBJECT_COLUMNS = (
     "added",
@@ -444,4 +445,8 @@ def _store(
             db.set_clock(writer.result.last_added)
         if before_commit is not None:
             before_commit(writer.result)  # e.g. the audit entry, in the same transaction
-        return writer.result
+    if not db.dialect.is_sqlite and writer.result.stored >= ANALYZE_AFTER:
+        # A bulk load leaves PostgreSQL's planner statistics describing a much smaller table
+        # (until autovacuum catches up), and it would scan instead of using the indexes.
+        db.execute("ANALYZE objects")
+    return writer.result
