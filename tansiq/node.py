@@ -62,7 +62,7 @@ def identity_object(code: str, name: str) -> dict[str, Any]:
 
 
 def open_database(settings: Settings) -> Database:
-    return Database(settings.database_url, settings.data_path)
+    return Database(settings.database_url, settings.data_path, settings.sqlite_cache_mb)
 
 
 @dataclass(frozen=True)

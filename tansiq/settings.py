@@ -71,6 +71,12 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Database URL: empty for SQLite in the data dir, or postgresql://user@host:port/db.",
     ),
+    Setting(
+        "sqlite_cache_mb",
+        int,
+        128,
+        "SQLite page cache per connection, in MiB; raise it for stores of millions of objects.",
+    ),
     Setting("host", str, "127.0.0.1", "Address the web server listens on."),
     Setting("port", int, 8400, "Port the web server listens on."),
     Setting(

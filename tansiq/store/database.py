@@ -33,8 +33,9 @@ class StoreError(RuntimeError):
 class Database:
     """A node's database.  Thread-safe: one connection per thread."""
 
-    def __init__(self, url: str, data_dir: Path) -> None:
+    def __init__(self, url: str, data_dir: Path, cache_mb: int = 128) -> None:
         self.url = url
+        self.cache_mb = cache_mb
         self.dialect: Dialect = dialect_for(url)
         self.path: Path | None = None
         if self.dialect.is_sqlite:
@@ -56,7 +57,7 @@ class Database:
             if self.path is not None:
                 if not self.path.parent.is_dir():
                     raise StoreError(f"data directory {self.path.parent} does not exist")
-                conn = connect_sqlite(self.path)
+                conn = connect_sqlite(self.path, self.cache_mb)
                 if self._checkpointer is not None:
                     conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it
                 return conn

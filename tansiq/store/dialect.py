@@ -58,13 +58,13 @@ def sqlite_path(url: str, data_dir: Path) -> Path:
     return data_dir / "tansiq.db"
 
 
-def connect_sqlite(path: Path) -> sqlite3.Connection:
+def connect_sqlite(path: Path, cache_mb: int = 128) -> sqlite3.Connection:
     """A connection in autocommit mode; transactions are explicit (``BEGIN IMMEDIATE``)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache
+    conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # in KiB
     conn.execute("PRAGMA busy_timeout=60000")
     return conn
 
