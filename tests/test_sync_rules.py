@@ -51,3 +51,20 @@ def test_sync_token_never_in_clear_over_http(node: Node, url: str, allowed: bool
             client_for(relaxed, partner).close()
         finally:
             relaxed.close()
+
+
+def test_prefetch_thread_stops_when_the_consumer_stops_early() -> None:
+    import threading
+
+    from tansiq.federation.sync import _prefetch
+
+    def endless():  # type: ignore[no-untyped-def]
+        n = 0
+        while True:
+            n += 1
+            yield [n], str(n), b""
+
+    pages = _prefetch(endless())
+    assert next(pages)[1] == "1"
+    pages.close()  # the consumer gives up (e.g. storing a page failed)
+    assert not any(t.name == "tansiq-sync-fetch" and t.is_alive() for t in threading.enumerate())

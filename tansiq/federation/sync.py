@@ -211,27 +211,45 @@ def _version(obj: dict[str, Any]) -> int:
 
 
 def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
-    """Fetch the next page on a thread while the caller works on the current one."""
+    """Fetch the next page on a thread while the caller works on the current one.
+
+    If the caller stops early (an error while storing), the fetching thread is told to stop too
+    and is not left blocked on a full queue.
+    """
     box: queue.Queue[Page | BaseException | None] = queue.Queue(1)
+    stop = threading.Event()
+
+    def offer(item: Page | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run() -> None:
         try:
             for page in pages:
-                box.put(page)
-            box.put(None)
+                if not offer(page):
+                    return
+            offer(None)
         except BaseException as exc:
-            box.put(exc)
+            offer(exc)
 
     thread = threading.Thread(target=run, name="tansiq-sync-fetch", daemon=True)
     thread.start()
-    while True:
-        item = box.get()
-        if item is None:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join()
+    try:
+        while True:
+            item = box.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 def _held(node: Node, objects: list[Any]) -> dict[str, int]:
