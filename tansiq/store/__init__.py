@@ -1,0 +1,1 @@
+"""Storage: one schema over SQLite or PostgreSQL, one write path, the read queries."""
