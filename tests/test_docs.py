@@ -30,3 +30,10 @@ def test_readme_commands_exist() -> None:
     for name in re.findall(r"`tansiq ([a-z]+)", readme):
         assert name in commands, name
         assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0
+
+
+def test_every_source_folder_is_a_package() -> None:
+    """Wheels built with setuptools' package discovery leave out folders without __init__.py."""
+    for folder in (ROOT / "tansiq").rglob("*"):
+        if folder.is_dir() and any(folder.glob("*.py")):
+            assert (folder / "__init__.py").exists(), folder
