@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from tansiq.federation import jcs
 from tansiq.sharing import Partner
-from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of
-from tansiq.stix.timestamps import to_micros
+from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of, extension_of
+from tansiq.stix.timestamps import version_micros
 from tansiq.store.ingest import ObjectRejected, Prepare
 
 ALG: Final = "Ed25519"
@@ -110,11 +110,7 @@ def sign(obj: dict[str, Any], key: Ed25519PrivateKey, signer: str) -> dict[str, 
 
 def signature_of(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The signature extension of *obj*, or None."""
-    ext = obj.get("extensions")
-    if not isinstance(ext, dict):
-        return None
-    value = ext.get(SIGNATURE_EXT)
-    return value if isinstance(value, dict) else None
+    return extension_of(obj, SIGNATURE_EXT)
 
 
 @lru_cache(maxsize=64)
@@ -166,12 +162,6 @@ def verify(obj: dict[str, Any], public_key_pem: str, *, signer: str | None = Non
     signature that does not verify.
     """
     _verify_with(obj, load_public_key(public_key_pem), signer)
-
-
-def _version(obj: dict[str, Any]) -> int:
-    """The version in µs as the store orders versions: ``modified``, else ``created``."""
-    value = obj.get("modified", obj.get("created"))
-    return 0 if value is None else to_micros(value)
 
 
 def receive_hook(
@@ -227,7 +217,7 @@ def receive_hook(
         if isinstance(oid, str):
             held = held_versions(oid)
             try:
-                incoming = _version(obj)
+                incoming = version_micros(obj)
             except ValueError:
                 raise ObjectRejected("modified", f"from {peer}: not a timestamp") from None
             if held is not None and incoming < held:

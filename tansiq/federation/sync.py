@@ -30,7 +30,7 @@ from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import now_micros, to_micros
+from tansiq.stix.timestamps import now_micros, version_micros
 from tansiq.store.ingest import IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
@@ -196,18 +196,13 @@ def _finish_page(
     held = _held(node, objects)  # again: the previous page may have brought newer versions
     good = []
     for obj, reason in zip(objects, checking(), strict=True):
-        if reason is None and held.get(obj["id"], -1) > _version(obj):
+        if reason is None and held.get(obj["id"], -1) > version_micros(obj):
             reason = "modified: older than the version already held (replay)"
         if reason is None:
             good.append(obj)
         else:
             _reject(node, report, obj, reason)
     _store_page(node, report, good, last)
-
-
-def _version(obj: dict[str, Any]) -> int:
-    value = obj.get("modified", obj.get("created"))
-    return 0 if value is None else to_micros(value)
 
 
 def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:

@@ -66,13 +66,18 @@ SIGNATURE_DEFINITION: Final[dict[str, Any]] = {
 }
 
 
-def distribution_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The distribution extension of *obj*, or None."""
+def extension_of(obj: dict[str, Any], definition_id: str) -> dict[str, Any] | None:
+    """The property-extension *definition_id* of *obj*, or None."""
     ext = obj.get("extensions")
     if not isinstance(ext, dict):
         return None
-    value = ext.get(DISTRIBUTION_EXT)
+    value = ext.get(definition_id)
     return value if isinstance(value, dict) else None
+
+
+def distribution_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The distribution extension of *obj*, or None."""
+    return extension_of(obj, DISTRIBUTION_EXT)
 
 
 def set_distribution(obj: dict[str, Any], origin: str, partners: list[str]) -> dict[str, Any]:

@@ -52,6 +52,13 @@ def is_timestamp(value: object) -> bool:
     return True
 
 
+def version_micros(obj: dict[str, object]) -> int:
+    """The version of a STIX object as the store orders versions: ``modified``, else
+    ``created``, else 0 (µs).  Raise ValueError for a malformed timestamp."""
+    value = obj.get("modified", obj.get("created"))
+    return 0 if value is None else to_micros(value)
+
+
 def from_micros(micros: int) -> str:
     """Format microseconds as a STIX/TAXII timestamp with microsecond precision."""
     dt = datetime.fromtimestamp(micros // 1_000_000, tz=UTC)
