@@ -425,6 +425,13 @@ def delete_object(
         raise TaxiiError(404, f"no matching version of {object_id!r}") from None
     except tq.NotOriginator as exc:
         raise TaxiiError(403, f"originated by {exc}: only that node may delete it") from None
+    except tq.WouldWiden as exc:
+        raise TaxiiError(
+            409,
+            "deleting the current version would make an earlier one current again, and it is"
+            f" released to {', '.join(exc.args)}, who may not see the current one; delete the"
+            " earlier versions as well, or publish a new version with the distribution you want",
+        ) from None
     return Response(b"", media_type=TAXII)
 
 

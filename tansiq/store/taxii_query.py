@@ -35,6 +35,11 @@ class NotOriginator(PermissionError):
     """A version to delete was originated by another partner's node."""
 
 
+class WouldWiden(PermissionError):
+    """Deleting the latest version would make current an earlier version released to more
+    partners (its args: their codes), re-sharing what a narrowing had withdrawn."""
+
+
 @dataclass(frozen=True)
 class Visibility:
     """The policy as SQL: ``one`` judges a single row (as over ``latest_objects``), ``versions``
@@ -194,8 +199,10 @@ def delete(
 ) -> int:
     """Delete the matching visible versions of *object_id*, all or none; return how many.
 
-    Raises :class:`NotVisible` when none match and :class:`NotOriginator` when one of them was
-    originated elsewhere.  The latest remaining version becomes ``is_latest``.
+    Raises :class:`NotVisible` when none match, :class:`NotOriginator` when one of them was
+    originated elsewhere and :class:`WouldWiden` when the version that would become current is
+    released to a partner the current one is not.  The latest remaining version becomes
+    ``is_latest``.
     """
     with db.write():
         table, clauses, params = _where(vis, scope, match, object_id)
@@ -207,7 +214,9 @@ def delete(
         foreign = sorted({str(r[1]) for r in rows if r[1] != own_code})
         if foreign:
             raise NotOriginator(", ".join(foreign) or "unknown")
-        db.executemany("DELETE FROM objects WHERE added = ?", [(int(r[0]),) for r in rows])
+        doomed = {int(r[0]) for r in rows}
+        _refuse_widening(db, object_id, doomed)
+        db.executemany("DELETE FROM objects WHERE added = ?", [(a,) for a in doomed])
         top = db.fetchone("SELECT MAX(version) FROM objects WHERE id = ?", (object_id,))
         if top is not None and top[0] is not None:
             db.execute(
@@ -218,6 +227,21 @@ def delete(
         if before_commit is not None:
             before_commit(len(rows))
         return len(rows)
+
+
+def _refuse_widening(db: Database, object_id: str, doomed: set[int]) -> None:
+    versions = db.fetchall(
+        "SELECT added, version, is_latest, partners FROM objects WHERE id = ?", (object_id,)
+    )
+    current = next((v for v in versions if v[2]), None)
+    remaining = [v for v in versions if int(v[0]) not in doomed]
+    if current is None or int(current[0]) not in doomed or not remaining:
+        return
+    successor = max(remaining, key=lambda v: int(v[1]))
+    wider = set(str(successor[3]).strip(",").split(",")) - set(str(current[3]).split(","))
+    wider.discard("")
+    if wider:
+        raise WouldWiden(*sorted(wider))
 
 
 # -- status resources ------------------------------------------------------------------------
