@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tansiq.federation import credentials
 from tansiq.federation.enrol import Invitation, accept
-from tansiq.federation.sync import Scheduler, SyncError, client_for
-from tansiq.node import Node, partner_identity_id
+from tansiq.federation.sync import Scheduler, SyncError, client_for, peer_token
+from tansiq.node import Node, init_node, partner_identity_id
+from tansiq.settings import load
 from tansiq.sharing import list_partners
 
 
@@ -68,3 +70,26 @@ def test_prefetch_thread_stops_when_the_consumer_stops_early() -> None:
     assert next(pages)[1] == "1"
     pages.close()  # the consumer gives up (e.g. storing a page failed)
     assert not any(t.name == "tansiq-sync-fetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_peer_tokens_are_encrypted_at_rest(node: Node, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    token = "tsq_peer-secret-token-0123456789"
+    accept(node, Invitation("DZ", "Algeria", partner_identity_id("DZ"), "https://dz", "PEM", token))
+    stored = node.db.fetchone("SELECT token FROM peer_credentials WHERE partner = 'DZ'")
+    assert stored is not None and token not in stored[0] and stored[0].startswith("fernet:")
+    assert peer_token(node, "DZ") == token
+    # a token stored in clear by an earlier version is sealed on the next sync
+    with node.db.write():
+        node.db.execute("UPDATE peer_credentials SET token = ? WHERE partner = 'DZ'", (token,))
+    assert peer_token(node, "DZ") == token
+    assert credentials.seal_legacy(node) == 1 and credentials.seal_legacy(node) == 0
+    stored = node.db.fetchone("SELECT token FROM peer_credentials WHERE partner = 'DZ'")
+    assert stored is not None and token not in stored[0] and peer_token(node, "DZ") == token
+    # another node's key cannot open it: a clear error, not a garbled token
+    other_dir = tmp_path / "other"
+    init_node(load({"data_dir": str(other_dir)}, env={}), "TN", "Tunisia", "x" * 16)
+    stranger = Node(node.settings.with_overrides(data_dir=str(other_dir)))
+    stranger.db.close()
+    stranger.db = node.db
+    with pytest.raises(SyncError, match="does not open"):
+        peer_token(stranger, "DZ")

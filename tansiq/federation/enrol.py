@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import serialization
 
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, get_account, new_password
+from tansiq.federation import credentials
 from tansiq.node import Node
 from tansiq.sharing import Partner, add_partner
-from tansiq.stix.timestamps import now_micros
 
 PREFIX = "tansiq-enrol:"
 
@@ -98,10 +98,7 @@ def accept(node: Node, invitation: Invitation) -> Partner:
             invitation.public_key,
             invitation.url,
         )
-        node.db.execute(
-            "INSERT INTO peer_credentials (partner, token, created) VALUES (?, ?, ?)",
-            (invitation.code, invitation.token, now_micros()),
-        )
+        credentials.save(node, invitation.code, invitation.token)
         audit.record_in(
             node.db,
             "cli",

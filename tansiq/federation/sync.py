@@ -26,6 +26,7 @@ import httpx
 import orjson
 
 from tansiq import audit
+from tansiq.federation import credentials
 from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
@@ -72,8 +73,10 @@ def _loopback(url: str) -> bool:
 
 
 def peer_token(node: Node, code: str) -> str | None:
-    row = node.db.fetchone("SELECT token FROM peer_credentials WHERE partner = ?", (code,))
-    return None if row is None else str(row[0])
+    try:
+        return credentials.load(node, code)
+    except credentials.CredentialError as exc:
+        raise SyncError(str(exc)) from None
 
 
 def client_for(node: Node, partner: Partner) -> httpx.Client:
@@ -159,6 +162,7 @@ def sync_partner(
     partner = next((p for p in list_partners(node.db) if p.code == code), None)
     if partner is None:
         raise SyncError(f"no partner {code}; see `tansiq partner list`")
+    credentials.seal_legacy(node)  # tokens an earlier version stored in clear
     report = SyncReport(code)
     with contextlib.ExitStack() as stack:
         try:
