@@ -35,7 +35,9 @@ from tansiq.stix.extensions import strip_distribution
 def make_node(root: Path, code: str) -> Node:
     settings = load({"data_dir": str(root / code.lower())}, env={})
     init_node(settings, code, f"{code} node", admin_password="bench-password")
-    return Node(settings)
+    node = Node(settings)
+    node.db.checkpoint_in_background()  # as in `tansiq serve` and `tansiq sync`
+    return node
 
 
 def as_origin(objs: list[bytes], origin: Node) -> list[dict]:  # type: ignore[type-arg]

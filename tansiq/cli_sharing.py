@@ -189,19 +189,23 @@ def sync(partner_code: str | None, page_size: int, **kwargs: Any) -> None:
     from tansiq.federation.sync import SyncError, SyncReport, sync_all, sync_partner
 
     node = _open_node(_settings(kwargs))
+    node.db.checkpoint_in_background()  # as `serve` does: pages commit without waiting on it
 
     def progress(r: SyncReport) -> None:
         click.echo(f"  {r.partner}: page {r.pages}, {r.received} received", err=True)
 
-    if partner_code:
-        try:
-            reports = [
-                sync_partner(node, partner_code.upper(), progress=progress, page_size=page_size)
-            ]
-        except SyncError as exc:
-            raise click.ClickException(str(exc)) from None
-    else:
-        reports = sync_all(node, progress=progress, page_size=page_size)
+    try:
+        if partner_code:
+            try:
+                reports = [
+                    sync_partner(node, partner_code.upper(), progress=progress, page_size=page_size)
+                ]
+            except SyncError as exc:
+                raise click.ClickException(str(exc)) from None
+        else:
+            reports = sync_all(node, progress=progress, page_size=page_size)
+    finally:
+        node.close()
     failed = False
     for r in reports:
         click.echo(str(r))
