@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from conftest import SHARED_FILES, STIX_DIR
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -32,8 +33,7 @@ from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, set_distribu
 from tansiq.stix.timestamps import to_micros
 from tansiq.store.ingest import IngestError, ObjectRejected, ingest
 
-STIX_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "stix"
-STIX_FILES = sorted(STIX_DIR.glob("*.json"))
+STIX_FILES = SHARED_FILES
 ICS = STIX_DIR / "ics-attack-18.1.json"
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -12,11 +12,11 @@ validated one object at a time, once per file, which keeps this module well unde
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHARED_FILES, STIX_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invalid_corpus import (
@@ -41,15 +41,7 @@ def oracle_valid(obj: dict[str, Any]) -> bool:
     return bool(stix2validator.validate_instance(obj, OPTIONS).is_valid)
 
 
-def shared_stix_dir() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "stix"
-    env = os.environ.get("TANSIQ_SHARED_DIR")
-    if not default.is_dir() and env:
-        return Path(env) / "data" / "stix"
-    return default
-
-
-STIX_FILES = sorted(shared_stix_dir().glob("*.json"))
+STIX_FILES = SHARED_FILES
 
 
 def objects_of(document: Any) -> list[Any]:
@@ -270,7 +262,7 @@ def test_shared_file_verdicts_agree(path: Path) -> None:
 
 def test_shared_files_found() -> None:
     if not STIX_FILES:
-        pytest.skip(f"no STIX files in {shared_stix_dir()} (set TANSIQ_SHARED_DIR)")
+        pytest.skip(f"no STIX files in {STIX_DIR} (set TANSIQ_SHARED_DIR)")
     assert any(p.name.startswith("ics-attack") for p in STIX_FILES)
 
 
