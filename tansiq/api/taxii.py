@@ -425,14 +425,25 @@ def delete_object(
         raise TaxiiError(404, f"no matching version of {object_id!r}") from None
     except tq.NotOriginator as exc:
         raise TaxiiError(403, f"originated by {exc}: only that node may delete it") from None
-    except tq.WouldWiden as exc:
-        raise TaxiiError(
-            409,
-            "deleting the current version would make an earlier one current again, and it is"
-            f" released to {', '.join(exc.args)}, who may not see the current one; delete the"
-            " earlier versions as well, or publish a new version with the distribution you want",
-        ) from None
+    except tq.WouldReshare as exc:
+        raise TaxiiError(409, _reshare_message(exc)) from None
     return Response(b"", media_type=TAXII)
+
+
+def _reshare_message(exc: tq.WouldReshare) -> str:
+    effects = []
+    if exc.wider:
+        effects.append(f"released to {', '.join(exc.wider)}, who may not see the current one")
+    if exc.narrower:
+        effects.append(
+            f"not released to {', '.join(exc.narrower)}, whose nodes hold the current one and"
+            " would not be told"
+        )
+    return (
+        "deleting the current version would make an earlier one current again, "
+        + " and ".join(effects)
+        + "; publish a new version with the distribution you want, or delete every version"
+    )
 
 
 @router.post(OBJECTS, status_code=202, summary="Add objects (all or nothing; a status)")

@@ -35,9 +35,16 @@ class NotOriginator(PermissionError):
     """A version to delete was originated by another partner's node."""
 
 
-class WouldWiden(PermissionError):
-    """Deleting the latest version would make current an earlier version released to more
-    partners (its args: their codes), re-sharing what a narrowing had withdrawn."""
+class WouldReshare(PermissionError):
+    """Deleting the latest version would make current an earlier version released to other
+    partners: ``wider`` would see the object again after a narrowing withdrew it, ``narrower``
+    would lose it without their nodes being told (they hold copies).  Publishing a new version
+    with the wanted distribution does it properly (withdrawals reach the dropped partners)."""
+
+    def __init__(self, wider: list[str], narrower: list[str]) -> None:
+        super().__init__(wider, narrower)
+        self.wider = wider
+        self.narrower = narrower
 
 
 @dataclass(frozen=True)
@@ -200,8 +207,8 @@ def delete(
     """Delete the matching visible versions of *object_id*, all or none; return how many.
 
     Raises :class:`NotVisible` when none match, :class:`NotOriginator` when one of them was
-    originated elsewhere and :class:`WouldWiden` when the version that would become current is
-    released to a partner the current one is not.  The latest remaining version becomes
+    originated elsewhere and :class:`WouldReshare` when the version that would become current is
+    released to other partners than the current one.  The latest remaining version becomes
     ``is_latest``.
     """
     with db.write():
@@ -215,7 +222,7 @@ def delete(
         if foreign:
             raise NotOriginator(", ".join(foreign) or "unknown")
         doomed = {int(r[0]) for r in rows}
-        _refuse_widening(db, object_id, doomed)
+        _refuse_resharing(db, object_id, doomed)
         db.executemany("DELETE FROM objects WHERE added = ?", [(a,) for a in doomed])
         top = db.fetchone("SELECT MAX(version) FROM objects WHERE id = ?", (object_id,))
         if top is not None and top[0] is not None:
@@ -229,7 +236,7 @@ def delete(
         return len(rows)
 
 
-def _refuse_widening(db: Database, object_id: str, doomed: set[int]) -> None:
+def _refuse_resharing(db: Database, object_id: str, doomed: set[int]) -> None:
     versions = db.fetchall(
         "SELECT added, version, is_latest, partners FROM objects WHERE id = ?", (object_id,)
     )
@@ -238,10 +245,10 @@ def _refuse_widening(db: Database, object_id: str, doomed: set[int]) -> None:
     if current is None or int(current[0]) not in doomed or not remaining:
         return
     successor = max(remaining, key=lambda v: int(v[1]))
-    wider = set(str(successor[3]).strip(",").split(",")) - set(str(current[3]).split(","))
-    wider.discard("")
-    if wider:
-        raise WouldWiden(*sorted(wider))
+    before = set(str(current[3]).strip(",").split(",")) - {""}
+    after = set(str(successor[3]).strip(",").split(",")) - {""}
+    if before != after:
+        raise WouldReshare(sorted(after - before), sorted(before - after))
 
 
 # -- status resources ------------------------------------------------------------------------
