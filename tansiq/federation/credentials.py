@@ -33,8 +33,8 @@ def _fernet(node: Node) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key.derive(secret)))
 
 
-def seal(node: Node, token: str) -> str:
-    return SEALED + _fernet(node).encrypt(token.encode()).decode()
+def seal(node: Node, token: str, fernet: Fernet | None = None) -> str:
+    return SEALED + (fernet or _fernet(node)).encrypt(token.encode()).decode()
 
 
 def save(node: Node, partner: str, token: str) -> None:
@@ -69,10 +69,11 @@ def seal_legacy(node: Node) -> int:
     )
     if not rows:
         return 0
+    fernet = _fernet(node)  # reads the key file once for all rows
     with node.db.write():
         for partner, token in rows:
             node.db.execute(
                 "UPDATE peer_credentials SET token = ? WHERE partner = ? AND token = ?",
-                (seal(node, str(token)), partner, token),
+                (seal(node, str(token), fernet), partner, token),
             )
     return len(rows)

@@ -245,8 +245,8 @@ def _refuse_resharing(db: Database, object_id: str, doomed: set[int]) -> None:
     if current is None or int(current[0]) not in doomed or not remaining:
         return
     successor = max(remaining, key=lambda v: int(v[1]))
-    before = set(str(current[3]).strip(",").split(",")) - {""}
-    after = set(str(successor[3]).strip(",").split(",")) - {""}
+    before = set(filter(None, str(current[3]).split(",")))  # the column is ",DZ,EG,"
+    after = set(filter(None, str(successor[3]).split(",")))
     if before != after:
         raise WouldReshare(sorted(after - before), sorted(before - after))
 
