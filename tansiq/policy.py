@@ -80,3 +80,11 @@ def withdrawn_condition(principal: Principal, node_code: str) -> Condition:
         " WHERE old.id = latest_objects.id AND old.partners LIKE ?)",
         (node_code, like, like),
     )
+
+
+def deleted_condition(principal: Principal, node_code: str) -> Condition:
+    """SQL over ``deletions``: tombstones of this node's objects released to the principal's
+    partner (what a peer must delete).  Only ids and versions are served."""
+    if principal.partner is None or not principal.is_sync:
+        return NOTHING
+    return "origin = ? AND partners LIKE ?", (node_code, f"%,{principal.partner},%")

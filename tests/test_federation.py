@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import uvicorn
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from test_store import indicator
 
 from tansiq import audit
+from tansiq.api.taxii import SHARED_ID
 from tansiq.demo import CODES, DemoNode, serve, setup, sync_everyone
 from tansiq.federation.enrol import Invitation, accept
 from tansiq.federation.signing import sign
@@ -34,7 +36,9 @@ from tansiq.federation.sync import sync_partner
 from tansiq.node import partner_identity_id
 from tansiq.scenario import BORDER_REPORT_ID, DERNA_REPORT_ID, EG_ONLY_NOTE_ID, scenario_items
 from tansiq.stix.extensions import set_distribution
-from tansiq.stix.timestamps import from_micros, now_micros
+from tansiq.stix.timestamps import from_micros, now_micros, to_micros
+
+TAXII = "application/taxii+json;version=2.1"
 
 
 @pytest.fixture
@@ -246,3 +250,48 @@ def test_revocation_propagates(fed: dict[str, DemoNode]) -> None:
             "SELECT revoked FROM latest_objects WHERE id = ?", (DERNA_REPORT_ID,)
         )
         assert row == (1,), code
+
+
+def test_deletion_propagates_to_the_partners_holding_copies(fed: dict[str, DemoNode]) -> None:
+    """Deleting versions on the originator deletes them on the nodes they were released to;
+    a partner they were not released to is never told the id."""
+    sync_everyone(list(fed.values()))
+    eg = fed["EG"]
+    first = {**indicator(901), "created_by_ref": eg.node.identity_id}
+    second = {**first, "modified": "2015-02-21T10:00:00.000Z"}
+    eg.node.ingest([first], distribution=["DZ"])
+    eg.node.ingest([second], distribution=["DZ"])
+    sync_everyone(list(fed.values()))
+    versions = "SELECT modified, is_latest FROM objects WHERE id = ? ORDER BY version"
+    v1, v2 = to_micros(first["modified"]), to_micros(second["modified"])
+    assert fed["DZ"].node.db.fetchall(versions, (first["id"],)) == [(v1, 0), (v2, 1)]
+    assert not holds(fed["TN"], first["id"])
+    assert holds(fed["TN"], DERNA_REPORT_ID) and holds(fed["DZ"], DERNA_REPORT_ID)
+
+    token = eg.accounts["admin"]["token"]
+    objects = f"{eg.url}/taxii2/api/collections/{SHARED_ID}/objects/"
+    with httpx.Client(headers={"Authorization": f"Bearer {token}", "Accept": TAXII}) as http:
+        r = http.delete(f"{objects}{first['id']}/", params={"match[version]": "first"})
+        assert r.status_code == 200, r.text
+        assert http.delete(f"{objects}{DERNA_REPORT_ID}/").status_code == 200  # every version
+    reports = sync_everyone(list(fed.values()))
+    assert sum(r.deleted for r in reports if r.partner == "EG") == 3  # 1 at DZ, 1 + 1 (Derna)
+    # DZ keeps the second version, now the latest; the Derna report is gone from DZ and TN
+    assert fed["DZ"].node.db.fetchall(versions, (first["id"],)) == [(v2, 1)]
+    assert not holds(fed["DZ"], DERNA_REPORT_ID) and not holds(fed["TN"], DERNA_REPORT_ID)
+    deleted = [
+        e for e in audit.page(fed["DZ"].node.db, None, 1000) if e["action"] == "object_deleted"
+    ]
+    assert {e["target"] for e in deleted} == {first["id"], DERNA_REPORT_ID}
+    # TN was never released the indicator: its feed does not name it
+    tn_token = fed["EG"].sync_tokens["TN"]
+    with httpx.Client(headers={"Authorization": f"Bearer {tn_token}"}) as http:
+        feed = http.get(f"{eg.url}/api/sync/withdrawals").json()["withdrawals"]
+    assert [(i["id"], i["reason"]) for i in feed] == [(DERNA_REPORT_ID, "deleted")]
+    # deleting the last version leaves DZ nothing
+    with httpx.Client(headers={"Authorization": f"Bearer {token}", "Accept": TAXII}) as http:
+        assert http.delete(f"{objects}{first['id']}/").status_code == 200
+    sync_everyone(list(fed.values()))
+    assert not holds(fed["DZ"], first["id"])
+    again = sync_everyone(list(fed.values()))  # the cursor moved past every tombstone
+    assert sum(r.deleted + r.withdrawn for r in again) == 0

@@ -171,6 +171,20 @@ def expected(
     return out
 
 
+def withdrawn(
+    fed: Federation, model: dict[str, list[tuple[str, set[str], str]]], p: Principal
+) -> set[str]:
+    """Ids the withdrawal feed owes sync principal *p*, per the reference model: this node's
+    objects some version of which was released to p's partner, but not the latest."""
+    return {
+        oid
+        for oid, versions in model.items()
+        if versions[0][2] == fed.node
+        and p.partner not in max(versions, key=lambda v: v[0])[1]
+        and any(p.partner in partners for _, partners, _ in versions)
+    }
+
+
 def check_forms_agree(node: Node, fed: Federation) -> None:
     """The predicate and the SQL condition select the same versions, for every principal."""
     rows = node.db.fetchall("SELECT added, id, is_latest, json FROM objects")
@@ -236,7 +250,14 @@ def check_paths(
             assert {o["id"]: o["modified"] for o in exported if o["type"] == "note"} == want_latest
             stats = client.get("/api/stats").json()["by_type"]
             assert stats.get("note", 0) == len(want_latest)
-            CASES["count"] += 5
+            # the withdrawal feed: only partners' sync accounts, only what was once theirs
+            r = client.get("/api/sync/withdrawals", params={"limit": 10_000})
+            if p.is_sync:
+                fed_ids = {i["id"] for i in r.json()["withdrawals"]}
+                assert fed_ids == withdrawn(fed, model, p), p
+            else:
+                assert r.status_code == 403
+            CASES["count"] += 6
         app.dependency_overrides.clear()
 
 

@@ -537,6 +537,48 @@ def test_delete_never_changes_who_holds_the_current_version(fed: Fed, tc: TestCl
     assert [o["name"] for o in tc.get(url2).json()["objects"]] == ["dz+tn"]
 
 
+def test_withdrawal_feed_names_deletions_only_to_the_partners_released_to(
+    fed: Fed, tc: TestClient
+) -> None:
+    """Tombstones of deleted versions, in clock order with withdrawals, per partner."""
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    for user in ("sync-dz", "sync-tn"):  # scopes as enrolment gives them
+        fed.tokens[user] = create_token(fed.node.db, user, "feed test", "api sync")
+    ingest = fed.node.ingest
+    ingest([indicator(6, V1)], distribution=["DZ", "TN"])
+    ingest([indicator(6, V2)], distribution=["DZ"])  # withdrawn from TN
+    ingest([indicator(3, V1)], distribution=["DZ", "TN"])
+    ingest([indicator(3, V2)], distribution=["DZ", "TN"])
+    ingest([indicator(4, V1)], distribution=["DZ"])
+    ingest([indicator(5, V1)])  # EG only: its deletion tells no one
+    url = f"{SHARED}objects/indicator--00000000-0000-4000-8000-%012d/"
+    assert tc.delete(url % 3, params={"match[version]": V1}).status_code == 200
+    assert tc.delete(url % 4).status_code == 200
+    assert tc.delete(url % 5).status_code == 200
+
+    def feed(user: str, **params: Any) -> Any:
+        with fed.client(user, Accept="application/json") as c:
+            r = c.get("/api/sync/withdrawals", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def items(body: Any) -> list[tuple[str, str, str | None]]:
+        v = {to_micros(V1): V1, to_micros(V2): V2}
+        return [
+            (i["id"][-2:], i["reason"], v.get(i["version"]) if "version" in i else None)
+            for i in body["withdrawals"]
+        ]
+
+    assert items(feed("sync-dz")) == [("03", "deleted", V1), ("04", "deleted", None)]
+    assert items(feed("sync-tn")) == [("06", "withdrawn", None), ("03", "deleted", V1)]
+    first = feed("sync-dz", limit=1)
+    assert first["more"] is True and items(first) == [("03", "deleted", V1)]
+    rest = feed("sync-dz", after=first["withdrawals"][0]["after"])
+    assert rest["more"] is False and items(rest) == [("04", "deleted", None)]
+    with fed.client("reader-eg", Accept="application/json") as c:
+        assert c.get("/api/sync/withdrawals").status_code == 403
+
+
 # -- visibility and audit --------------------------------------------------------------------
 
 

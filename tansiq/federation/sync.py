@@ -5,8 +5,9 @@ For each enrolled peer the node pages through the peer's ``shared`` collection w
 verified (:func:`tansiq.federation.signing.receive_hook`); rejected ones are audited and skipped.
 The accepted versions of a page and the advanced cursor are written in one transaction, so a crash
 at any point resumes from the last committed page: no loss, and re-sent versions are no-ops.
-Withdrawals (a later version that no longer releases an object to this node) arrive from the
-peer's ``/api/sync/withdrawals`` feed and delete the local copies.
+Withdrawals (a later version that no longer releases an object to this node) and deletions (the
+peer deleted versions it had released to this node) arrive from the peer's
+``/api/sync/withdrawals`` feed and delete the local copies.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import now_micros, version_micros
+from tansiq.stix.timestamps import from_micros, now_micros, version_micros
+from tansiq.store import deletions
 from tansiq.store.ingest import IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
@@ -52,13 +54,15 @@ class SyncReport:
     unchanged: int = 0
     rejected: int = 0
     withdrawn: int = 0
+    deleted: int = 0
     pages: int = 0
     rejections: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
             f"{self.partner}: {self.received} received, {self.stored} stored, "
-            f"{self.unchanged} unchanged, {self.rejected} rejected, {self.withdrawn} withdrawn"
+            f"{self.unchanged} unchanged, {self.rejected} rejected, {self.withdrawn} withdrawn, "
+            f"{self.deleted} deleted"
         )
 
 
@@ -306,6 +310,18 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
         return
 
 
+def _feed_item(item: Any) -> tuple[str, str, int | None]:
+    """(id, reason, version or None) of one withdrawal-feed item; SyncError if malformed."""
+    try:
+        oid, version = item["id"], item.get("version")
+        int(item["after"])
+        if not isinstance(oid, str) or not (version is None or type(version) is int):
+            raise TypeError
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SyncError(f"the peer sent a malformed withdrawal item: {item!r:.200}") from None
+    return oid, str(item.get("reason", "withdrawn")), version
+
+
 def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
     after = _cursor(node, report.partner, WITHDRAWALS) or "0"
     while True:
@@ -315,18 +331,17 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
             return
         with node.db.write():
             for item in items:
-                oid = str(item["id"])
-                node.db.execute(
-                    "DELETE FROM objects WHERE id = ? AND origin = ?", (oid, report.partner)
-                )
-                audit.record_in(
-                    node.db,
-                    f"sync-{report.partner}",
-                    "object_withdrawn",
-                    oid,
-                    {"partner": report.partner},
-                )
-                report.withdrawn += 1
+                oid, reason, version = _feed_item(item)
+                deletions.remove(node.db, oid, report.partner, version)
+                detail: dict[str, Any] = {"partner": report.partner}
+                if version is not None:
+                    detail["version"] = from_micros(version)
+                action = "object_deleted" if reason == "deleted" else "object_withdrawn"
+                audit.record_in(node.db, f"sync-{report.partner}", action, oid, detail)
+                if reason == "deleted":
+                    report.deleted += 1
+                else:
+                    report.withdrawn += 1
             after = str(items[-1]["after"])
             _set_cursor(node, report.partner, WITHDRAWALS, after)
         if not body.get("more"):
@@ -399,7 +414,12 @@ class Scheduler:
                 holding = holding or self._acquire()
                 if holding:
                     for report in sync_all(self.node):
-                        if report.received or report.withdrawn or report.rejections:
+                        if (
+                            report.received
+                            or report.withdrawn
+                            or report.deleted
+                            or report.rejections
+                        ):
                             log.info("%s", report)
             except Exception:  # keep the scheduler alive; the error is logged
                 log.exception("scheduled sync failed")

@@ -143,10 +143,26 @@ def _m003_federation(d: Dialect) -> list[str]:
     ]
 
 
+def _m004_deletions(d: Dialect) -> list[str]:
+    return [
+        # Tombstones of deleted versions this node originated, for partners' nodes to apply
+        # (see tansiq.store.deletions).  ``added`` comes from the node clock; ``version`` is
+        # NULL when every version of the object was deleted.
+        """CREATE TABLE deletions (
+            added BIGINT PRIMARY KEY,
+            id TEXT NOT NULL,
+            version BIGINT,
+            origin TEXT NOT NULL,
+            partners TEXT NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
     ("003_federation", _m003_federation),
+    ("004_deletions", _m004_deletions),
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from tansiq.store import deletions
 from tansiq.store.database import Database
 from tansiq.store.query import Condition
 
@@ -209,9 +210,10 @@ def delete(
     Raises :class:`NotVisible` when none match, :class:`NotOriginator` when one of them was
     originated elsewhere and :class:`WouldReshare` when the version that would become current is
     released to other partners than the current one.  The latest remaining version becomes
-    ``is_latest``.
+    ``is_latest``.  Versions partners may hold leave tombstones for their nodes
+    (:mod:`tansiq.store.deletions`).
     """
-    with db.write():
+    with db.write() as last_added:
         table, clauses, params = _where(vis, scope, match, object_id)
         rows = db.fetchall(
             f"SELECT added, origin FROM {table} WHERE {' AND '.join(clauses)}", params
@@ -222,24 +224,21 @@ def delete(
         if foreign:
             raise NotOriginator(", ".join(foreign) or "unknown")
         doomed = {int(r[0]) for r in rows}
-        _refuse_resharing(db, object_id, doomed)
+        versions = db.fetchall(
+            "SELECT added, version, is_latest, partners FROM objects WHERE id = ?", (object_id,)
+        )
+        _refuse_resharing(versions, doomed)
+        gone = [(int(v[0]), int(v[1]), str(v[3])) for v in versions if int(v[0]) in doomed]
+        every = len(gone) == len(versions)
+        deletions.record(db, last_added, object_id, own_code, gone, every)
         db.executemany("DELETE FROM objects WHERE added = ?", [(a,) for a in doomed])
-        top = db.fetchone("SELECT MAX(version) FROM objects WHERE id = ?", (object_id,))
-        if top is not None and top[0] is not None:
-            db.execute(
-                "UPDATE objects SET is_latest = CASE WHEN version = ? THEN 1 ELSE 0 END"
-                " WHERE id = ?",
-                (int(top[0]), object_id),
-            )
+        deletions.relatest(db, object_id)
         if before_commit is not None:
             before_commit(len(rows))
         return len(rows)
 
 
-def _refuse_resharing(db: Database, object_id: str, doomed: set[int]) -> None:
-    versions = db.fetchall(
-        "SELECT added, version, is_latest, partners FROM objects WHERE id = ?", (object_id,)
-    )
+def _refuse_resharing(versions: list[Any], doomed: set[int]) -> None:
     current = next((v for v in versions if v[2]), None)
     remaining = [v for v in versions if int(v[0]) not in doomed]
     if current is None or int(current[0]) not in doomed or not remaining:

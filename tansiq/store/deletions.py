@@ -1,0 +1,109 @@
+"""Removing stored versions, and the tombstones that tell partners' nodes to remove theirs.
+
+When the originator deletes versions of an object it released to partners, their nodes hold
+copies that pull sync would never touch again.  Each delete therefore leaves a tombstone in
+``deletions``: the id, the version (or none: every version), and the partners that version was
+released to.  Tombstones take their ``added`` from the node clock, so the withdrawal feed
+(:mod:`tansiq.api.sync`) serves them in one order with withdrawals, after one cursor; a
+partner's node applies them with :func:`remove`, the same code the originator's delete runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tansiq.stix.timestamps import now_micros
+from tansiq.store.database import Database
+from tansiq.store.query import Condition
+
+Version = tuple[int, int, str]
+"""(added, version µs, partners column ``,DZ,EG,``) of one stored version"""
+
+
+def remove(db: Database, object_id: str, origin: str, version: int | None = None) -> int:
+    """Delete *object_id*'s versions originated by *origin* (one version, or all); the latest
+    remaining version becomes ``is_latest``.  Returns how many rows went.  Call inside a write.
+    """
+    sql = "DELETE FROM objects WHERE id = ? AND origin = ?"
+    params: list[Any] = [object_id, origin]
+    if version is not None:
+        sql += " AND version = ?"
+        params.append(version)
+    count = int(db.execute(sql, params).rowcount or 0)
+    if count and version is not None:
+        relatest(db, object_id)
+    return count
+
+
+def relatest(db: Database, object_id: str) -> None:
+    """Mark the highest remaining version of *object_id* as the latest (no-op if none)."""
+    top = db.fetchone("SELECT MAX(version) FROM objects WHERE id = ?", (object_id,))
+    if top is not None and top[0] is not None:
+        db.execute(
+            "UPDATE objects SET is_latest = CASE WHEN version = ? THEN 1 ELSE 0 END WHERE id = ?",
+            (int(top[0]), object_id),
+        )
+
+
+def record(
+    db: Database,
+    last_added: int,
+    object_id: str,
+    origin: str,
+    doomed: Sequence[Version],
+    every_version: bool,
+) -> int:
+    """Write the tombstones for deleting *doomed* (inside the same write); return the clock.
+
+    One tombstone for the whole object when *every_version* goes, released to every partner
+    any of its versions was released to (the partners the withdrawal feed would also name);
+    otherwise one per version, released to that version's partners.  The originator's own code
+    is left out, and so are versions released to no one else.
+    """
+    stones: list[tuple[int | None, set[str]]]
+    if every_version:
+        partners: set[str] = set()
+        for _, _, codes in doomed:
+            partners.update(_codes(codes))
+        stones = [(None, partners)]
+    else:
+        stones = [(version, set(_codes(codes))) for _, version, codes in doomed]
+    clock = max(last_added + 1, now_micros())
+    rows = []
+    for version, partners in stones:
+        partners.discard(origin)
+        if partners:
+            rows.append((clock, object_id, version, origin, "," + ",".join(sorted(partners)) + ","))
+            clock += 1
+    if not rows:
+        return last_added
+    db.executemany(
+        "INSERT INTO deletions (added, id, version, origin, partners) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.set_clock(clock - 1)
+    return clock - 1
+
+
+def _codes(column: str) -> list[str]:
+    return [c for c in str(column).split(",") if c]
+
+
+def feed(
+    db: Database, withdrawn: Condition, deleted: Condition, after: int, limit: int
+) -> list[tuple[str, str, int | None, int]]:
+    """(kind, id, version or None, added) of withdrawals and deletions after *after*, in clock
+    order; *kind* is ``withdrawn`` or ``deleted``.
+
+    *withdrawn* and *deleted* are the policy's conditions (over ``latest_objects`` and
+    ``deletions``) for the reading partner; at most *limit* rows.
+    """
+    rows = db.fetchall(
+        "SELECT 'withdrawn', id, NULL, added FROM latest_objects"
+        f" WHERE ({withdrawn[0]}) AND added > ?"
+        " UNION ALL SELECT 'deleted', id, version, added FROM deletions"
+        f" WHERE ({deleted[0]}) AND added > ? ORDER BY 4 LIMIT ?",
+        [*withdrawn[1], after, *deleted[1], after, limit],
+    )
+    return [(str(r[0]), str(r[1]), None if r[2] is None else int(r[2]), int(r[3])) for r in rows]
