@@ -66,6 +66,24 @@ def test_many_versions_in_one_bundle(node: Node) -> None:
     assert len(query.get_versions(node.db, ALL, objs[0]["id"], all_versions=True)) == 4
 
 
+def test_background_writer_stores_every_row_in_order(node: Node) -> None:
+    """Batches written beside the validating thread (multi-row statements, a partial last one)
+    are stored whole and in order; the interpreter's switch interval is restored after."""
+    import sys
+
+    from tansiq.store.database import ROWS_PER_INSERT
+
+    interval = sys.getswitchinterval()
+    n = 3 * ROWS_PER_INSERT + 7
+    objs = [indicator(1000 + i, name=str(i)) for i in range(n)]
+    result = ingest(node.db, objs, batch_size=ROWS_PER_INSERT + 3)  # several batches
+    assert result.stored == n
+    rows = node.db.fetchall("SELECT id, json FROM objects WHERE type = 'indicator' ORDER BY added")
+    assert [r[0] for r in rows] == [o["id"] for o in objs]
+    assert [orjson.loads(r[1])["name"] for r in rows] == [str(i) for i in range(n)]
+    assert sys.getswitchinterval() == interval
+
+
 def test_same_content_is_noop_different_is_conflict(node: Node) -> None:
     ingest(node.db, [indicator(3)])
     before = count(node)

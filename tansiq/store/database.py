@@ -9,6 +9,7 @@ by ``added_after`` can never skip an object that commits late with an earlier ``
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from tansiq.store.dialect import (
 )
 
 Row = tuple[Any, ...]
+ROWS_PER_INSERT = 500  # SQLite rows per INSERT statement when binding beside another thread
 
 
 class StoreError(RuntimeError):
@@ -200,13 +202,37 @@ class Database:
         """Record the last ``date_added`` handed out (call inside :meth:`write`)."""
         self.execute("UPDATE node_clock SET last_added = ? WHERE id = 1", (last_added,))
 
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Bulk insert: PostgreSQL ``COPY``, SQLite ``executemany``."""
+    def copy_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        beside_python: bool = False,
+    ) -> None:
+        """Bulk insert: PostgreSQL ``COPY``, SQLite ``executemany``.
+
+        ``beside_python``: the caller is a thread whose rows are being prepared by another
+        Python thread meanwhile.  ``executemany`` would need the GIL back after every row and
+        wait for it behind that thread (up to the switch interval, each row); instead SQLite
+        gets statements of up to :data:`ROWS_PER_INSERT` rows, so the GIL is needed only to bind
+        them and the insert itself runs while the other thread works.
+        """
         if self.dialect.is_sqlite:
-            marks = ", ".join("?" for _ in columns)
-            self.connection().executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-            )
+            conn = self.connection()
+            head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            one = "(" + ", ".join("?" for _ in columns) + ")"
+            if not beside_python:
+                conn.executemany(head + one, rows)
+                return
+            limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)
+            per = max(1, min(ROWS_PER_INSERT, limit))
+            batch = rows if isinstance(rows, list) else list(rows)
+            full = head + ", ".join([one] * per)
+            for start in range(0, len(batch), per):
+                chunk = batch[start : start + per]
+                sql = full if len(chunk) == per else head + ", ".join([one] * len(chunk))
+                conn.execute(sql, [value for row in chunk for value in row])
         else:
             conn = self.connection()
             with (
