@@ -569,14 +569,17 @@ def test_withdrawal_feed_names_deletions_only_to_the_partners_released_to(
             for i in body["withdrawals"]
         ]
 
-    assert items(feed("sync-dz")) == [("03", "deleted", V1), ("04", "deleted", None)]
+    assert items(feed("sync-dz")) == [("03", "deleted", V1), ("04", "deleted", V1)]
     assert items(feed("sync-tn")) == [("06", "withdrawn", None), ("03", "deleted", V1)]
     first = feed("sync-dz", limit=1)
     assert first["more"] is True and items(first) == [("03", "deleted", V1)]
     rest = feed("sync-dz", after=first["withdrawals"][0]["after"])
-    assert rest["more"] is False and items(rest) == [("04", "deleted", None)]
+    assert rest["more"] is False and items(rest) == [("04", "deleted", V1)]
     with fed.client("reader-eg", Accept="application/json") as c:
         assert c.get("/api/sync/withdrawals").status_code == 403
+    # a deleted version stored again is no longer to be deleted on partners' nodes
+    ingest([indicator(4, V1)], distribution=["DZ"])
+    assert items(feed("sync-dz")) == [("03", "deleted", V1)]
 
 
 # -- visibility and audit --------------------------------------------------------------------

@@ -30,8 +30,7 @@ def withdrawals(
     """What the caller's node must delete, in the order of this node's ``date_added`` clock:
     objects this node once released to the caller's partner and has since narrowed away from it
     (``{"id", "after", "reason": "withdrawn"}``: every version goes), and versions this node
-    deleted that were released to that partner (``"reason": "deleted"``, with ``"version"`` in
-    µs, or without it when every version was deleted)."""
+    deleted that were released to that partner (``"reason": "deleted"``, ``"version"`` in µs)."""
     if not who.is_sync:
         raise Problem(403, "only partners' sync accounts read the withdrawal feed")
     rows = deletions.feed(

@@ -1,9 +1,9 @@
 """Removing stored versions, and the tombstones that tell partners' nodes to remove theirs.
 
 When the originator deletes versions of an object it released to partners, their nodes hold
-copies that pull sync would never touch again.  Each delete therefore leaves a tombstone in
-``deletions``: the id, the version (or none: every version), and the partners that version was
-released to.  Tombstones take their ``added`` from the node clock, so the withdrawal feed
+copies that pull sync would never touch again.  Each deleted version therefore leaves a
+tombstone in ``deletions``: the id, the version, and the partners that version was released
+to.  Tombstones take their ``added`` from the node clock, so the withdrawal feed
 (:mod:`tansiq.api.sync`) serves them in one order with withdrawals, after one cursor; a
 partner's node applies them with :func:`remove`, the same code the originator's delete runs.
 """
@@ -22,8 +22,9 @@ Version = tuple[int, int, str]
 
 
 def remove(db: Database, object_id: str, origin: str, version: int | None = None) -> int:
-    """Delete *object_id*'s versions originated by *origin* (one version, or all); the latest
-    remaining version becomes ``is_latest``.  Returns how many rows went.  Call inside a write.
+    """Delete *object_id*'s versions originated by *origin* (one version, or all of them); the
+    latest remaining version becomes ``is_latest``.  Returns how many rows went.  Call inside a
+    write transaction.
     """
     sql = "DELETE FROM objects WHERE id = ? AND origin = ?"
     params: list[Any] = [object_id, origin]
@@ -47,34 +48,19 @@ def relatest(db: Database, object_id: str) -> None:
 
 
 def record(
-    db: Database,
-    last_added: int,
-    object_id: str,
-    origin: str,
-    doomed: Sequence[Version],
-    every_version: bool,
+    db: Database, last_added: int, object_id: str, origin: str, doomed: Sequence[Version]
 ) -> int:
     """Write the tombstones for deleting *doomed* (inside the same write); return the clock.
 
-    One tombstone for the whole object when *every_version* goes, released to every partner
-    any of its versions was released to (the partners the withdrawal feed would also name);
-    otherwise one per version, released to that version's partners.  The originator's own code
-    is left out, and so are versions released to no one else.
+    One tombstone per version, released to the partners that version was released to, less the
+    originator; versions released to no one else leave none.
     """
-    stones: list[tuple[int | None, set[str]]]
-    if every_version:
-        partners: set[str] = set()
-        for _, _, codes in doomed:
-            partners.update(_codes(codes))
-        stones = [(None, partners)]
-    else:
-        stones = [(version, set(_codes(codes))) for _, version, codes in doomed]
     clock = max(last_added + 1, now_micros())
     rows = []
-    for version, partners in stones:
-        partners.discard(origin)
+    for _, version, codes in doomed:
+        partners = sorted(set(_codes(codes)) - {origin})
         if partners:
-            rows.append((clock, object_id, version, origin, "," + ",".join(sorted(partners)) + ","))
+            rows.append((clock, object_id, version, origin, "," + ",".join(partners) + ","))
             clock += 1
     if not rows:
         return last_added
@@ -86,6 +72,17 @@ def record(
     return clock - 1
 
 
+def any_recorded(db: Database) -> bool:
+    return db.fetchone("SELECT 1 FROM deletions LIMIT 1") is not None
+
+
+def forget(db: Database, versions: Sequence[tuple[str, int]]) -> None:
+    """Drop the tombstones of (id, version)s stored again: a version deleted and then stored
+    anew must not be deleted on partners' nodes by the earlier deletion's tombstone.  (A node
+    that applied the tombstone already gets the version again: it has a new date_added.)"""
+    db.executemany("DELETE FROM deletions WHERE id = ? AND version = ?", versions)
+
+
 def _codes(column: str) -> list[str]:
     return [c for c in str(column).split(",") if c]
 
@@ -93,8 +90,8 @@ def _codes(column: str) -> list[str]:
 def feed(
     db: Database, withdrawn: Condition, deleted: Condition, after: int, limit: int
 ) -> list[tuple[str, str, int | None, int]]:
-    """(kind, id, version or None, added) of withdrawals and deletions after *after*, in clock
-    order; *kind* is ``withdrawn`` or ``deleted``.
+    """(kind, id, version, added) of withdrawals and deletions after *after*, in clock order;
+    *kind* is ``withdrawn`` (version None: every version goes) or ``deleted``.
 
     *withdrawn* and *deleted* are the policy's conditions (over ``latest_objects`` and
     ``deletions``) for the reading partner; at most *limit* rows.

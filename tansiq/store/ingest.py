@@ -20,6 +20,7 @@ import orjson
 from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
+from tansiq.store import deletions
 from tansiq.store.database import Database
 
 MAX_ERRORS = 1000
@@ -146,6 +147,7 @@ class _Writer:
     def __init__(self, db: Database, last_added: int, now: int, keep_ids: bool) -> None:
         self.db = db
         self.beside_python = False  # set while a _Background thread writes
+        self.tombstones = deletions.any_recorded(db)
         self.next_added = max(last_added + 1, now)
         self.rows: list[list[Any]] = []
         self.result = IngestResult()
@@ -208,6 +210,8 @@ class _Writer:
         if demote:
             db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
         db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
+        if self.tombstones:
+            deletions.forget(db, [(r[1], r[3]) for r in out])
         self.result.stored += len(out)
         if self.result.first_added is None:
             self.result.first_added = out[0][0]

@@ -146,15 +146,16 @@ def _m003_federation(d: Dialect) -> list[str]:
 def _m004_deletions(d: Dialect) -> list[str]:
     return [
         # Tombstones of deleted versions this node originated, for partners' nodes to apply
-        # (see tansiq.store.deletions).  ``added`` comes from the node clock; ``version`` is
-        # NULL when every version of the object was deleted.
+        # (see tansiq.store.deletions), one per deleted version.  ``added`` comes from the
+        # node clock, so the withdrawal feed orders them with withdrawals.
         """CREATE TABLE deletions (
             added BIGINT PRIMARY KEY,
             id TEXT NOT NULL,
-            version BIGINT,
+            version BIGINT NOT NULL,
             origin TEXT NOT NULL,
             partners TEXT NOT NULL
         )""",
+        "CREATE INDEX deletions_version ON deletions (id, version)",
     ]
 
 

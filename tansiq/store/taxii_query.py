@@ -229,8 +229,7 @@ def delete(
         )
         _refuse_resharing(versions, doomed)
         gone = [(int(v[0]), int(v[1]), str(v[3])) for v in versions if int(v[0]) in doomed]
-        every = len(gone) == len(versions)
-        deletions.record(db, last_added, object_id, own_code, gone, every)
+        deletions.record(db, last_added, object_id, own_code, gone)
         db.executemany("DELETE FROM objects WHERE added = ?", [(a,) for a in doomed])
         deletions.relatest(db, object_id)
         if before_commit is not None:
