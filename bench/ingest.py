@@ -2,7 +2,9 @@
 
 One process, one run, the same objects for every contestant (ICS ATT&CK re-issued with fresh
 ids).  Each contestant runs ``--rounds`` times on a fresh database, alternating, and the median
-is used: single SQLite timings on this machine vary by 2× with disk write-back.  Prints objects/s
+is used: single SQLite timings on this machine vary by 2× with disk write-back.  Every timed run
+starts after ``os.sync()``, and each run's database is deleted after it, so no run pays for the
+write-back of an earlier one.  Prints objects/s
 and the ratios the targets are stated in:
 
     tansiq on SQLite      ≥ 50% of raw SQLite executemany into a one-index table
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +54,7 @@ Rows = list[tuple[str, str]]
 
 def seconds(fn: Callable[[], object]) -> float:
     gc.collect()
+    os.sync()  # earlier rounds' dirty pages are written back now, not during this one
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -68,6 +72,8 @@ def raw_sqlite(rows: Rows, path: Path) -> float:
 
     dt = seconds(run)
     conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
     return dt
 
 
@@ -88,6 +94,12 @@ def raw_copy(rows: Rows, url: str) -> float:
                     cp.write_row(row)
 
         return seconds(run)
+
+
+def dispose(node: Node) -> None:
+    """Close *node* and delete its data directory (rounds would pile up gigabytes)."""
+    node.close()
+    shutil.rmtree(node.data_dir, ignore_errors=True)
 
 
 def fresh_node(tmp: Path, url: str = "") -> Node:
@@ -171,7 +183,7 @@ def main() -> None:
             try:
                 return seconds(lambda: node.ingest(orjson.loads(t) for t in texts))
             finally:
-                node.close()
+                dispose(node)
 
         def prebuilt_rows() -> list[list[object]]:
             node = fresh_node(tmp)
@@ -179,14 +191,15 @@ def main() -> None:
                 stamp = node.publisher()
                 rows = [build_row(stamp(orjson.loads(t))) for t in texts]
             finally:
-                node.close()
+                dispose(node)
             for added, row in enumerate(rows, 1):
                 row[0] = added
             return rows
 
-        tansiq_rows = prebuilt_rows()
-
         def tansiq_sql(url: str = "") -> float:
+            # Built for each run and dropped after it: a few hundred MiB of rows kept alive
+            # through the other contestants' runs slowed tansiq's (allocating) ingest by ~8%.
+            tansiq_rows = prebuilt_rows()
             node = fresh_node(tmp, url)
 
             def run() -> None:
@@ -196,14 +209,14 @@ def main() -> None:
             try:
                 return seconds(run)
             finally:
-                node.close()
+                dispose(node)
 
         def tansiq_file(url: str = "") -> float:
             node = fresh_node(tmp, url)
             try:
                 return seconds(lambda: node.ingest_files([bundle]))
             finally:
-                node.close()
+                dispose(node)
 
         sqlite = contest(
             "SQLite",
