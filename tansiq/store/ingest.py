@@ -141,6 +141,19 @@ def build_row(obj: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
+    """(id, version, added, is_latest) of every stored version of *ids*: one query on
+    PostgreSQL (an array parameter: each round trip stalls the write pipeline), one per 500 ids
+    on SQLite (its limit on parameters)."""
+    columns = "SELECT id, version, added, is_latest FROM objects WHERE"
+    if not db.dialect.is_sqlite:
+        yield from db.fetchall(f"{columns} id = ANY(?)", [ids])
+        return
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        yield from db.fetchall(f"{columns} id IN ({','.join('?' * len(chunk))})", chunk)
+
+
 class _Writer:
     """Batches valid rows, resolves versions against the store, writes with the lock held."""
 
@@ -169,15 +182,10 @@ class _Writer:
         ids = list({r[1] for r in rows})
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for oid, ver, added, is_latest in db.fetchall(
-                f"SELECT id, version, added, is_latest FROM objects WHERE id IN ({marks})", chunk
-            ):
-                existing.setdefault(oid, {})[ver] = added
-                if is_latest:
-                    latest[oid] = (ver, added)
+        for oid, ver, added, is_latest in _stored_versions(db, ids):
+            existing.setdefault(oid, {})[ver] = added
+            if is_latest:
+                latest[oid] = (ver, added)
         out: list[list[Any]] = []
         demote: list[tuple[int]] = []
         for row, index in zip(rows, indexes, strict=True):
