@@ -84,6 +84,23 @@ def test_background_writer_stores_every_row_in_order(node: Node) -> None:
     assert sys.getswitchinterval() == interval
 
 
+def test_overlapping_ingests_restore_the_switch_interval() -> None:
+    """Two ingests whose background writers overlap and end out of order (server threads)
+    leave the interpreter's switch interval as they found it."""
+    import sys
+
+    from tansiq.store.ingest import SWITCH_INTERVAL, _switch_often
+
+    before = sys.getswitchinterval()
+    _switch_often(True)  # ingest A starts
+    _switch_often(True)  # ingest B starts
+    assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    _switch_often(False)  # A ends first
+    assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)  # B still running
+    _switch_often(False)
+    assert sys.getswitchinterval() == before
+
+
 def test_same_content_is_noop_different_is_conflict(node: Node) -> None:
     ingest(node.db, [indicator(3)])
     before = count(node)

@@ -235,6 +235,27 @@ class _Writer:
         return stored is not None and (stored == text or orjson.loads(stored) == orjson.loads(text))
 
 
+_switching_lock = threading.Lock()
+_switching_users = 0
+_switching_saved = 0.0
+
+
+def _switch_often(on: bool) -> None:
+    """Enter (*on*) or leave the :data:`SWITCH_INTERVAL` regime; concurrent ingests (server
+    threads) nest: the first in saves the interpreter's interval, the last out restores it."""
+    global _switching_users, _switching_saved
+    with _switching_lock:
+        if on:
+            if _switching_users == 0:
+                _switching_saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switching_saved, SWITCH_INTERVAL))
+            _switching_users += 1
+        else:
+            _switching_users -= 1
+            if _switching_users == 0:
+                sys.setswitchinterval(_switching_saved)
+
+
 class _Background:
     """Writes batches on a second thread while the caller validates the next one.
 
@@ -256,9 +277,9 @@ class _Background:
         self.db = db
         self.writer = writer
         writer.beside_python = busy_caller
-        self.interval = sys.getswitchinterval()
+        self.switching = busy_caller
         if busy_caller:
-            sys.setswitchinterval(min(self.interval, SWITCH_INTERVAL))
+            _switch_often(True)
         self.conn = db.connection()
         self.queue: queue.Queue[tuple[list[list[Any]], list[int]] | None] = queue.Queue(2)
         self.errors: list[ObjectError] = []
@@ -290,7 +311,9 @@ class _Background:
         self.queue.put(None)
         self.thread.join()
         self.writer.beside_python = False
-        sys.setswitchinterval(self.interval)
+        if self.switching:
+            _switch_often(False)
+            self.switching = False
         if self.failure is not None:
             raise self.failure
 
