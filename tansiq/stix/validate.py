@@ -180,9 +180,9 @@ def _ref(many: bool, allowed: _Types, forbidden: _Types) -> _Check:
             out.append(Problem(k, "must be a list of identifiers"))
         else:
             for i, r in enumerate(v):
-                p = _ref_problem(f"{k}[{i}]", r, allowed, forbidden)
-                if p is not None:
-                    out.append(p)
+                p = _ref_problem(k, r, allowed, forbidden)
+                if p is not None:  # (the indexed name is built only for a problem)
+                    out.append(Problem(f"{k}[{i}]", p.reason))
 
     return check
 
@@ -721,9 +721,8 @@ def check_object(obj: object) -> list[Problem]:
         out.append(Problem("modified", "must be later than or equal to created"))
 
     keys = obj.keys()
-    unknown = keys - _good_names
-    if unknown:
-        _check_names(obj, unknown, out)
+    if not _good_names.issuperset(keys):  # (no set built in the usual case)
+        _check_names(obj, keys - _good_names, out)
     values = obj.values()
     if None in values or [] in values:  # (``false`` is common and fine: test for these two)
         _check_values(obj, out)
