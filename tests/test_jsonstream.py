@@ -57,3 +57,39 @@ def test_shapes_and_splits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
 def test_errors(bad: bytes) -> None:
     with pytest.raises(StreamError):
         objects(bad)
+
+
+def test_runs_are_decoded_at_once_and_nested_cuts_fall_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Whole elements up to the last ``},{"type":`` are decoded in one call; a cut that falls
+    inside a nested list of typed objects cannot decode and the elements come one by one."""
+    monkeypatch.setattr(jsonstream, "CHUNK", 4096)
+    calls = []
+    real = jsonstream.orjson.loads
+
+    def loads(text):  # type: ignore[no-untyped-def]
+        out = real(text)
+        calls.append(len(out))  # elements decoded in one run
+        return out
+
+    monkeypatch.setattr(jsonstream.orjson, "loads", loads)
+    nested = {"type": "note", "content": "x" * 50, "parts": [{"type": "a"}, {"type": "b"}] * 20}
+    flat = [
+        {"type": "indicator", "id": f"indicator--{i}", "name": '}, {"type": ,'} for i in range(300)
+    ]
+    for doc_objects in (flat, [nested] * 60, flat[:50] + [nested] * 10 + flat[50:]):
+        for indent in (None, 2):
+            data = json.dumps({"type": "bundle", "objects": doc_objects}, indent=indent).encode()
+            calls.clear()
+            assert objects(data) == doc_objects
+            if doc_objects is flat:
+                assert sum(calls) > len(flat) // 2  # most of them came in runs
+
+
+def test_an_invalid_element_inside_a_run_is_reported_where_it_is(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(jsonstream, "CHUNK", 4096)
+    good = json.dumps({"type": "indicator", "name": "n"})
+    items = [good] * 200
+    items[120] = '{"type": "indicator", "value": NaN}'
+    data = ('{"type": "bundle", "objects": [' + ", ".join(items) + "]}").encode()
+    with pytest.raises(StreamError, match="NaN is not valid JSON"):
+        objects(data)

@@ -1,8 +1,11 @@
 """Streaming reader for large STIX bundles: one object at a time, in bounded memory.
 
-The top level (a bundle's keys, or a JSON array) is walked by hand; each array element is decoded
-by the standard library's C decoder (``raw_decode``) straight from a sliding text buffer, which
-is about 1.6× faster than an event-based parser that builds the same dicts.
+The top level (a bundle's keys, or a JSON array) is walked by hand over a sliding text buffer.
+Array elements are decoded in runs: the buffer's last ``},{"type":`` (any whitespace) ends a
+run of whole elements, which orjson decodes in one call (about 1.6x faster than the standard
+library).  That separator only occurs between list elements, so a cut at a nested list cannot
+decode as an array and the run falls back to element-by-element decoding by the standard
+library's C decoder (``raw_decode``), which also reports errors with their exact position.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
+import orjson
+
 CHUNK = 1 << 20
 MAX_OBJECT_CHARS = 64 << 20  # larger single objects are refused, not buffered without end
 _WS = re.compile(r"[ \t\n\r]*")
+# The end of a STIX object in a list and the start of the next (which starts with "type").
+_SEP = re.compile(r'\}[ \t\n\r]*,[ \t\n\r]*(?=\{[ \t\n\r]*"type"[ \t\n\r]*:)')
+SEP_WINDOW = 1 << 16  # the tail of the buffer searched for a separator
+SLOW_AFTER_MISS = 64  # elements decoded one by one after a run could not be cut or decoded
 
 
 class StreamError(ValueError):
@@ -35,6 +44,7 @@ class _Reader:
         self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.decoder = json.JSONDecoder(parse_constant=_no_constants)
         self.consumed = 0  # characters dropped from the front of the buffer
+        self.slow_left = 0  # elements to decode one by one before trying a run again
 
     def fill(self) -> bool:
         """Append the next chunk; False at end of input."""
@@ -83,12 +93,39 @@ class _Reader:
             self.pos = end
             return obj
 
+    def run(self) -> list[Any] | None:
+        """Whole elements from the current one to the buffer's last separator, decoded at once
+        (the position moves to the element after them), or None: decode one by one."""
+        if self.slow_left:
+            self.slow_left -= 1
+            return None
+        self.peek()
+        while len(self.buf) - self.pos < CHUNK and self.fill():
+            pass
+        start = self.pos
+        cuts = list(_SEP.finditer(self.buf, max(start, len(self.buf) - SEP_WINDOW)))
+        if cuts:
+            cut = cuts[-1]
+            try:
+                items: list[Any] = orjson.loads("[" + self.buf[start : cut.start() + 1] + "]")
+            except orjson.JSONDecodeError:
+                pass  # a nested list, or not JSON: the standard decoder says which
+            else:
+                self.pos = cut.end()
+                return items
+        self.slow_left = SLOW_AFTER_MISS
+        return None
+
     def items(self) -> Iterator[Any]:
         """Elements of the array whose '[' was just consumed."""
         if self.peek() == "]":
             self.pos += 1
             return
         while True:
+            run = self.run()
+            if run is not None:
+                yield from run
+                continue
             yield self.value()
             c = self.peek()
             self.pos += 1
