@@ -19,6 +19,7 @@ def objects(data: bytes) -> list[object]:
 @pytest.mark.parametrize("path", SHARED_FILES, ids=lambda p: p.name)
 def test_shared_files_stream_like_full_parse(path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", 97)  # values cut at every possible place
+    monkeypatch.setattr(jsonstream, "FIRST_WINDOW", 5)  # and decoded through growing windows
     data = path.read_bytes()
     doc = json.loads(data)
     if doc.get("type") != "bundle":  # one bare object: only small files may be that
@@ -30,6 +31,7 @@ def test_shared_files_stream_like_full_parse(path, monkeypatch) -> None:  # type
 
 def test_shapes_and_splits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", 3)
+    monkeypatch.setattr(jsonstream, "FIRST_WINDOW", 2)
     doc = {
         "objects": [{"a": "درنة", "n": 12345678901234567890, "f": 1.5e-7}, {"b": [True, None]}],
         "id": "bundle--x",
@@ -93,3 +95,15 @@ def test_an_invalid_element_inside_a_run_is_reported_where_it_is(monkeypatch) ->
     data = ('{"type": "bundle", "objects": [' + ", ".join(items) + "]}").encode()
     with pytest.raises(StreamError, match="NaN is not valid JSON"):
         objects(data)
+
+
+@pytest.mark.parametrize("chunk", [3, 4096])
+def test_invalid_utf8_anywhere_is_an_error(monkeypatch, chunk: int) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(jsonstream, "CHUNK", chunk)
+    good = b'{"type": "note", "content": "\xd8\xaf\xd8\xb1\xd9\x86\xd8\xa9"}'  # Derna
+    bad = b'{"type": "note", "content": "\xd8"}'  # a lone lead byte
+    for items in ([good] * 100 + [bad] + [good] * 100, [bad], [good, bad]):
+        data = b'{"type": "bundle", "objects": [' + b", ".join(items) + b"]}"
+        with pytest.raises(StreamError):
+            objects(data)
+    assert objects(b"[" + b", ".join([good] * 300) + b"]")[0]["content"] == "درنة"
