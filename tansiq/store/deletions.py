@@ -15,7 +15,7 @@ from typing import Any
 
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
-from tansiq.store.query import Condition
+from tansiq.store.query import Condition, partner_codes, partners_column
 
 Version = tuple[int, int, str]
 """(added, version µs, partners column ``,DZ,EG,``) of one stored version"""
@@ -58,9 +58,9 @@ def record(
     clock = max(last_added + 1, now_micros())
     rows = []
     for _, version, codes in doomed:
-        partners = sorted(set(_codes(codes)) - {origin})
+        partners = sorted(set(partner_codes(codes)) - {origin})
         if partners:
-            rows.append((clock, object_id, version, origin, "," + ",".join(partners) + ","))
+            rows.append((clock, object_id, version, origin, partners_column(partners)))
             clock += 1
     if not rows:
         return last_added
@@ -81,10 +81,6 @@ def forget(db: Database, versions: Sequence[tuple[str, int]]) -> None:
     anew must not be deleted on partners' nodes by the earlier deletion's tombstone.  (A node
     that applied the tombstone already gets the version again: it has a new date_added.)"""
     db.executemany("DELETE FROM deletions WHERE id = ? AND version = ?", versions)
-
-
-def _codes(column: str) -> list[str]:
-    return [c for c in str(column).split(",") if c]
 
 
 def feed(

@@ -22,6 +22,7 @@ from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
 from tansiq.store.database import Database
+from tansiq.store.query import partners_column
 
 MAX_ERRORS = 1000
 SWITCH_INTERVAL = 0.0005  # s, while a background writer runs (see _Background)
@@ -123,7 +124,7 @@ def build_row(obj: dict[str, Any]) -> list[Any]:
     origin, partners = "", ""
     if dist is not None:
         origin = str(dist.get("origin", ""))
-        partners = "," + ",".join(dist.get("partners", ())) + ","
+        partners = partners_column(dist.get("partners", ()))
     return [
         None,
         obj["id"],
@@ -277,7 +278,6 @@ class _Background:
         self.db = db
         self.writer = writer
         writer.beside_python = busy_caller
-        self.switching = busy_caller
         if busy_caller:
             _switch_often(True)
         self.conn = db.connection()
@@ -310,10 +310,9 @@ class _Background:
         """Wait for every submitted batch; re-raise a failure of the writer thread."""
         self.queue.put(None)
         self.thread.join()
-        self.writer.beside_python = False
-        if self.switching:
+        if self.writer.beside_python:
             _switch_often(False)
-            self.switching = False
+            self.writer.beside_python = False
         if self.failure is not None:
             raise self.failure
 

@@ -21,7 +21,7 @@ import orjson
 
 from tansiq.store import deletions
 from tansiq.store.database import Database
-from tansiq.store.query import Condition
+from tansiq.store.query import Condition, partner_codes
 
 VERSION_TS = "(CASE WHEN created IS NULL AND modified IS NULL THEN added ELSE version END)"
 """An object's version in µs: ``modified`` (else ``created``); date_added for objects with
@@ -243,8 +243,8 @@ def _refuse_resharing(versions: list[Any], doomed: set[int]) -> None:
     if current is None or int(current[0]) not in doomed or not remaining:
         return
     successor = max(remaining, key=lambda v: int(v[1]))
-    before = set(filter(None, str(current[3]).split(",")))  # the column is ",DZ,EG,"
-    after = set(filter(None, str(successor[3]).split(",")))
+    before = set(partner_codes(current[3]))
+    after = set(partner_codes(successor[3]))
     if before != after:
         raise WouldReshare(sorted(after - before), sorted(before - after))
 
