@@ -168,3 +168,34 @@ def test_shared_files_round_trip(node: Node, path: Path) -> None:
         by_id[o["id"]] = o
     for o in originals:
         assert by_id[o["id"]] == o
+
+
+def test_sqlite_page_size_new_store_and_existing_store(tmp_path: Path) -> None:
+    """New SQLite stores use SQLITE_PAGE_SIZE pages; a store made with SQLite's default 4 KiB
+    pages keeps them (the page size of a WAL database is fixed) and still reads and writes."""
+    import sqlite3
+
+    from conftest import make_settings
+
+    from tansiq.node import init_node
+    from tansiq.store.dialect import SQLITE_PAGE_SIZE, connect_sqlite
+
+    settings = make_settings(tmp_path / "new")
+    init_node(settings, "EG", "Egypt", admin_password="admin-password-1")
+    new = Node(settings)
+    try:
+        assert new.db.fetchone("PRAGMA page_size")[0] == SQLITE_PAGE_SIZE == 8192
+    finally:
+        new.close()
+
+    old = tmp_path / "old.db"
+    plain = sqlite3.connect(old)
+    plain.execute("PRAGMA page_size=4096")
+    plain.execute("PRAGMA journal_mode=WAL")
+    plain.execute("CREATE TABLE t (x TEXT)")
+    plain.close()
+    conn = connect_sqlite(old)
+    conn.execute("INSERT INTO t VALUES ('kept')")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("SELECT x FROM t").fetchall() == [("kept",)]
+    conn.close()
