@@ -199,3 +199,80 @@ def test_sqlite_page_size_new_store_and_existing_store(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert conn.execute("SELECT x FROM t").fetchall() == [("kept",)]
     conn.close()
+
+
+def test_versions_across_batches_and_committed_ones(node: Node) -> None:
+    """Several batches (on PostgreSQL with versions looked up ahead on a second connection):
+    versions committed before the ingest, and versions of ids written by earlier batches of the
+    same ingest, are found; the latest mark, no-ops and conflicts come out as in one batch."""
+    day = "2015-03-0{}T00:00:00.000Z".format
+    ingest(node.db, [indicator(20, day(2), name="old"), indicator(21, day(2), name="kept")])
+    objs = [
+        indicator(22, day(1), name="a1"),
+        indicator(20, day(3), name="newer"),  # newer than the committed version: demotes it
+        indicator(22, day(4), name="a4"),  # newer than batch 1's version of 22
+        indicator(21, day(2), name="kept"),  # committed, identical: no-op
+        indicator(22, day(1), name="a1"),  # written by batch 1, identical: no-op
+        indicator(22, day(2), name="a2"),  # older than batch 2's: stored, not latest
+    ]
+    result = ingest(node.db, objs, batch_size=2)
+    assert (result.stored, result.unchanged) == (4, 2)
+    latest = {
+        r[0]: orjson.loads(r[1])["name"]
+        for r in node.db.fetchall("SELECT id, json FROM objects WHERE is_latest = 1")
+        if r[0].startswith("indicator--")
+    }
+    assert latest == {
+        indicator(n)["id"]: name for n, name in ((20, "newer"), (21, "kept"), (22, "a4"))
+    }
+    versions = query.get_versions(node.db, ALL, indicator(22)["id"], all_versions=True)
+    assert len(versions) == 3
+    for bad in (indicator(21, day(2), name="changed"), indicator(22, day(4), name="changed")):
+        with pytest.raises(IngestError) as exc:
+            ingest(node.db, [indicator(30), indicator(31), bad, indicator(32)], batch_size=1)
+        assert exc.value.only_conflicts and [e.index for e in exc.value.errors] == [2]
+    assert not node.db.fetchall("SELECT id FROM objects WHERE id = ?", (indicator(30)["id"],))
+
+
+def test_postgresql_writer_does_not_ask_for_committed_versions(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the background writer asks its own connection only about ids this ingest
+    wrote already (the look-ahead asked about the rest while the previous batch was copying);
+    SQLite's writer asks about every id."""
+    from tansiq.store import ingest as ingest_module
+
+    asked: list[str] = []
+    real = ingest_module._stored_versions
+
+    def spy(db: Any, ids: list[str]) -> Any:
+        asked.extend(ids)
+        return real(db, ids)
+
+    monkeypatch.setattr(ingest_module, "_stored_versions", spy)
+    objs = [indicator(40 + i) for i in range(6)] + [indicator(40, "2015-03-01T00:00:00.000Z")]
+    result = ingest(node.db, objs, batch_size=2)
+    assert result.stored == 7
+    if node.db.dialect.is_sqlite:
+        assert len(asked) == 7
+    else:
+        assert asked == [indicator(40)["id"]]  # batch 4 holds a version of batch 1's id
+
+
+def test_postgresql_nested_ingest_sees_its_transaction(node: Node) -> None:
+    """Inside an enclosing write (which the look-ahead's second connection cannot see into), a
+    version deleted earlier in that transaction does not count as stored."""
+    if node.db.dialect.is_sqlite:
+        pytest.skip("SQLite write transactions do not nest")
+    from tansiq.store import deletions
+
+    first = indicator(50, name="first")
+    ingest(node.db, [first])
+    origin = orjson.loads(query.get_versions(node.db, ALL, first["id"], all_versions=False)[0])
+    with node.db.write():
+        assert deletions.remove(node.db, first["id"], "") == 1
+        again = [indicator(51), indicator(52), indicator(50, name="second"), indicator(53)]
+        assert ingest(node.db, again, batch_size=1).stored == 4
+    stored = query.get_versions(node.db, ALL, first["id"], all_versions=True)
+    assert [orjson.loads(t)["name"] for t in stored] == ["second"]
+    assert origin["name"] == "first"

@@ -104,6 +104,24 @@ class Database:
             for conn in self._all:
                 conn.execute("PRAGMA wal_autocheckpoint=0")
 
+    def in_transaction(self) -> bool:
+        """Is this thread's connection inside a transaction already?"""
+        conn = self.connection()
+        if self.dialect.is_sqlite:
+            return bool(conn.in_transaction)
+        from psycopg import pq
+
+        return bool(conn.info.transaction_status != pq.TransactionStatus.IDLE)
+
+    @contextmanager
+    def side_connection(self) -> Iterator[Any]:
+        """A connection of its own (autocommit), closed on exit: it sees only committed data."""
+        conn = self._open()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def adopt(self, conn: Any) -> None:
         """Make this thread use *conn* (a worker inside another thread's transaction)."""
         self._local.conn = conn

@@ -21,6 +21,7 @@ from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
+from tansiq.store.ahead import Lookahead
 from tansiq.store.database import Database
 from tansiq.store.query import partners_column
 
@@ -166,6 +167,8 @@ class _Writer:
         self.rows: list[list[Any]] = []
         self.result = IngestResult()
         self.keep_ids = keep_ids
+        # hash() of every id written so far, while a Lookahead supplies committed versions
+        self.written: set[int] | None = None
 
     def add(self, obj: dict[str, Any]) -> None:
         self.rows.append(build_row(obj))
@@ -174,16 +177,35 @@ class _Writer:
         rows, self.rows = self.rows, []
         return rows
 
-    def flush(self, rows: list[list[Any]], indexes: list[int], errors: list[ObjectError]) -> None:
-        """Resolve versions of *rows* against the store and write them."""
+    def flush(
+        self,
+        rows: list[list[Any]],
+        indexes: list[int],
+        errors: list[ObjectError],
+        committed: list[Any] | None = None,
+    ) -> None:
+        """Resolve versions of *rows* against the store and write them.
+
+        *committed* (PostgreSQL, from a :class:`~tansiq.store.ahead.Lookahead`): the versions of
+        *rows*' ids committed before this ingest; ids this ingest wrote already are asked here.
+        """
         if not rows:
             return
         db = self.db
         # Existing versions of the ids in this batch, with which one is latest.
         ids = list({r[1] for r in rows})
+        found: Iterable[Any]
+        if committed is None or self.written is None:
+            found = _stored_versions(db, ids)
+        else:
+            written = self.written
+            again = [i for i in ids if hash(i) in written]
+            found = [r for r in committed if hash(r[0]) not in written]
+            if again:
+                found += _stored_versions(db, again)
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
-        for oid, ver, added, is_latest in _stored_versions(db, ids):
+        for oid, ver, added, is_latest in found:
             existing.setdefault(oid, {})[ver] = added
             if is_latest:
                 latest[oid] = (ver, added)
@@ -219,6 +241,8 @@ class _Writer:
         if demote:
             db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
         db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
+        if self.written is not None:
+            self.written.update(hash(r[1]) for r in out)
         if self.tombstones:
             deletions.forget(db, [(r[1], r[3]) for r in out])
         self.result.stored += len(out)
@@ -281,7 +305,9 @@ class _Background:
         if busy_caller:
             _switch_often(True)
         self.conn = db.connection()
-        self.queue: queue.Queue[tuple[list[list[Any]], list[int]] | None] = queue.Queue(2)
+        self.queue: queue.Queue[tuple[list[list[Any]], list[int], list[Any] | None] | None] = (
+            queue.Queue(2)
+        )
         self.errors: list[ObjectError] = []
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="tansiq-ingest-writer", daemon=True)
@@ -293,14 +319,16 @@ class _Background:
             while (item := self.queue.get()) is not None:
                 if self.failure is None and not self.errors:
                     try:
-                        self.writer.flush(item[0], item[1], self.errors)
+                        self.writer.flush(item[0], item[1], self.errors, item[2])
                     except BaseException as exc:  # re-raised in the caller's thread
                         self.failure = exc
         finally:
             self.db.release()
 
-    def submit(self, rows: list[list[Any]], indexes: list[int]) -> None:
-        self.queue.put((rows, indexes))
+    def submit(
+        self, rows: list[list[Any]], indexes: list[int], committed: list[Any] | None = None
+    ) -> None:
+        self.queue.put((rows, indexes, committed))
 
     @property
     def failed(self) -> bool:
@@ -470,10 +498,18 @@ def _store(
     errors: list[ObjectError] = []
     truncated = False
     count = 0
+    # Only as the outermost transaction: the look-ahead cannot see what an enclosing one wrote.
+    look_ahead = not db.dialect.is_sqlite and not db.in_transaction()
     with db.write() as last_added:
         writer = _Writer(db, last_added, now_micros() if now is None else now, keep_ids)
         background: _Background | None = None
+        lookahead: Lookahead | None = None
         pending: tuple[list[list[Any]], list[int]] | None = None  # written inline if alone
+
+        def submit(rows: list[list[Any]], indexes: list[int]) -> None:
+            assert background is not None
+            background.submit(rows, indexes, lookahead.committed(rows) if lookahead else None)
+
         try:
             for rows, indexes, batch_errors, count, cut in batches:
                 errors.extend(batch_errors)
@@ -482,16 +518,25 @@ def _store(
                     if pending is not None:
                         if background is None:
                             background = _Background(db, writer, busy_caller)
-                        background.submit(*pending)
+                            if look_ahead:
+                                lookahead = Lookahead(db)
+                                writer.written = set()
+                        submit(*pending)
                     pending = (rows, indexes)
                 if progress is not None:
                     progress(count)
         finally:
-            if background is not None:
-                if pending is not None and not errors and not background.failed:
-                    background.submit(*pending)
-                    pending = None
-                background.finish()  # before commit or rollback: the thread uses this connection
+            try:
+                if background is not None:
+                    try:
+                        if pending is not None and not errors and not background.failed:
+                            submit(*pending)
+                            pending = None
+                    finally:
+                        background.finish()  # before commit or rollback: it uses this connection
+            finally:
+                if lookahead is not None:
+                    lookahead.close()
         if background is not None:
             errors.extend(background.errors)
         if pending is not None and not errors:

@@ -1,0 +1,41 @@
+"""PostgreSQL bulk ingest: stored versions looked up before the writer thread needs them.
+
+With a background writer (:class:`tansiq.store.ingest._Background`) the PostgreSQL server is the
+slowest stage of an ingest, so a round trip the writer makes while the server idles is lost time.
+The writer's lookup of a batch's stored versions is one: it must wait for the previous batch's
+``COPY`` to finish, and the server works on nothing else meanwhile (measured on 200k ICS ATT&CK
+objects: 1.65 s of an 8.5 s ingest).  :class:`Lookahead` asks on a second connection instead,
+from the caller's thread, while the writer is still copying the previous batch.
+
+That connection sees only committed rows, which cannot change under the node write lock the
+ingest holds.  Rows written earlier by the same ingest are invisible to it, so the writer asks its
+own connection about ids it has written already (``_Writer.written``).  The unique
+``(id, version)`` key stays the last word.
+
+(Formatting the rows for ``COPY`` on the caller's thread as well was tried and measured slower:
+26.6k against 28.8k objects/s; the caller then becomes the slowest stage.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from tansiq.store.database import Database
+
+
+class Lookahead:
+    """Committed versions of each batch's ids, asked on a connection of its own."""
+
+    def __init__(self, db: Database) -> None:
+        self.stack = contextlib.ExitStack()
+        self.conn = self.stack.enter_context(db.side_connection())
+
+    def committed(self, rows: list[list[Any]]) -> list[Any]:
+        """(id, version, added, is_latest) of every committed version of *rows*' ids."""
+        ids = list({r[1] for r in rows})
+        sql = "SELECT id, version, added, is_latest FROM objects WHERE id = ANY(%s)"
+        return list(self.conn.execute(sql, [ids]).fetchall())
+
+    def close(self) -> None:
+        self.stack.close()
