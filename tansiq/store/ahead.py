@@ -18,24 +18,25 @@ own connection about ids it has written already (``_Writer.written``).  The uniq
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from tansiq.store.database import Database
+
+# The stored versions of some ids, with which is latest; the caller completes the condition.
+VERSIONS_OF_IDS = "SELECT id, version, added, is_latest FROM objects WHERE id"
 
 
 class Lookahead:
     """Committed versions of each batch's ids, asked on a connection of its own."""
 
     def __init__(self, db: Database) -> None:
-        self.stack = contextlib.ExitStack()
-        self.conn = self.stack.enter_context(db.side_connection())
+        self.sql = db.dialect.sql(f"{VERSIONS_OF_IDS} = ANY(?)")
+        self.conn = db.side_connection()
 
     def committed(self, rows: list[list[Any]]) -> list[Any]:
         """(id, version, added, is_latest) of every committed version of *rows*' ids."""
         ids = list({r[1] for r in rows})
-        sql = "SELECT id, version, added, is_latest FROM objects WHERE id = ANY(%s)"
-        return list(self.conn.execute(sql, [ids]).fetchall())
+        return list(self.conn.execute(self.sql, [ids]).fetchall())
 
     def close(self) -> None:
-        self.stack.close()
+        self.conn.close()

@@ -113,14 +113,10 @@ class Database:
 
         return bool(conn.info.transaction_status != pq.TransactionStatus.IDLE)
 
-    @contextmanager
-    def side_connection(self) -> Iterator[Any]:
-        """A connection of its own (autocommit), closed on exit: it sees only committed data."""
-        conn = self._open()
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def side_connection(self) -> Any:
+        """A new connection (autocommit), not this thread's: it sees only committed data.
+        The caller closes it."""
+        return self._open()
 
     def adopt(self, conn: Any) -> None:
         """Make this thread use *conn* (a worker inside another thread's transaction)."""
