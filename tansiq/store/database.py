@@ -47,6 +47,7 @@ class Database:
         self._lock = threading.Lock()
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
+        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     def describe(self) -> str:
         if self.path is not None:
@@ -249,9 +250,30 @@ class Database:
                 conn.execute(sql, [value for row in chunk for value in row])
         else:
             conn = self.connection()
+            types = self._column_types(table, tuple(columns))
             with (
                 conn.cursor() as cur,
-                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
             ):
+                copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
+
+    def _column_types(self, table: str, columns: tuple[str, ...]) -> list[str]:
+        """PostgreSQL: the types of *columns* of *table*, as binary ``COPY`` needs them.
+
+        Binary ``COPY`` spares both sides the text format's escaping and parsing of every value
+        (JSON is full of backslashes): raw ``COPY`` of 200k ICS ATT&CK objects went from 43-50k
+        to 59-82k objects/s."""
+        key = (table, columns)
+        types = self._types.get(key)
+        if types is None:
+            found = dict(
+                self.fetchall(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                    " WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
+                    (table,),
+                )
+            )
+            types = self._types[key] = [found[c] for c in columns]
+        return types

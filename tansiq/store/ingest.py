@@ -21,7 +21,7 @@ from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
-from tansiq.store.ahead import VERSIONS_OF_IDS, Lookahead
+from tansiq.store.ahead import ANY_OF_IDS, VERSIONS_OF_IDS, Lookahead, ids_parameter
 from tansiq.store.database import Database
 from tansiq.store.query import partners_column
 
@@ -145,10 +145,10 @@ def build_row(obj: dict[str, Any]) -> list[Any]:
 
 def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
     """(id, version, added, is_latest) of every stored version of *ids*: one query on
-    PostgreSQL (an array parameter: each round trip stalls the write pipeline), one per 500 ids
+    PostgreSQL (see :data:`ANY_OF_IDS`: each round trip stalls the write pipeline), one per 500 ids
     on SQLite (its limit on parameters)."""
     if not db.dialect.is_sqlite:
-        yield from db.fetchall(f"{VERSIONS_OF_IDS} = ANY(?)", [ids])
+        yield from db.fetchall(VERSIONS_OF_IDS + ANY_OF_IDS, [ids_parameter(ids)])
         return
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
