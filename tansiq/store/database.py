@@ -268,7 +268,7 @@ class Database:
         key = (table, columns)
         types = self._types.get(key)
         if types is None:
-            found = dict(
+            found: dict[str, str] = dict(
                 self.fetchall(
                     "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
                     " WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
