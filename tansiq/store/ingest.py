@@ -163,18 +163,10 @@ class _Writer:
         self.beside_python = False  # set while a _Background thread writes
         self.tombstones = deletions.any_recorded(db)
         self.next_added = max(last_added + 1, now)
-        self.rows: list[list[Any]] = []
         self.result = IngestResult()
         self.keep_ids = keep_ids
         # hash() of every id written so far, while a Lookahead supplies committed versions
         self.written: set[int] | None = None
-
-    def add(self, obj: dict[str, Any]) -> None:
-        self.rows.append(build_row(obj))
-
-    def take(self) -> list[list[Any]]:
-        rows, self.rows = self.rows, []
-        return rows
 
     def flush(
         self,
