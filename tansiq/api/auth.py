@@ -52,8 +52,8 @@ from tansiq.api.deps import (
     csrf_matches,
     current_auth,
     get_node,
-    get_settings,
     principal,
+    settings_of,
     submitted_csrf,
 )
 from tansiq.api.problems import Problem, problem_response
@@ -206,7 +206,7 @@ async def login(request: Request, node: NodeDep) -> Response:
     if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get(CSRF_FIELD, "")):
         return _fail(request, node, 403, CSRF_FAILED, username, next_path)
     address = request.client.host if request.client else "unknown"
-    s = get_settings(request)
+    s = settings_of(request)
     try:
         username_ok, session, csrf = await run_in_threadpool(
             _check_login, node, s, username, form.get("password", ""), address
@@ -320,7 +320,7 @@ def create_api_token(
         raise Problem(400, str(exc)) from None
     if target == me and auth.via == "token" and not set(scopes.split()) <= auth.scopes:
         raise Problem(403, "a token cannot create a token with scopes it does not have")
-    days = spec.days or get_settings(request).token_days
+    days = spec.days or settings_of(request).token_days
     token = create_token(node.db, target, spec.label, scopes, days)
     info = find_token(node.db, token, target)
     audit.record(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})

@@ -214,28 +214,31 @@ def taxii_response(body: bytes | dict[str, Any], status: int = 200, **headers: s
     return Response(data, status_code=status, media_type=TAXII, headers=headers or None)
 
 
-def _page_headers(page: tq.Page) -> dict[str, str]:
-    if not page.rows:
+AnyPage = tq.Page | tq.ObjectsPage
+
+
+def _page_headers(page: AnyPage) -> dict[str, str]:
+    if page.first_added is None or page.last_added is None:
         return {}
     return {
-        "X-TAXII-Date-Added-First": from_micros(page.rows[0].added),
-        "X-TAXII-Date-Added-Last": from_micros(page.rows[-1].added),
+        "X-TAXII-Date-Added-First": from_micros(page.first_added),
+        "X-TAXII-Date-Added-Last": from_micros(page.last_added),
     }
 
 
-def _paged(page: tq.Page, key: str, items: list[bytes]) -> Response:
+def _paged(page: AnyPage, key: str, items: list[bytes]) -> Response:
     """``{"more", "next", key: [...]}``: *items* are JSON texts, joined as they are."""
     parts = [b'{"more":', b"true" if page.more else b"false"]
-    if page.more and page.rows:
-        parts += [b',"next":', orjson.dumps(encode_cursor(page.rows[-1].added))]
+    if page.more and page.last_added is not None:
+        parts += [b',"next":', orjson.dumps(encode_cursor(page.last_added))]
     if items:  # TAXII lists are never empty: an empty result omits the key
         parts += [b',"', key.encode(), b'":[', b",".join(items), b"]"]
     parts.append(b"}")
     return Response(b"".join(parts), media_type=TAXII, headers=_page_headers(page))
 
 
-def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: tq.Page) -> None:
-    detail = {"endpoint": endpoint, "count": len(page.rows), "via": who.via}
+def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPage) -> None:
+    detail = {"endpoint": endpoint, "count": page.count, "via": who.via}
     audit.record(node.db, who.username, "taxii_read", coll.id, detail)
 
 
@@ -317,7 +320,6 @@ def get_manifest(
         coll.scope,
         _match(request),
         limit=_limit(request, settings),
-        with_json=False,
     )
     _read(node, who, coll, "manifest", page)
     items = [
@@ -342,11 +344,11 @@ def get_objects(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
     coll = find_collection(node, who, collection_id)
-    page = tq.page(
+    page = tq.objects_page(
         node.db, visibility(node, who), coll.scope, _match(request), limit=_limit(request, settings)
     )
     _read(node, who, coll, "objects", page)
-    return _paged(page, "objects", [r.json for r in page.rows])
+    return _paged(page, "objects", page.objects)
 
 
 @router.get(OBJECTS + "{object_id}/", summary="One object of a collection (an envelope)")
@@ -361,13 +363,13 @@ def get_object(
     coll = find_collection(node, who, collection_id)
     vis = visibility(node, who)
     match = _match(request, ids=False)
-    page = tq.page(
+    page = tq.objects_page(
         node.db, vis, coll.scope, match, limit=_limit(request, settings), object_id=object_id
     )
-    if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
+    if not page.objects and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
     _read(node, who, coll, "object", page)
-    return _paged(page, "objects", [r.json for r in page.rows])
+    return _paged(page, "objects", page.objects)
 
 
 @router.get(OBJECTS + "{object_id}/versions/", summary="The versions of one object")
@@ -389,7 +391,6 @@ def get_object_versions(
         match,
         limit=_limit(request, settings),
         object_id=object_id,
-        with_json=False,
     )
     if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")

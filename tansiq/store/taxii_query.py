@@ -90,13 +90,39 @@ class Row(NamedTuple):  # a tuple: a page builds a thousand of them
     id: str
     version: int  # see VERSION_TS
     spec_version: str
-    json: bytes  # the stored JSON as UTF-8 bytes; b"" when it was not asked for
 
 
 @dataclass(frozen=True)
 class Page:
     rows: list[Row]
     more: bool
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def first_added(self) -> int | None:
+        return self.rows[0].added if self.rows else None
+
+    @property
+    def last_added(self) -> int | None:
+        return self.rows[-1].added if self.rows else None
+
+
+@dataclass(frozen=True)
+class ObjectsPage:
+    """A page of stored JSON texts only, for the objects endpoints: no per-row tuple is built
+    and only two columns are read (a :class:`Page`'s rows cost ~25% of a 1000-object GET)."""
+
+    objects: list[bytes]
+    first_added: int | None
+    last_added: int | None
+    more: bool
+
+    @property
+    def count(self) -> int:
+        return len(self.objects)
 
 
 def _where(
@@ -157,19 +183,42 @@ def page(
     *,
     limit: int,
     object_id: str | None = None,
-    with_json: bool = True,
 ) -> Page:
-    """One page in ``added`` order; ``scope`` None is the whole visible set ("shared")."""
+    """One page in ``added`` order, without the JSON (manifests, versions); ``scope`` None is
+    the whole visible set ("shared")."""
     table, clauses, params = _where(vis, scope, match, object_id)
-    # Fetched as bytes, so the envelope is joined without a decode/encode round trip per object.
-    text = db.dialect.json_bytes("json") if with_json else "''"
     rows = db.fetchall(
-        f"SELECT added, id, {VERSION_TS}, COALESCE(spec_version, '2.1'), {text} FROM {table}"
+        f"SELECT added, id, {VERSION_TS}, COALESCE(spec_version, '2.1') FROM {table}"
         f" WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
         [*params, limit + 1],
     )
-    out = [Row(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4] or b"")) for r in rows[:limit]]
-    return Page(out, len(rows) > limit)
+    # Both drivers return Row's types (int, str): rows are taken as they come.
+    return Page(list(map(Row._make, rows[:limit])), len(rows) > limit)
+
+
+def objects_page(
+    db: Database,
+    vis: Visibility,
+    scope: str | None,
+    match: Match,
+    *,
+    limit: int,
+    object_id: str | None = None,
+) -> ObjectsPage:
+    """Like :func:`page`, the stored JSON of each row only, as UTF-8 bytes: the envelope is
+    joined without a decode/encode round trip per object."""
+    table, clauses, params = _where(vis, scope, match, object_id)
+    rows = db.fetchall(
+        f"SELECT added, {db.dialect.json_bytes('json')} FROM {table}"
+        f" WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
+        [*params, limit + 1],
+    )
+    more = len(rows) > limit
+    if more:
+        del rows[limit:]
+    if not rows:
+        return ObjectsPage([], None, None, more)
+    return ObjectsPage([r[1] for r in rows], rows[0][0], rows[-1][0], more)
 
 
 def object_visible(db: Database, vis: Visibility, scope: str | None, object_id: str) -> bool:
