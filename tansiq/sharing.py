@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tansiq.stix.extensions import DISTRIBUTION_EXT, distribution_of, set_distribution
+from tansiq.stix.extensions import (
+    DISTRIBUTION_EXT,
+    distribution_of,
+    distribution_value,
+    set_distribution,
+    with_distribution,
+)
 from tansiq.stix.markings import TLP_IDS
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
@@ -156,6 +162,9 @@ def local_stamp(
     if tlp is not None and tlp not in TLP_IDS:
         raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
     foreign = {p.identity_id: p.code for p in list_partners(db) if p.identity_id != own_identity}
+    # Built once, shared by every object this hook stamps.
+    asked = None if partners is None else distribution_value(own_code, partners)
+    own_only = distribution_value(own_code, [own_code])
 
     def stamp(obj: dict[str, Any]) -> dict[str, Any]:
         owner = foreign.get(obj.get("created_by_ref", ""))
@@ -169,10 +178,10 @@ def local_stamp(
                 f"extensions.{DISTRIBUTION_EXT}.origin",
                 f"originated by {current.get('origin')}: only that node may change it",
             )
-        if partners is not None:
-            obj = set_distribution(obj, own_code, partners)
+        if asked is not None:
+            obj = with_distribution(obj, asked)
         elif current is None:
-            obj = set_distribution(obj, own_code, [own_code])
+            obj = with_distribution(obj, own_only)
         else:
             codes = current.get("partners")
             if not isinstance(codes, list) or own_code not in codes:

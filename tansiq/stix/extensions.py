@@ -9,6 +9,7 @@ property-extension carries the originating node's Ed25519 signature over the res
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 TANSIQ_IDENTITY_ID: Final = "identity--b63145ff-627d-4e0b-b1c5-04eaeddf64e7"
@@ -80,16 +81,26 @@ def distribution_of(obj: dict[str, Any]) -> dict[str, Any] | None:
     return extension_of(obj, DISTRIBUTION_EXT)
 
 
-def set_distribution(obj: dict[str, Any], origin: str, partners: list[str]) -> dict[str, Any]:
-    """A copy of *obj* carrying this distribution (other extensions kept as they are)."""
-    out = dict(obj)
-    ext = dict(out.get("extensions") or {})
-    ext[DISTRIBUTION_EXT] = {
+def distribution_value(origin: str, partners: Iterable[str]) -> dict[str, Any]:
+    """The value of the distribution extension (partners sorted, each once)."""
+    return {
         "extension_type": "property-extension",
         "origin": origin,
         "partners": sorted(set(partners)),
     }
-    out["extensions"] = ext
+
+
+def set_distribution(obj: dict[str, Any], origin: str, partners: list[str]) -> dict[str, Any]:
+    """A copy of *obj* carrying this distribution (other extensions kept as they are)."""
+    return with_distribution(obj, distribution_value(origin, partners))
+
+
+def with_distribution(obj: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """A copy of *obj* carrying the distribution *value* (from :func:`distribution_value`; one value
+    may be shared by many objects, as nothing modifies a stored distribution in place)."""
+    out = dict(obj)
+    ext = out.get("extensions")
+    out["extensions"] = {**ext, DISTRIBUTION_EXT: value} if ext else {DISTRIBUTION_EXT: value}
     return out
 
 

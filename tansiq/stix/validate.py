@@ -171,15 +171,29 @@ def _ref_problem(where: str, value: object, allowed: _Types, forbidden: _Types) 
 def _ref(many: bool, allowed: _Types, forbidden: _Types) -> _Check:
     """Checker of an identifier property (*many*: a list of identifiers)."""
 
+    # Known identifiers of allowed types pass without a call (references repeat a lot).
     def check(obj: _Obj, k: str, v: Any, out: _Out) -> None:
         if not many:
-            p = _ref_problem(k, v, allowed, forbidden)
-            if p is not None:
-                out.append(p)
+            rtype = _id_types.get(v) if type(v) is str else None
+            if (
+                rtype is None
+                or (allowed is not None and rtype not in allowed)
+                or (forbidden is not None and rtype in forbidden)
+            ):
+                p = _ref_problem(k, v, allowed, forbidden)
+                if p is not None:
+                    out.append(p)
         elif type(v) is not list:
             out.append(Problem(k, "must be a list of identifiers"))
         else:
             for i, r in enumerate(v):
+                rtype = _id_types.get(r) if type(r) is str else None
+                if (
+                    rtype is not None
+                    and (allowed is None or rtype in allowed)
+                    and (forbidden is None or rtype not in forbidden)
+                ):
+                    continue
                 p = _ref_problem(k, r, allowed, forbidden)
                 if p is not None:  # (the indexed name is built only for a problem)
                     out.append(Problem(f"{k}[{i}]", p.reason))
@@ -723,17 +737,22 @@ def check_object(obj: object) -> list[Problem]:
     keys = obj.keys()
     if not _good_names.issuperset(keys):  # (no set built in the usual case)
         _check_names(obj, keys - _good_names, out)
-    values = obj.values()
-    if None in values or [] in values:  # (``false`` is common and fine: test for these two)
-        _check_values(obj, out)
+    # One pass over the properties: nulls and empty lists noted, the others checked by kind.
+    # (It replaced ``None in values``, ``[] in values`` and a set intersection with the type's
+    # table, which cost 2.1 of 6.0 µs on an ATT&CK relationship.)
     table = _TABLES.get(t, _COMMON)
-    start = len(out)
-    for k in keys & table.keys():
-        v = obj[k]
-        if v is not None and (type(v) is not list or v):
-            table[k](obj, k, v, out)
-    if len(out) - start > 1:  # set order is arbitrary: make the report deterministic
-        out[start:] = sorted(out[start:], key=_by_property)
+    found: _Out = []
+    empty = False
+    for k, v in obj.items():
+        if v is None or (type(v) is list and not v):
+            empty = True
+        else:
+            check = table.get(k)
+            if check is not None:
+                check(obj, k, v, found)
+    if empty:
+        _check_values(obj, out)
+    out += sorted(found, key=_by_property) if len(found) > 1 else found
 
     for name in _REQUIRED.get(t, ()):
         if name not in obj:
