@@ -18,7 +18,7 @@ PostgreSQL target is stated against plain (text) ``COPY``; tansiq writes with bi
 so a raw binary ``COPY`` is timed too and its ratios printed beside the target's.
 
 "tansiq objects" is ``Node.ingest`` on parsed objects (the REST path: parse + validate + stamp +
-store, one process); "tansiq file" is ``tansiq ingest FILE`` (parse and validate in two worker
+store, one process); "tansiq file" is ``tansiq ingest FILE`` (parse and validate in worker
 processes while the parent stores).  The raw baselines get pre-extracted (id, json) rows.
 "tansiq SQL only" is not an ingest: it writes the rows tansiq would write (built beforehand from
 the same stamped objects) into a fresh node's ``objects`` table with the store's own bulk insert,

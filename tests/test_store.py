@@ -273,6 +273,74 @@ def test_postgresql_writer_does_not_ask_for_committed_versions(
         assert asked == [indicator(40)["id"]]  # batch 4 holds a version of batch 1's id
 
 
+def test_postgresql_copy_stays_open_across_batches(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a bulk ingest of new objects writes every batch into one open COPY (the
+    server never idles between batches); a batch that needs a statement (here a version of an
+    id written earlier in the ingest) ends it and the next write opens another.  SQLite
+    inserts with statements and opens none."""
+    from tansiq.store import database
+    from tansiq.store import ingest as ingest_module
+
+    opened: list[int] = []
+    real = database.CopyStream.__init__
+
+    def spy(self: Any, *args: Any) -> None:
+        opened.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(ingest_module.CopyStream, "__init__", spy)
+    fresh = [indicator(60 + i) for i in range(8)]
+    assert ingest(node.db, fresh, batch_size=2).stored == 8
+    assert len(opened) == (0 if node.db.dialect.is_sqlite else 1)
+    opened.clear()
+    more = [indicator(70 + i) for i in range(4)] + [indicator(70, "2015-03-01T00:00:00.000Z")]
+    more += [indicator(80 + i) for i in range(3)]
+    assert ingest(node.db, more, batch_size=2).stored == 8
+    assert len(opened) == (0 if node.db.dialect.is_sqlite else 2)
+    assert count_ids(node, "indicator--") >= 16
+
+
+def test_failure_inside_an_open_copy_stores_nothing(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer failing in the middle of a multi-batch ingest (on PostgreSQL, with its COPY
+    open) rolls everything back, and the node goes on working."""
+    from tansiq.store import database
+
+    before = count(node)
+    calls: list[int] = []
+    real_copy = database.Database.copy_rows
+    real_write = database.CopyStream.write
+
+    def failing_copy(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        real_copy(self, *args, **kwargs)
+
+    def failing_write(self: Any, rows: Any) -> None:
+        calls.append(1)
+        real_write(self, rows)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(database.Database, "copy_rows", failing_copy)
+    monkeypatch.setattr(database.CopyStream, "write", failing_write)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest(node.db, [indicator(90 + i) for i in range(8)], batch_size=2)
+    assert count(node) == before
+    monkeypatch.undo()
+    assert ingest(node.db, [indicator(99)]).stored == 1
+    assert count(node) == before + 1
+
+
+def count_ids(node: Node, prefix: str) -> int:
+    rows = node.db.fetchall("SELECT id FROM objects")
+    return sum(1 for r in rows if str(r[0]).startswith(prefix))
+
+
 def test_postgresql_nested_ingest_sees_its_transaction(node: Node) -> None:
     """Inside an enclosing write (which the look-ahead's second connection cannot see into), a
     version deleted earlier in that transaction does not count as stored."""

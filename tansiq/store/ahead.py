@@ -5,7 +5,10 @@ slowest stage of an ingest, so a round trip the writer makes while the server id
 The writer's lookup of a batch's stored versions is one: it must wait for the previous batch's
 ``COPY`` to finish, and the server works on nothing else meanwhile (measured on 200k ICS ATT&CK
 objects: 1.65 s of an 8.5 s ingest).  :class:`Lookahead` asks on a second connection instead,
-from the caller's thread, while the writer is still copying the previous batch.
+from a thread of its own, while the writer is still copying the previous batch; the writer waits
+for the answer only if it is not there yet.  (Asked from the caller's thread, the lookup held up
+validation for 13% of an ingest; moving it and leaving the ``COPY`` open between batches took a
+200k-object ingest from 33-35k to 41-44k objects/s.)
 
 That connection sees only committed rows, which cannot change under the node write lock the
 ingest holds.  Rows written earlier by the same ingest are invisible to it, so the writer asks its
@@ -18,6 +21,7 @@ own connection about ids it has written already (``_Writer.written``).  The uniq
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tansiq.store.database import Database
@@ -36,16 +40,22 @@ def ids_parameter(ids: list[str]) -> str:
 
 
 class Lookahead:
-    """Committed versions of each batch's ids, asked on a connection of its own."""
+    """Committed versions of each batch's ids, asked on a connection and a thread of their own
+    (the caller goes on validating while the server looks them up: 13% of its time before)."""
 
     def __init__(self, db: Database) -> None:
         self.sql = db.dialect.sql(VERSIONS_OF_IDS + ANY_OF_IDS)
         self.conn = db.side_connection()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="tansiq-lookahead")
 
-    def committed(self, rows: list[list[Any]]) -> list[Any]:
-        """(id, version, added, is_latest) of every committed version of *rows*' ids."""
+    def committed(self, rows: list[list[Any]]) -> Future[list[Any]]:
+        """(id, version, added, is_latest) of every committed version of *rows*' ids, to come."""
+        return self.pool.submit(self._committed, rows)
+
+    def _committed(self, rows: list[list[Any]]) -> list[Any]:
         ids = list({r[1] for r in rows})
         return list(self.conn.execute(self.sql, [ids_parameter(ids)]).fetchall())
 
     def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
         self.conn.close()

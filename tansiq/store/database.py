@@ -249,15 +249,13 @@ class Database:
                 sql = full if len(chunk) == per else head + ", ".join([one] * len(chunk))
                 conn.execute(sql, [value for row in chunk for value in row])
         else:
-            conn = self.connection()
-            types = self._column_types(table, tuple(columns))
-            with (
-                conn.cursor() as cur,
-                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+            stream = CopyStream(self, table, columns)
+            try:
+                stream.write(rows)
+            except BaseException as exc:
+                stream.close(exc)
+                raise
+            stream.close()
 
     def _column_types(self, table: str, columns: tuple[str, ...]) -> list[str]:
         """PostgreSQL: the types of *columns* of *table*, as binary ``COPY`` needs them.
@@ -277,3 +275,38 @@ class Database:
             )
             types = self._types[key] = [found[c] for c in columns]
         return types
+
+
+class CopyStream:
+    """PostgreSQL: one binary ``COPY`` into *table* kept open across several writes.
+
+    Ending a ``COPY`` is a round trip in which the server finishes the rows it was sent and
+    then idles until the next statement; a stream left open lets the server go on inserting
+    what it was sent while the writer prepares the next rows.  While it is open, nothing else
+    may use this thread's connection (psycopg holds the connection's lock): :meth:`close` it
+    first, with the exception when ending because of one (the ``COPY`` then fails).
+    """
+
+    def __init__(self, db: Database, table: str, columns: Sequence[str]) -> None:
+        types = db._column_types(table, tuple(columns))  # (a query: before the COPY starts)
+        self._stack = contextlib.ExitStack()
+        try:
+            cur = self._stack.enter_context(db.connection().cursor())
+            self._copy = self._stack.enter_context(
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")
+            )
+            self._copy.set_types(types)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> None:
+        write_row = self._copy.write_row
+        for row in rows:
+            write_row(row)
+
+    def close(self, error: BaseException | None = None) -> None:
+        if error is None:
+            self._stack.close()
+        else:
+            self._stack.__exit__(type(error), error, error.__traceback__)

@@ -12,6 +12,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
 from tansiq.store.ahead import ANY_OF_IDS, VERSIONS_OF_IDS, Lookahead, ids_parameter
-from tansiq.store.database import Database
+from tansiq.store.database import CopyStream, Database
 from tansiq.store.query import partners_column
 
 MAX_ERRORS = 1000
@@ -167,13 +168,22 @@ class _Writer:
         self.keep_ids = keep_ids
         # hash() of every id written so far, while a Lookahead supplies committed versions
         self.written: set[int] | None = None
+        # PostgreSQL: the COPY left open between batches (see CopyStream); every other
+        # statement of the writer ends it first (self.end_stream()).
+        self.stream: CopyStream | None = None
+
+    def end_stream(self, error: BaseException | None = None) -> None:
+        """End the open ``COPY``, if any (failing it with *error*)."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close(error)
 
     def flush(
         self,
         rows: list[list[Any]],
         indexes: list[int],
         errors: list[ObjectError],
-        committed: list[Any] | None = None,
+        committed: Future[list[Any]] | None = None,
     ) -> None:
         """Resolve versions of *rows* against the store and write them.
 
@@ -187,12 +197,14 @@ class _Writer:
         ids = list({r[1] for r in rows})
         found: Iterable[Any]
         if committed is None or self.written is None:
+            self.end_stream()
             found = _stored_versions(db, ids)
         else:
             written = self.written
             again = [i for i in ids if hash(i) in written]
-            found = [r for r in committed if hash(r[0]) not in written]
+            found = [r for r in committed.result() if hash(r[0]) not in written]
             if again:
+                self.end_stream()
                 found += _stored_versions(db, again)
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
@@ -230,11 +242,18 @@ class _Writer:
         if errors or not out:
             return
         if demote:
+            self.end_stream()
             db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
-        db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
+        if db.dialect.is_sqlite:
+            db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
+        else:
+            if self.stream is None:
+                self.stream = CopyStream(db, "objects", OBJECT_COLUMNS)
+            self.stream.write(out)
         if self.written is not None:
             self.written.update(hash(r[1]) for r in out)
         if self.tombstones:
+            self.end_stream()
             deletions.forget(db, [(r[1], r[3]) for r in out])
         self.result.stored += len(out)
         if self.result.first_added is None:
@@ -246,6 +265,7 @@ class _Writer:
         if isinstance(prior, list):
             stored = prior[10]
         else:
+            self.end_stream()
             row = self.db.fetchone("SELECT json FROM objects WHERE added = ?", (prior,))
             stored = row[0] if row else None
         return stored is not None and (stored == text or orjson.loads(stored) == orjson.loads(text))
@@ -272,6 +292,10 @@ def _switch_often(on: bool) -> None:
                 sys.setswitchinterval(_switching_saved)
 
 
+_Item = tuple[list[list[Any]], list[int], Future[list[Any]] | None]
+"""A batch for the writer thread: rows, their object indexes, their ids' committed versions."""
+
+
 class _Background:
     """Writes batches on a second thread while the caller validates the next one.
 
@@ -296,9 +320,7 @@ class _Background:
         if busy_caller:
             _switch_often(True)
         self.conn = db.connection()
-        self.queue: queue.Queue[tuple[list[list[Any]], list[int], list[Any] | None] | None] = (
-            queue.Queue(2)
-        )
+        self.queue: queue.Queue[_Item | None] = queue.Queue(2)
         self.errors: list[ObjectError] = []
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="tansiq-ingest-writer", daemon=True)
@@ -313,11 +335,18 @@ class _Background:
                         self.writer.flush(item[0], item[1], self.errors, item[2])
                     except BaseException as exc:  # re-raised in the caller's thread
                         self.failure = exc
+            try:
+                self.writer.end_stream(self.failure)
+            except BaseException as exc:
+                self.failure = self.failure or exc
         finally:
             self.db.release()
 
     def submit(
-        self, rows: list[list[Any]], indexes: list[int], committed: list[Any] | None = None
+        self,
+        rows: list[list[Any]],
+        indexes: list[int],
+        committed: Future[list[Any]] | None = None,
     ) -> None:
         self.queue.put((rows, indexes, committed))
 
@@ -531,7 +560,12 @@ def _store(
         if background is not None:
             errors.extend(background.errors)
         if pending is not None and not errors:
-            writer.flush(pending[0], pending[1], errors)
+            try:
+                writer.flush(pending[0], pending[1], errors)
+            except BaseException as exc:
+                writer.end_stream(exc)  # before the rollback: the COPY holds the connection
+                raise
+            writer.end_stream()
         if errors:
             errors.sort(key=lambda e: e.index)
             raise IngestError(errors[:MAX_ERRORS], truncated)

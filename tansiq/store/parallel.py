@@ -1,16 +1,18 @@
 """Ingest of files with parsing and validation in child processes.
 
-Objects are dealt out to the workers in contiguous chunks of one batch each, round robin: every
-worker reads the whole stream (parsing is the cheap part) and validates and prepares only its own
-chunks, and the parent stores the batches in their original order.  While the parent's database
-work runs, the workers prepare what comes next, so the CPU-bound half of ingest spreads over the
-machine's cores.  Memory stays bounded: each pipe holds at most about one batch in flight.
+Objects are dealt out to the workers (:data:`WORKERS`) in contiguous chunks of one batch each,
+round robin: every worker reads the whole stream (parsing is the cheap part) and validates and
+prepares only its own chunks, and the parent stores the batches in their original order.  While
+the parent's database work runs, the workers prepare what comes next, so the CPU-bound half of
+ingest spreads over the machine's cores.  Memory stays bounded: each pipe holds at most about
+one batch in flight.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from multiprocessing.connection import Connection
@@ -20,7 +22,19 @@ from typing import Any
 from tansiq.stix.bundles import InputError, iter_file
 from tansiq.store.ingest import Batch, Prepare, prepare_batches
 
-WORKERS = 2
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on every platform)
+        return os.cpu_count() or 1
+
+
+# One core stays with the parent (the writer and, on one machine, the database).  Each worker
+# parses the whole stream, so workers beyond the spare cores only add work: on 2 cores one
+# worker ingested 200k ICS ATT&CK objects at 35-37k objects/s on PostgreSQL and 27-33k on
+# SQLite, against 32-33k and 27-29k with two.  (Machines with more cores were not measured.)
+WORKERS = max(1, min(4, _usable_cores() - 1))
 
 
 def file_batches(
