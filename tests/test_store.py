@@ -248,12 +248,12 @@ def test_versions_across_batches_and_committed_ones(node: Node) -> None:
     assert not node.db.fetchall("SELECT id FROM objects WHERE id = ?", (indicator(30)["id"],))
 
 
-def test_postgresql_writer_does_not_ask_for_committed_versions(
+def test_writer_does_not_ask_for_committed_versions(
     node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL: the background writer asks its own connection only about ids this ingest
-    wrote already (the look-ahead asked about the rest while the previous batch was copying);
-    SQLite's writer asks about every id."""
+    """The background writer asks its own connection only about ids this ingest wrote already
+    (the look-ahead asked about the rest on a connection of its own while the previous batch
+    was being written)."""
     from tansiq.store import ingest as ingest_module
 
     asked: list[str] = []
@@ -267,10 +267,7 @@ def test_postgresql_writer_does_not_ask_for_committed_versions(
     objs = [indicator(40 + i) for i in range(6)] + [indicator(40, "2015-03-01T00:00:00.000Z")]
     result = ingest(node.db, objs, batch_size=2)
     assert result.stored == 7
-    if node.db.dialect.is_sqlite:
-        assert len(asked) == 7
-    else:
-        assert asked == [indicator(40)["id"]]  # batch 4 holds a version of batch 1's id
+    assert asked == [indicator(40)["id"]]  # batch 4 holds a version of batch 1's id
 
 
 def test_postgresql_copy_stays_open_across_batches(

@@ -22,7 +22,7 @@ from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import now_micros, to_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
-from tansiq.store.ahead import ANY_OF_IDS, VERSIONS_OF_IDS, Lookahead, ids_parameter
+from tansiq.store.ahead import Lookahead, versions_queries
 from tansiq.store.database import CopyStream, Database
 from tansiq.store.query import partners_column
 
@@ -145,15 +145,10 @@ def build_row(obj: dict[str, Any]) -> list[Any]:
 
 
 def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
-    """(id, version, added, is_latest) of every stored version of *ids*: one query on
-    PostgreSQL (see :data:`ANY_OF_IDS`: each round trip stalls the write pipeline), one per 500 ids
-    on SQLite (its limit on parameters)."""
-    if not db.dialect.is_sqlite:
-        yield from db.fetchall(VERSIONS_OF_IDS + ANY_OF_IDS, [ids_parameter(ids)])
-        return
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        yield from db.fetchall(f"{VERSIONS_OF_IDS} IN ({','.join('?' * len(chunk))})", chunk)
+    """(id, version, added, is_latest) of every stored version of *ids*, as this thread's
+    connection sees them (see :func:`~tansiq.store.ahead.versions_queries`)."""
+    for sql, params in versions_queries(db.dialect, ids):
+        yield from db.fetchall(sql, params)
 
 
 class _Writer:
@@ -519,7 +514,7 @@ def _store(
     truncated = False
     count = 0
     # Only as the outermost transaction: the look-ahead cannot see what an enclosing one wrote.
-    look_ahead = not db.dialect.is_sqlite and not db.in_transaction()
+    look_ahead = not db.in_transaction()
     with db.write() as last_added:
         writer = _Writer(db, last_added, now_micros() if now is None else now, keep_ids)
         background: _Background | None = None
