@@ -18,6 +18,7 @@ from tansiq.accounts.store import create_account, create_token, new_password
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, write_config
 from tansiq.sharing import local_stamp
+from tansiq.stix.bundles import iter_files
 from tansiq.stix.extensions import (
     DISTRIBUTION_DEFINITION,
     SIGNATURE_DEFINITION,
@@ -25,9 +26,9 @@ from tansiq.stix.extensions import (
     distribution_of,
 )
 from tansiq.store.database import Database
-from tansiq.store.ingest import IngestResult, ingest, store_batches
+from tansiq.store.ingest import IngestResult, ingest, prepare_batches, store_batches
 from tansiq.store.migrations import migrate
-from tansiq.store.parallel import file_batches
+from tansiq.store.parallel import WORKERS, file_batches
 
 TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
 KEY_FILE = "node_ed25519.pem"
@@ -197,13 +198,20 @@ class Node:
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
     ) -> IngestResult:
-        """Like :meth:`ingest` for bundle files, parsed and validated in worker processes."""
+        """Like :meth:`ingest` for bundle files, parsed and validated in worker processes when
+        the machine has cores to spare for them (:data:`tansiq.store.parallel.WORKERS`)."""
         prepare = self.publisher(distribution, tlp)
+        size = self.settings.ingest_batch
+        if WORKERS:
+            batches = file_batches(paths, prepare, size, WORKERS)
+        else:
+            batches = prepare_batches(iter_files(paths), prepare, size)
         return store_batches(
             self.db,
-            file_batches(paths, prepare, self.settings.ingest_batch),
+            batches,
             progress=progress,
             before_commit=self._audit_write(actor, distribution, tlp),
+            busy_caller=not WORKERS,
         )
 
     def publisher(

@@ -19,6 +19,7 @@ def objects(data: bytes) -> list[object]:
 @pytest.mark.parametrize("path", SHARED_FILES, ids=lambda p: p.name)
 def test_shared_files_stream_like_full_parse(path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", 97)  # values cut at every possible place
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", 97)
     monkeypatch.setattr(jsonstream, "FIRST_WINDOW", 5)  # and decoded through growing windows
     data = path.read_bytes()
     doc = json.loads(data)
@@ -31,6 +32,7 @@ def test_shared_files_stream_like_full_parse(path, monkeypatch) -> None:  # type
 
 def test_shapes_and_splits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", 3)
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", 3)
     monkeypatch.setattr(jsonstream, "FIRST_WINDOW", 2)
     doc = {
         "objects": [{"a": "درنة", "n": 12345678901234567890, "f": 1.5e-7}, {"b": [True, None]}],
@@ -65,6 +67,7 @@ def test_runs_are_decoded_at_once_and_nested_cuts_fall_back(monkeypatch) -> None
     """Whole elements up to the last ``},{"type":`` are decoded in one call; a cut that falls
     inside a nested list of typed objects cannot decode and the elements come one by one."""
     monkeypatch.setattr(jsonstream, "CHUNK", 4096)
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", 4096)
     calls = []
     real = jsonstream.orjson.loads
 
@@ -89,6 +92,7 @@ def test_runs_are_decoded_at_once_and_nested_cuts_fall_back(monkeypatch) -> None
 
 def test_an_invalid_element_inside_a_run_is_reported_where_it_is(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", 4096)
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", 4096)
     good = json.dumps({"type": "indicator", "name": "n"})
     items = [good] * 200
     items[120] = '{"type": "indicator", "value": NaN}'
@@ -100,6 +104,7 @@ def test_an_invalid_element_inside_a_run_is_reported_where_it_is(monkeypatch) ->
 @pytest.mark.parametrize("chunk", [3, 4096])
 def test_invalid_utf8_anywhere_is_an_error(monkeypatch, chunk: int) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "CHUNK", chunk)
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", chunk)
     good = b'{"type": "note", "content": "\xd8\xaf\xd8\xb1\xd9\x86\xd8\xa9"}'  # Derna
     bad = b'{"type": "note", "content": "\xd8"}'  # a lone lead byte
     for items in ([good] * 100 + [bad] + [good] * 100, [bad], [good, bad]):
@@ -107,3 +112,21 @@ def test_invalid_utf8_anywhere_is_an_error(monkeypatch, chunk: int) -> None:  # 
         with pytest.raises(StreamError):
             objects(data)
     assert objects(b"[" + b", ".join([good] * 300) + b"]")[0]["content"] == "درنة"
+
+
+def test_runs_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One decoding call covers about RUN_BYTES of input, however much is buffered."""
+    monkeypatch.setattr(jsonstream, "CHUNK", 1 << 16)
+    monkeypatch.setattr(jsonstream, "RUN_BYTES", 2048)
+    sizes = []
+    real = jsonstream.orjson.loads
+
+    def loads(text):  # type: ignore[no-untyped-def]
+        sizes.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(jsonstream.orjson, "loads", loads)
+    flat = [{"type": "indicator", "id": f"indicator--{i}", "name": "n" * 40} for i in range(2000)]
+    data = json.dumps({"type": "bundle", "objects": flat}).encode()
+    assert objects(data) == flat
+    assert len(sizes) > len(data) // 2048 and max(sizes) <= 2048 + 2

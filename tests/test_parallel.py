@@ -27,8 +27,13 @@ def write(path: Path, objects: list[dict]) -> Path:  # type: ignore[type-arg]
     return path
 
 
-@pytest.fixture
-def small_batches(node: Node) -> Node:
+@pytest.fixture(params=[0, 2], ids=["in-process", "2-workers"])
+def small_batches(
+    node: Node, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Node:
+    """Batches of 7, parsed and validated in the calling process or in two workers (as on a
+    machine with three cores or more)."""
+    monkeypatch.setattr("tansiq.node.WORKERS", request.param)
     node.settings = node.settings.with_overrides(ingest_batch=7)
     return node
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,12 @@ def iter_file(path: Path) -> Iterator[Any]:
                 yield obj
         except StreamError as exc:
             raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Any]:
+    """The objects of each file in turn (see :func:`iter_file`)."""
+    for path in paths:
+        yield from iter_file(path)
 
 
 def bundle_header() -> bytes:

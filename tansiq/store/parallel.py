@@ -14,12 +14,11 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from tansiq.stix.bundles import InputError, iter_file
+from tansiq.stix.bundles import InputError, iter_files
 from tansiq.store.ingest import Batch, Prepare, prepare_batches
 
 
@@ -31,16 +30,21 @@ def _usable_cores() -> int:
 
 
 # One core stays with the parent (the writer and, on one machine, the database).  Each worker
-# parses the whole stream, so workers beyond the spare cores only add work: on 2 cores one
-# worker ingested 200k ICS ATT&CK objects at 35-37k objects/s on PostgreSQL and 27-33k on
-# SQLite, against 32-33k and 27-29k with two.  (Machines with more cores were not measured.)
-WORKERS = max(1, min(4, _usable_cores() - 1))
+# parses the whole stream, so workers beyond the spare cores only add work; with fewer than two
+# spare cores files are parsed and validated in the calling process (0).  Measured on 2 cores,
+# 200k ICS ATT&CK objects: in the calling process 38k objects/s on PostgreSQL and 26-30k on
+# SQLite; one worker 31-33k and 26-30k; two workers 32-33k and 27-29k.  (Machines with more
+# cores were not measured.)
+WORKERS = 0 if _usable_cores() <= 2 else min(4, _usable_cores() - 1)
 
 
 def file_batches(
-    paths: Sequence[Path], prepare: Prepare | None, batch_size: int, workers: int = WORKERS
+    paths: Sequence[Path], prepare: Prepare | None, batch_size: int, workers: int
 ) -> Iterator[Batch]:
-    """:func:`prepare_batches` over the objects of *paths*, computed in child processes."""
+    """:func:`prepare_batches` over the objects of *paths*, computed in *workers* child
+    processes."""
+    if workers < 1:
+        raise ValueError("file_batches needs at least one worker")
     ctx = multiprocessing.get_context("fork")  # the children inherit *prepare* (a closure)
     pipes: list[Connection] = []
     children = []
@@ -100,7 +104,7 @@ def _work(
 ) -> None:
     gc.disable()
     try:
-        objects = chain.from_iterable(iter_file(p) for p in paths)
+        objects = iter_files(paths)
         for batch in prepare_batches(objects, prepare, batch_size, share=(worker, workers)):
             out.send(("batch", batch))
         out.send(None)
