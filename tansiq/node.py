@@ -26,7 +26,7 @@ from tansiq.stix.extensions import (
     distribution_of,
 )
 from tansiq.store.database import Database
-from tansiq.store.ingest import IngestResult, ingest, prepare_batches, store_batches
+from tansiq.store.ingest import IngestResult, ingest, store_batches
 from tansiq.store.migrations import migrate
 from tansiq.store.parallel import WORKERS, file_batches
 
@@ -200,18 +200,21 @@ class Node:
     ) -> IngestResult:
         """Like :meth:`ingest` for bundle files, parsed and validated in worker processes when
         the machine has cores to spare for them (:data:`tansiq.store.parallel.WORKERS`)."""
-        prepare = self.publisher(distribution, tlp)
-        size = self.settings.ingest_batch
-        if WORKERS:
-            batches = file_batches(paths, prepare, size, WORKERS)
-        else:
-            batches = prepare_batches(iter_files(paths), prepare, size)
+        if not WORKERS:
+            return self.ingest(
+                iter_files(paths),
+                distribution=distribution,
+                tlp=tlp,
+                progress=progress,
+                actor=actor,
+            )
         return store_batches(
             self.db,
-            batches,
+            file_batches(
+                paths, self.publisher(distribution, tlp), self.settings.ingest_batch, WORKERS
+            ),
             progress=progress,
             before_commit=self._audit_write(actor, distribution, tlp),
-            busy_caller=not WORKERS,
         )
 
     def publisher(

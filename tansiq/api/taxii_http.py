@@ -127,11 +127,8 @@ def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str
     except (binascii.Error, UnicodeDecodeError):
         raise TaxiiError(401, "malformed Basic credentials", CHALLENGE) from None
     username, _, password = decoded.partition(":")
-    return username, password, (node.db.describe(), username, _sha256(password))
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    return username, password, (node.db.describe(), username, digest)
 
 
 def _client_of(account: Account) -> Client:

@@ -35,7 +35,8 @@ def _usable_cores() -> int:
 # 200k ICS ATT&CK objects: in the calling process 38k objects/s on PostgreSQL and 26-30k on
 # SQLite; one worker 31-33k and 26-30k; two workers 32-33k and 27-29k.  (Machines with more
 # cores were not measured.)
-WORKERS = 0 if _usable_cores() <= 2 else min(4, _usable_cores() - 1)
+_CORES = _usable_cores()
+WORKERS = 0 if _CORES <= 2 else min(4, _CORES - 1)
 
 
 def file_batches(

@@ -175,6 +175,27 @@ def _where(
     return table, clauses, params
 
 
+def _keyset_page(
+    db: Database,
+    columns: str,
+    vis: Visibility,
+    scope: str | None,
+    match: Match,
+    limit: int,
+    object_id: str | None,
+) -> tuple[list[Any], bool]:
+    """Up to *limit* rows of *columns* in ``added`` order, and whether more follow."""
+    table, clauses, params = _where(vis, scope, match, object_id)
+    rows = db.fetchall(
+        f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
+        [*params, limit + 1],
+    )
+    more = len(rows) > limit
+    if more:
+        del rows[limit:]
+    return rows, more
+
+
 def page(
     db: Database,
     vis: Visibility,
@@ -186,14 +207,10 @@ def page(
 ) -> Page:
     """One page in ``added`` order, without the JSON (manifests, versions); ``scope`` None is
     the whole visible set ("shared")."""
-    table, clauses, params = _where(vis, scope, match, object_id)
-    rows = db.fetchall(
-        f"SELECT added, id, {VERSION_TS}, COALESCE(spec_version, '2.1') FROM {table}"
-        f" WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
-        [*params, limit + 1],
-    )
+    columns = f"added, id, {VERSION_TS}, COALESCE(spec_version, '2.1')"
+    rows, more = _keyset_page(db, columns, vis, scope, match, limit, object_id)
     # Both drivers return Row's types (int, str): rows are taken as they come.
-    return Page(list(map(Row._make, rows[:limit])), len(rows) > limit)
+    return Page(list(map(Row._make, rows)), more)
 
 
 def objects_page(
@@ -207,15 +224,8 @@ def objects_page(
 ) -> ObjectsPage:
     """Like :func:`page`, the stored JSON of each row only, as UTF-8 bytes: the envelope is
     joined without a decode/encode round trip per object."""
-    table, clauses, params = _where(vis, scope, match, object_id)
-    rows = db.fetchall(
-        f"SELECT added, {db.dialect.json_bytes('json')} FROM {table}"
-        f" WHERE {' AND '.join(clauses)} ORDER BY added LIMIT ?",
-        [*params, limit + 1],
-    )
-    more = len(rows) > limit
-    if more:
-        del rows[limit:]
+    columns = f"added, {db.dialect.json_bytes('json')}"
+    rows, more = _keyset_page(db, columns, vis, scope, match, limit, object_id)
     if not rows:
         return ObjectsPage([], None, None, more)
     return ObjectsPage([r[1] for r in rows], rows[0][0], rows[-1][0], more)
