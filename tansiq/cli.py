@@ -54,8 +54,24 @@ def _operator_view(node: Any) -> Any:
     return policy.condition(Principal("cli", "admin", node.code), node.code)
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from tansiq import native
+
+    click.echo(f"tansiq {__version__} ({native.describe()})")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="tansiq")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version, and whether the ingest hot path is compiled, and exit.",
+)
 def main() -> None:
     """tansiq: a partner's node for coordinated STIX 2.1 / TAXII 2.1 information exchange."""
 
@@ -376,6 +392,55 @@ def account_list(as_json: bool, **kwargs: Any) -> None:
     for a in accounts:
         flag = "  (disabled)" if a.disabled else ""
         click.echo(f"{a.username:<24} {a.role:<8} {a.partner or '-':<8}{flag}".rstrip())
+
+
+def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any) -> None:
+    """Run *change(db)* on the node's accounts, audit it as *op*, and turn errors into exits."""
+    from tansiq import audit
+    from tansiq.accounts.store import AccountError
+
+    node = _open_node(_settings(kwargs))
+    try:
+        change(node.db)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.record(node.db, "cli", "account_changed", username, {"op": op})
+
+
+@account.command("disable")
+@click.argument("username")
+@_settings_options
+def account_disable(username: str, **kwargs: Any) -> None:
+    """Disable an account: its password, API tokens and web sessions are refused at once."""
+    from tansiq.accounts.store import set_disabled
+
+    _account_change(kwargs, username, "disabled", lambda db: set_disabled(db, username, True))
+    click.echo(f"disabled account {username!r}; its web sessions are ended")
+
+
+@account.command("enable")
+@click.argument("username")
+@_settings_options
+def account_enable(username: str, **kwargs: Any) -> None:
+    """Enable a disabled account again (its unexpired, unrevoked tokens work again)."""
+    from tansiq.accounts.store import set_disabled
+
+    _account_change(kwargs, username, "enabled", lambda db: set_disabled(db, username, False))
+    click.echo(f"enabled account {username!r}")
+
+
+@account.command("password")
+@click.argument("username")
+@click.option("--password", default=None, help="New password (default: generated, printed once).")
+@_settings_options
+def account_password(username: str, password: str | None, **kwargs: Any) -> None:
+    """Set a new password; the old one is refused at once and web sessions are ended (API
+    tokens stay valid: revoke them with `tansiq token revoke`)."""
+    from tansiq.accounts.store import new_password, set_password
+
+    secret = password or new_password()
+    _account_change(kwargs, username, "password", lambda db: set_password(db, username, secret))
+    click.echo(f"new password for {username!r}" + ("" if password else f": {secret}  (shown once)"))
 
 
 @main.group()

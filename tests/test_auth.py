@@ -461,3 +461,49 @@ def test_cli_accounts_and_tokens(settings: Settings, node: Node) -> None:
     code, out, _ = run("token", "revoke", listed.split()[0][:8])
     assert code == 0 and "revoked" in out
     assert account_for_token(node.db, token) is None
+
+
+def test_cli_disable_enable_and_new_password(settings: Settings, node: Node, reader: str) -> None:
+    from click.testing import CliRunner
+
+    from tansiq import audit
+    from tansiq.cli import main
+
+    def run(*args: str) -> tuple[int, str]:
+        r = CliRunner().invoke(main, [*args, "--data-dir", str(settings.data_path)], env={})
+        return r.exit_code, r.output
+
+    token = create_token(node.db, reader, "t")
+    bearer = {"Authorization": f"Bearer {token}"}
+    with web(node) as c:
+        assert login(c, reader, PASSWORD).status_code == 200
+        assert c.get("/api/session").status_code == 200
+        assert c.get("/api/objects", headers=bearer).status_code == 200
+
+        code, out = run("account", "disable", reader)
+        assert code == 0 and "disabled" in out
+        assert c.get("/api/session").status_code == 401  # the session ended
+        assert c.get("/api/objects", headers=bearer).status_code == 401
+        assert login(c, reader, PASSWORD).status_code == 401
+        assert "(disabled)" in run("account", "list")[1]
+
+        assert run("account", "enable", reader)[0] == 0
+        assert c.get("/api/objects", headers=bearer).status_code == 200  # the token again
+        assert login(c, reader, PASSWORD).status_code == 200
+
+        code, out = run("account", "password", reader)
+        assert code == 0
+        new = out.split(": ")[1].split()[0]
+        assert c.get("/api/session").status_code == 401  # sessions end with the old password
+        assert login(c, reader, PASSWORD).status_code == 401
+        assert login(c, reader, new).status_code == 200
+        assert c.get("/api/objects", headers=bearer).status_code == 200  # tokens stay
+
+    assert run("account", "disable", "nobody")[0] == 1
+    assert run("account", "password", reader, "--password", "short")[0] == 1
+    ops = [
+        e["detail"]["op"]
+        for e in audit.page(node.db, None, 1000)
+        if e["action"] == "account_changed" and e["target"] == reader
+    ]
+    assert ops == ["disabled", "enabled", "password"]

@@ -295,6 +295,24 @@ def test_basic_auth_is_cached(fed: Fed, monkeypatch: pytest.MonkeyPatch) -> None
         assert calls == ["sync-dz", "sync-dz"]
 
 
+def test_basic_login_refused_at_once_when_disabled_or_password_changed(fed: Fed) -> None:
+    """The remembered argon2 result never outlives the account's state: a disabled account or
+    an old password is refused on the very next request (it used to pass for up to a minute)."""
+    from tansiq.accounts.store import set_disabled, set_password
+
+    basic = base64.b64encode(f"sync-dz:{PASSWORD}".encode()).decode()
+    with fed.client("", Authorization=f"Basic {basic}") as c:
+        assert c.get(COLLECTIONS).status_code == 200  # verified, and now remembered
+        set_disabled(fed.node.db, "sync-dz", True)
+        error_ok(c.get(COLLECTIONS), 401)
+        set_disabled(fed.node.db, "sync-dz", False)
+        assert c.get(COLLECTIONS).status_code == 200
+        set_password(fed.node.db, "sync-dz", "a-brand-new-password")
+        error_ok(c.get(COLLECTIONS), 401)
+        fresh = base64.b64encode(b"sync-dz:a-brand-new-password").decode()
+        assert c.get(COLLECTIONS, headers={"Authorization": f"Basic {fresh}"}).status_code == 200
+
+
 def test_basic_auth_is_rate_limited(fed: Fed) -> None:
     strict = fed.node.settings.with_overrides(login_max_failures=2)
     wrong = base64.b64encode(b"reader-eg:not-the-password").decode()

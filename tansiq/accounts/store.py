@@ -81,16 +81,51 @@ def get_account(db: Database, username: str) -> Account | None:
     return None if row is None else Account(row[0], row[1], row[2], bool(row[3]))
 
 
-def verify_login(db: Database, username: str, password: str) -> Account | None:
+def login_record(db: Database, username: str) -> tuple[str, Account] | None:
+    """(password hash, account) of *username*, as stored now."""
     row = db.fetchone(
-        "SELECT password_hash, disabled FROM accounts WHERE username = ?", (username,)
+        "SELECT password_hash, username, role, partner, disabled FROM accounts WHERE username = ?",
+        (username,),
     )
-    if row is None:
+    return None if row is None else (row[0], Account(row[1], row[2], row[3], bool(row[4])))
+
+
+def verify_login(db: Database, username: str, password: str) -> Account | None:
+    record = login_record(db, username)
+    if record is None:
         check_password(_DUMMY_HASH, password)  # same work as a real check: no user enumeration
         return None
-    if row[1] or not check_password(row[0], password):
+    stored, account = record
+    if account.disabled or not check_password(stored, password):
         return None
-    return get_account(db, username)
+    return account
+
+
+def set_disabled(db: Database, username: str, disabled: bool) -> Account:
+    """Disable *username* (or enable it again).  A disabled account's password, API tokens and
+    web sessions are all refused from the next request on; disabling also ends its sessions."""
+    with db.write():
+        if get_account(db, username) is None:
+            raise AccountError(f"no account {username!r}")
+        db.execute("UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username))
+        if disabled:
+            db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        account = get_account(db, username)
+    assert account is not None
+    return account
+
+
+def set_password(db: Database, username: str, password: str) -> None:
+    """Give *username* a new password and end its web sessions (its API tokens stay valid:
+    revoke them with ``tansiq token revoke``).  The old password is refused at once."""
+    if len(password) < 10:
+        raise AccountError("password: at least 10 characters")
+    hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
+    with db.write():
+        if get_account(db, username) is None:
+            raise AccountError(f"no account {username!r}")
+        db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (hashed, username))
+        db.execute("DELETE FROM sessions WHERE username = ?", (username,))
 
 
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")

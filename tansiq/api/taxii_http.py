@@ -2,9 +2,12 @@
 
 Authentication: ``Authorization: Bearer TOKEN`` (a token with the ``api`` or ``sync`` scope) or
 HTTP Basic with an account's username and password, rate-limited like ``POST /login``.  argon2
-is slow on purpose, so a successful Basic check is cached in this process for
-:data:`BASIC_CACHE_SECONDS` (keyed by database, username and the password's sha256).  Without
-credentials the answer is 401 with ``WWW-Authenticate: Basic realm="tansiq", Bearer``.
+is slow on purpose, so a successful Basic check is remembered in this process for
+:data:`BASIC_CACHE_SECONDS` (keyed by database, username and the password's sha256, with the
+stored hash it matched).  The account itself is read on every request: once it is disabled or
+its password changes (``tansiq account disable`` / ``password``), the next request is refused,
+in every server process.  Without credentials the answer is 401 with
+``WWW-Authenticate: Basic realm="tansiq", Bearer``.
 
 Content negotiation: responses are ``application/taxii+json;version=2.1``.  ``Accept`` must
 allow it: ``application/taxii+json`` with ``version=2.1`` or no version (the latest, 2.1 here),
@@ -37,6 +40,7 @@ from tansiq.accounts.store import (
     ROLE_SCOPES,
     Account,
     account_for_token,
+    login_record,
     token_id,
     token_scopes,
     verify_login,
@@ -98,11 +102,12 @@ class Client:
         return self.write_scope and self.principal.can("write")
 
 
-_basic_cache: dict[tuple[str, str, str], tuple[float, Account]] = {}
+# (database, username, sha256 of the password) -> (expiry, the stored hash it matched)
+_basic_cache: dict[tuple[str, str, str], tuple[float, str]] = {}
 _basic_lock = threading.Lock()
 
 
-def _cached(key: tuple[str, str, str]) -> Account | None:
+def _cached(key: tuple[str, str, str]) -> str | None:
     with _basic_lock:
         hit = _basic_cache.get(key)
         if hit is None or hit[0] < time.monotonic():
@@ -111,13 +116,13 @@ def _cached(key: tuple[str, str, str]) -> Account | None:
         return hit[1]
 
 
-def _remember(key: tuple[str, str, str], account: Account) -> None:
+def _remember(key: tuple[str, str, str], stored_hash: str) -> None:
     now = time.monotonic()
     with _basic_lock:
         if len(_basic_cache) > 1000:
             for k in [k for k, v in _basic_cache.items() if v[0] < now]:
                 del _basic_cache[k]
-        _basic_cache[key] = (now + BASIC_CACHE_SECONDS, account)
+        _basic_cache[key] = (now + BASIC_CACHE_SECONDS, stored_hash)
 
 
 def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str, str]]:
@@ -137,28 +142,30 @@ def _client_of(account: Account) -> Client:
 
 def _basic(request: Request, node: Node, settings: Settings, credentials: str) -> Client:
     username, password, key = _basic_login(node, credentials)
-    account = _cached(key)
+    db = node.db
+    record = login_record(db, username) if username else None
+    if record is not None and not record[1].disabled and _cached(key) == record[0]:
+        return _client_of(record[1])  # this password matched this stored hash lately
+    address = request.client.host if request.client else "unknown"
+    limit, window = settings.login_max_failures, settings.login_window_seconds
+    try:
+        ratelimit.check(db, username, address, limit, window)
+    except ratelimit.LockedOut as locked:
+        raise TaxiiError(429, str(locked), {"Retry-After": str(locked.retry_after)}) from None
+    account = verify_login(db, username, password) if username and password else None
     if account is None:
-        db = node.db
-        address = request.client.host if request.client else "unknown"
-        limit, window = settings.login_max_failures, settings.login_window_seconds
-        try:
-            ratelimit.check(db, username, address, limit, window)
-        except ratelimit.LockedOut as locked:
-            raise TaxiiError(429, str(locked), {"Retry-After": str(locked.retry_after)}) from None
-        account = verify_login(db, username, password) if username and password else None
-        if account is None:
-            ratelimit.note_failure(db, username, address, window)
-            audit.record(
-                db,
-                username[:64] or "-",
-                "login_failed",
-                username[:64],
-                {"address": address, "via": "taxii"},
-            )
-            raise TaxiiError(401, "invalid username or password", CHALLENGE)
-        ratelimit.clear(db, account.username)
-        _remember(key, account)
+        ratelimit.note_failure(db, username, address, window)
+        audit.record(
+            db,
+            username[:64] or "-",
+            "login_failed",
+            username[:64],
+            {"address": address, "via": "taxii"},
+        )
+        raise TaxiiError(401, "invalid username or password", CHALLENGE)
+    ratelimit.clear(db, account.username)
+    if record is not None:
+        _remember(key, record[0])
     return _client_of(account)
 
 
@@ -215,17 +222,11 @@ def _authenticate(
 async def client(request: Request, node: NodeDep, settings: SettingsDep) -> Client:
     """The authenticated client of a TAXII request whose ``Accept`` allows TAXII 2.1.
 
-    Basic credentials that verified within :data:`BASIC_CACHE_SECONDS` are accepted here, on
-    the event loop; everything that needs the database (tokens, argon2 on a first login) runs
-    in the thread pool.  (A plain function dependency always takes the pool: that hop cost ~5%
-    of a paged GET.)"""
+    Checking credentials reads the database (and may run argon2), so it runs in the thread
+    pool; ``Accept`` is checked here."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     scheme, credentials = scheme.lower(), credentials.strip()
-    account = _cached(_basic_login(node, credentials)[2]) if scheme == "basic" else None
-    if account is not None:
-        who = _client_of(account)
-    else:
-        who = await run_in_threadpool(_authenticate, request, node, settings, scheme, credentials)
+    who = await run_in_threadpool(_authenticate, request, node, settings, scheme, credentials)
     if not accepts_taxii(request.headers.get("accept")):
         raise TaxiiError(406, f"this server answers {TAXII} only")
     return who
