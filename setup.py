@@ -59,7 +59,7 @@ def extensions() -> list[Any]:
         print(f"tansiq: mypyc is not available ({exc}); installing plain Python", file=sys.stderr)
         return []
     try:
-        return mypycify(COMPILED, opt_level="3", debug_level="0", group_name="tansiq_native")
+        return mypycify(COMPILED, opt_level="3", debug_level="0", group_name="tansiq._native")
     except (Exception, SystemExit) as exc:  # mypyc reports a type error by exiting
         print(f"tansiq: mypyc failed ({exc!r}); installing plain Python", file=sys.stderr)
         return []
