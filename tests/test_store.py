@@ -355,3 +355,39 @@ def test_postgresql_nested_ingest_sees_its_transaction(node: Node) -> None:
     stored = query.get_versions(node.db, ALL, first["id"], all_versions=True)
     assert [orjson.loads(t)["name"] for t in stored] == ["second"]
     assert origin["name"] == "first"
+
+
+def test_migration_006_upgrades_a_store_with_objects(tmp_path: Path, database_url: str) -> None:
+    """A store made by migrations 001-005 keeps every row through 006, and on PostgreSQL its id,
+    type and creator columns then compare byte by byte (``COLLATE "C"``)."""
+    from tansiq.store import migrations
+    from tansiq.store.database import Database
+
+    db = Database(database_url, tmp_path)
+    try:
+        applied = migrations.MIGRATIONS
+        migrations.MIGRATIONS = applied[:5]
+        try:
+            assert migrations.migrate(db)[-1] == "005_json_lz4"
+        finally:
+            migrations.MIGRATIONS = applied
+        objects = [indicator(600 + i) for i in range(5)]
+        ingest(db, objects)
+        assert migrations.migrate(db) == ["006_ids_bytewise"]
+        rows = db.fetchall("SELECT id FROM latest_objects ORDER BY id")
+        assert [r[0] for r in rows] == sorted(o["id"] for o in objects)
+        if not db.dialect.is_sqlite:
+            collations = db.fetchall(
+                "SELECT a.attname, c.collname FROM pg_attribute a"
+                " JOIN pg_collation c ON c.oid = a.attcollation"
+                " WHERE a.attrelid = 'objects'::regclass"
+                " AND a.attname IN ('id', 'type', 'created_by_ref', 'json') ORDER BY a.attname"
+            )
+            assert dict(collations) == {
+                "created_by_ref": "C",
+                "id": "C",
+                "json": "default",
+                "type": "C",
+            }
+    finally:
+        db.close()

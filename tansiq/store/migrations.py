@@ -179,12 +179,34 @@ def _m005_json_lz4(d: Dialect) -> list[str]:
     ]
 
 
+def _m006_ids_bytewise(d: Dialect) -> list[str]:
+    """PostgreSQL: compare ``objects.id``, ``type`` and ``created_by_ref`` byte by byte
+    (``COLLATE "C"``), as SQLite does.
+
+    They are ASCII STIX identifiers and type names, so no order a reader sees changes; but with
+    the database's collation (even C.UTF-8) every comparison in their indexes (the unique
+    ``(id, version)``, ``(type, added)``, ``(created_by_ref, added)``) went through ``strcoll``.
+    Writing 200k prebuilt rows by ``COPY``: 71.3-72.1k -> 74.5-76.2k rows/s.  The view that
+    selects ``*`` from the table is recreated around the change (PostgreSQL refuses otherwise).
+    """
+    if d.is_sqlite:
+        return []
+    return [
+        "DROP VIEW latest_objects",
+        'ALTER TABLE objects ALTER COLUMN id TYPE TEXT COLLATE "C",'
+        ' ALTER COLUMN type TYPE TEXT COLLATE "C",'
+        ' ALTER COLUMN created_by_ref TYPE TEXT COLLATE "C"',
+        "CREATE VIEW latest_objects AS SELECT * FROM objects WHERE is_latest = 1",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
     ("003_federation", _m003_federation),
     ("004_deletions", _m004_deletions),
     ("005_json_lz4", _m005_json_lz4),
+    ("006_ids_bytewise", _m006_ids_bytewise),
 ]
 
 
