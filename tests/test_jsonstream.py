@@ -130,3 +130,20 @@ def test_runs_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     data = json.dumps({"type": "bundle", "objects": flat}).encode()
     assert objects(data) == flat
     assert len(sizes) > len(data) // 2048 and max(sizes) <= 2048 + 2
+
+
+@pytest.mark.parametrize(
+    ("buf", "lo", "hi", "cut"),
+    [
+        (b'{"a":1},{"type":"x"}', 0, 20, (6, 8)),
+        (b'{"a":1} ,\r\n\t{ "type" :"x"}', 0, 26, (6, 12)),
+        (b'{"a":1},{"type":"x"},{"type":"y"}', 0, 33, (19, 21)),  # the last one
+        (b'{"a":1},{"type":"x"},{"type":"y"}', 0, 28, (6, 8)),  # ':' beyond hi: not whole
+        (b'{"a":1},{"type":"x"}', 7, 20, None),  # '}' before lo
+        (b'{"a":"},{\\"type\\":"}', 0, 20, None),  # inside a string the quotes are escaped
+        (b'{"a":1},{"kind":"type"}', 0, 23, None),  # "type" as a value
+        (b'{"a":1}{"type":"x"}', 0, 19, None),  # no comma
+    ],
+)
+def test_last_cut(buf: bytes, lo: int, hi: int, cut: tuple[int, int] | None) -> None:
+    assert jsonstream._last_cut(buf, lo, hi) == cut

@@ -4,9 +4,14 @@ The top level (a bundle's keys, or a JSON array) is walked by hand over a slidin
 input's bytes.  Array elements are decoded in runs: the last ``},{"type":`` (any whitespace)
 within :data:`RUN_BYTES` ends a run of whole elements, which orjson decodes from the bytes in one
 call (3.2 us per ICS ATT&CK object, against 7.9 for the standard library element by element).
-That separator only occurs between list elements, so a cut at a nested list cannot decode as an
-array and the run falls back to element-by-element decoding by the standard library's C decoder
-(``raw_decode``) over a window of the bytes, which also reports errors with their position.
+That separator is found from the end, by ``bytes.rfind`` of ``"type"`` and a check of the bytes
+around it (:func:`_last_cut`), rather than by a regular expression searched forwards through the
+run's last 64 KiB (reading 200k ICS ATT&CK objects, plain Python: 0.56-0.60 -> 0.50-0.54 s).  In
+valid JSON the separator only occurs between list
+elements (inside a string its quotes would be escaped), so a cut at a nested list cannot decode
+as an array and the run falls back to element-by-element decoding by the standard library's C
+decoder (``raw_decode``) over a window of the bytes, which also reports errors with their
+position.
 """
 
 from __future__ import annotations
@@ -23,9 +28,6 @@ CHUNK = 1 << 20
 MAX_OBJECT_BYTES = 64 << 20  # larger single objects are refused, not buffered without end
 FIRST_WINDOW = 4096  # bytes decoded for one value at first (doubled while the value is cut)
 _WS = re.compile(rb"[ \t\n\r]*")
-# The end of a STIX object in a list and the start of the next (which starts with "type").
-_SEP = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*(?=\{[ \t\n\r]*"type"[ \t\n\r]*:)')
-SEP_WINDOW = 1 << 16  # the tail of the buffer searched for a separator
 # Bytes decoded per run, about.  Runs of the whole 1 MiB buffer (~700 objects) made a 200k-object
 # Node.ingest of a file 30.8-31.7k objects/s on PostgreSQL, against 35.9-39.1k in 32 KiB runs
 # and 41-43k for the same objects decoded one by one: objects decoded long before they are
@@ -40,6 +42,41 @@ class StreamError(ValueError):
 
 def _no_constants(name: str) -> Any:
     raise StreamError(f"{name} is not valid JSON")
+
+
+_BLANK = frozenset(b" \t\n\r")
+
+
+def _last_cut(buf: bytes, lo: int, hi: int) -> tuple[int, int] | None:
+    """The last ``}`` ``,`` ``{"type":`` (any whitespace between) wholly inside ``buf[lo:hi]``:
+    (the position of its ``}``, the position of its ``{``), or None."""
+    p = hi
+    while True:
+        p = buf.rfind(b'"type"', lo, p)
+        if p < 0:
+            return None
+        q = p + 6
+        while q < hi and buf[q] in _BLANK:
+            q += 1
+        if q >= hi or buf[q] != 0x3A:  # ':'
+            continue
+        k = p - 1
+        while k >= lo and buf[k] in _BLANK:
+            k -= 1
+        if k < lo or buf[k] != 0x7B:  # '{'
+            continue
+        opening = k
+        k -= 1
+        while k >= lo and buf[k] in _BLANK:
+            k -= 1
+        if k < lo or buf[k] != 0x2C:  # ','
+            continue
+        k -= 1
+        while k >= lo and buf[k] in _BLANK:
+            k -= 1
+        if k < lo or buf[k] != 0x7D:  # '}'
+            continue
+        return k, opening
 
 
 class _Reader:
@@ -125,17 +162,17 @@ class _Reader:
             pass
         start = self.pos
         end = min(len(self.buf), start + RUN_BYTES)
-        cuts = list(_SEP.finditer(self.buf, max(start, end - SEP_WINDOW), end))
-        if not cuts and end < len(self.buf):  # elements over RUN_BYTES: as much as there is
-            cuts = list(_SEP.finditer(self.buf, max(start, len(self.buf) - SEP_WINDOW)))
-        if cuts:
-            cut = cuts[-1]
+        cut = _last_cut(self.buf, start, end)
+        if cut is None and end < len(self.buf):  # elements over RUN_BYTES: as much as there is
+            cut = _last_cut(self.buf, start, len(self.buf))
+        if cut is not None:
+            close, following = cut
             try:
-                items: list[Any] = orjson.loads(b"[" + self.buf[start : cut.start() + 1] + b"]")
+                items: list[Any] = orjson.loads(b"[" + self.buf[start : close + 1] + b"]")
             except orjson.JSONDecodeError:
                 pass  # a nested list, or not JSON: the standard decoder says which
             else:
-                self.pos = cut.end()
+                self.pos = following
                 return items
         self.slow_left = SLOW_AFTER_MISS
         return None
