@@ -18,8 +18,9 @@ PostgreSQL target is stated against plain (text) ``COPY``; tansiq writes with bi
 so a raw binary ``COPY`` is timed too and its ratios printed beside the target's.
 
 "tansiq objects" is ``Node.ingest`` on parsed objects (the REST path: parse + validate + stamp +
-store, one process); "tansiq file" is ``tansiq ingest FILE`` (parse and validate in worker
-processes while the parent stores).  The raw baselines get pre-extracted (id, json) rows.
+store, one process); "tansiq file" is ``tansiq ingest FILE`` (``Node.ingest_files``:
+the bundle streamed from disk; parsed and validated in worker processes on machines with more
+than two cores, in the calling process otherwise).  The raw baselines get pre-extracted (id, json) rows.
 "tansiq SQL only" is not an ingest: it writes the rows tansiq would write (built beforehand from
 the same stamped objects) into a fresh node's ``objects`` table with the store's own bulk insert,
 in one transaction: the cost of the schema the store needs (13 columns, the unique (id, version)
