@@ -41,9 +41,10 @@ def stale() -> list[str]:
     was edited after ``pip install -e .``: the edit does not run until it is rebuilt)."""
     out = []
     for name, origin in origins().items():
+        if origin.suffix == ".py":
+            continue
         source = origin.parent / (name.rsplit(".", 1)[1] + ".py")
-        late = source.exists() and source.stat().st_mtime > origin.stat().st_mtime
-        if origin.suffix != ".py" and late:
+        if source.exists() and source.stat().st_mtime > origin.stat().st_mtime:
             out.append(name)
     return out
 

@@ -66,13 +66,16 @@ def _source_of(module: ModuleType) -> ModuleType:
     return plain
 
 
+_PLAIN_VALIDATE = _source_of(validate) if native.compiled() else validate
+
+
 def _verdict(check: Any, obj: Any) -> list[tuple[str, str]]:
     return [(p.property, p.reason) for p in check(obj)]
 
 
 @needs_compiled
 def test_compiled_validation_agrees_with_its_source() -> None:
-    plain = _source_of(validate)
+    plain = _PLAIN_VALIDATE
     assert not str(plain.__file__).endswith(".so")
     objects: list[Any] = [obj for _, obj in CASES + VALIDATOR_RAISES]
     objects += list(VALID.values())
@@ -92,9 +95,6 @@ def test_compiled_validation_agrees_with_its_source() -> None:
 def test_compiled_validation_agrees_on_any_mutation(base: str, changes: dict[str, Any]) -> None:
     obj = mutate(base, changes)
     assert _verdict(validate.check_object, obj) == _verdict(_PLAIN_VALIDATE.check_object, obj)
-
-
-_PLAIN_VALIDATE = _source_of(validate) if native.compiled() else validate
 
 
 @needs_compiled

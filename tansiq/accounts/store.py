@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -105,14 +105,13 @@ def set_disabled(db: Database, username: str, disabled: bool) -> Account:
     """Disable *username* (or enable it again).  A disabled account's password, API tokens and
     web sessions are all refused from the next request on; disabling also ends its sessions."""
     with db.write():
-        if get_account(db, username) is None:
+        account = get_account(db, username)
+        if account is None:
             raise AccountError(f"no account {username!r}")
         db.execute("UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username))
         if disabled:
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))
-        account = get_account(db, username)
-    assert account is not None
-    return account
+    return replace(account, disabled=disabled)
 
 
 def set_password(db: Database, username: str, password: str) -> None:
