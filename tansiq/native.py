@@ -17,6 +17,7 @@ MODULES: Final = (
     "tansiq.stix.timestamps",
     "tansiq.stix.extensions",
     "tansiq.stix.jsonstream",
+    "tansiq.store.rows",
 )
 
 

@@ -142,3 +142,24 @@ def test_compiled_stream_reader_agrees_with_its_source() -> None:
 
     for path in SHARED_FILES:
         assert outcome(jsonstream, path) == outcome(plain, path)
+
+
+@needs_compiled
+def test_compiled_rows_agree_with_their_source() -> None:
+    """The ``objects`` row of every shared object (unstamped, and with a distribution), built by
+    the compiled :mod:`tansiq.store.rows` and by its source."""
+    from tansiq.stix.extensions import DISTRIBUTION_EXT, distribution_value
+    from tansiq.store import rows
+
+    plain = _source_of(rows)
+    objects: list[Any] = list(VALID.values())
+    for path in SHARED_FILES:
+        objects += objects_of(json.loads(path.read_bytes()))
+    objects = [o for o in objects if not validate.check_object(o)]
+    assert len(objects) > 1000
+    for obj in objects[:: max(1, len(objects) // 2000)]:
+        released = {**obj, "extensions": {DISTRIBUTION_EXT: distribution_value("EG", ["TN", "EG"])}}
+        for candidate in (obj, released):
+            assert rows.build_row(candidate) == plain.build_row(candidate)
+    assert plain.partner_codes(plain.partners_column(["DZ", "EG"])) == ["DZ", "EG"]
+    assert rows.partners_column(["DZ", "EG"]) == plain.partners_column(["DZ", "EG"])

@@ -12,6 +12,7 @@ from conftest import SHARED_FILES
 
 from tansiq.node import Node
 from tansiq.stix.bundles import iter_file
+from tansiq.stix.timestamps import to_micros
 from tansiq.store import query
 from tansiq.store.ingest import CONFLICT, IngestError, ingest
 from tansiq.store.query import ALL, ObjectFilter
@@ -270,6 +271,45 @@ def test_writer_does_not_ask_for_committed_versions(
     assert asked == [indicator(40)["id"]]  # batch 4 holds a version of batch 1's id
 
 
+def test_unique_key_stops_a_statement_midway_and_nothing_is_stored(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique ``(id, version)`` key is the last word: when the version lookups miss a stored
+    version (here made blind), the insert fails on it in the middle of a many-row statement
+    (SQLite ``INSERT OR FAIL`` keeps the rows before it) and the rollback removes every row of
+    the ingest."""
+    from concurrent.futures import Future
+
+    from tansiq.store import ingest as ingest_module
+
+    stored = indicator(110)
+    ingest(node.db, [stored])
+    before = count(node)
+
+    class Blind:
+        def __init__(self, db: Any) -> None:
+            pass
+
+        def committed(self, rows: Any) -> Future[list[Any]]:
+            done: Future[list[Any]] = Future()
+            done.set_result([])
+            return done
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(ingest_module, "Lookahead", Blind)
+    monkeypatch.setattr(ingest_module, "_stored_versions", lambda db, ids: iter(()))
+    batch = [indicator(111), indicator(112), indicator(113), indicator(114)]
+    again = [indicator(115), indicator(116), stored, indicator(117)]
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        ingest(node.db, batch + again + [indicator(118)], batch_size=4)
+    assert count(node) == before
+    monkeypatch.undo()
+    assert ingest(node.db, batch + again).stored == 7
+    assert count(node) == before + 7
+
+
 def test_postgresql_copy_stays_open_across_batches(
     node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -357,6 +397,41 @@ def test_postgresql_nested_ingest_sees_its_transaction(node: Node) -> None:
     assert origin["name"] == "first"
 
 
+def test_migration_007_drops_the_unused_created_index(tmp_path: Path, database_url: str) -> None:
+    """A store made by migrations 001-006 has the index on ``created``; after 007 it is gone,
+    the other indexes stay, and the rows and the ``modified`` filter are as before."""
+    from tansiq.store import migrations
+    from tansiq.store.database import Database
+
+    def indexes(db: Database) -> set[str]:
+        if db.dialect.is_sqlite:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'objects'"
+        return {str(r[0]) for r in db.fetchall(sql)}
+
+    db = Database(database_url, tmp_path)
+    try:
+        applied = migrations.MIGRATIONS
+        migrations.MIGRATIONS = applied[:6]
+        try:
+            migrations.migrate(db)
+        finally:
+            migrations.MIGRATIONS = applied
+        objects = [indicator(700 + i, modified=f"2015-02-2{i}T10:00:00.000Z") for i in range(3)]
+        ingest(db, objects)
+        before = indexes(db)
+        assert "objects_created" in before
+        assert migrations.migrate(db) == ["007_no_created_index"]
+        assert indexes(db) == before - {"objects_created"}
+        assert {"objects_type", "objects_creator", "objects_modified"} <= indexes(db)
+        since = to_micros("2015-02-21T00:00:00Z")
+        page = query.list_latest(db, ALL, ObjectFilter(modified_from=since), limit=10)
+        assert sorted(orjson.loads(t)["id"] for t in page.texts) == [o["id"] for o in objects[1:]]
+    finally:
+        db.close()
+
+
 def test_migration_006_upgrades_a_store_with_objects(tmp_path: Path, database_url: str) -> None:
     """A store made by migrations 001-005 keeps every row through 006, and on PostgreSQL its id,
     type and creator columns then compare byte by byte (``COLLATE "C"``)."""
@@ -373,7 +448,7 @@ def test_migration_006_upgrades_a_store_with_objects(tmp_path: Path, database_ur
             migrations.MIGRATIONS = applied
         objects = [indicator(600 + i) for i in range(5)]
         ingest(db, objects)
-        assert migrations.migrate(db) == ["006_ids_bytewise"]
+        assert migrations.migrate(db) == [name for name, _ in applied[5:]]
         rows = db.fetchall("SELECT id FROM latest_objects ORDER BY id")
         assert [r[0] for r in rows] == sorted(o["id"] for o in objects)
         if not db.dialect.is_sqlite:

@@ -15,7 +15,8 @@ from typing import Any
 
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
-from tansiq.store.query import Condition, partner_codes, partners_column
+from tansiq.store.query import Condition
+from tansiq.store.rows import partner_codes, partners_column
 
 Version = tuple[int, int, str]
 """(added, version µs, partners column ``,DZ,EG,``) of one stored version"""

@@ -18,33 +18,17 @@ from typing import Any
 
 import orjson
 
-from tansiq.stix.extensions import distribution_of
-from tansiq.stix.timestamps import now_micros, to_micros
+from tansiq.stix.timestamps import now_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
 from tansiq.store.ahead import Lookahead, versions_queries
 from tansiq.store.database import CopyStream, Database
-from tansiq.store.query import partners_column
+from tansiq.store.rows import OBJECT_COLUMNS, build_row
 
 MAX_ERRORS = 1000
 SWITCH_INTERVAL = 0.0005  # s, while a background writer runs (see _Background)
 ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after storing this many
 
-OBJECT_COLUMNS = (
-    "added",
-    "id",
-    "type",
-    "version",
-    "created",
-    "modified",
-    "created_by_ref",
-    "revoked",
-    "is_latest",
-    "spec_version",
-    "json",
-    "origin",
-    "partners",
-)
 
 Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 """Hook run on each valid object before it is stored (stamping, signing, origin checks).
@@ -111,39 +95,6 @@ class IngestResult:
         return {"total": self.total, "stored": self.stored, "unchanged": self.unchanged}
 
 
-def _version_of(obj: dict[str, Any]) -> tuple[int, int | None, int | None]:
-    created = obj.get("created")
-    modified = obj.get("modified")
-    c = to_micros(created) if created is not None else None
-    m = to_micros(modified) if modified is not None else None
-    return (m if m is not None else c if c is not None else 0), c, m
-
-
-def build_row(obj: dict[str, Any]) -> list[Any]:
-    """The ``objects`` row of a valid, prepared object (``added`` and ``is_latest`` set later)."""
-    version, created, modified = _version_of(obj)
-    dist = distribution_of(obj)
-    origin, partners = "", ""
-    if dist is not None:
-        origin = str(dist.get("origin", ""))
-        partners = partners_column(dist.get("partners", ()))
-    return [
-        None,
-        obj["id"],
-        obj["type"],
-        version,
-        created,
-        modified,
-        obj.get("created_by_ref"),
-        1 if obj.get("revoked") is True else 0,
-        1,
-        obj.get("spec_version"),
-        orjson.dumps(obj).decode(),
-        origin,
-        partners,
-    ]
-
-
 def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
     """(id, version, added, is_latest) of every stored version of *ids*, as this thread's
     connection sees them (see :func:`~tansiq.store.ahead.versions_queries`)."""
@@ -196,11 +147,61 @@ class _Writer:
             found = _stored_versions(db, ids)
         else:
             written = self.written
-            again = [i for i in ids if hash(i) in written]
+            again = (
+                [] if written.isdisjoint(map(hash, ids)) else [i for i in ids if hash(i) in written]
+            )
             found = [r for r in committed.result() if hash(r[0]) not in written]
             if again:
                 self.end_stream()
                 found += _stored_versions(db, again)
+        stored = list(found)
+        out: list[list[Any]]
+        demote: list[tuple[int]] = []
+        if not stored and len(ids) == len(rows):
+            # The common case of a bulk load: no id of the batch is stored or repeated, so every
+            # row is a new object's only version (latest, as build_row made it).
+            out = rows
+            added = self.next_added
+            for row in out:
+                row[0] = added
+                added += 1
+            self.next_added = added
+            if self.keep_ids:
+                self.result.stored_ids += [row[1] for row in out]
+        else:
+            out = self._resolve(rows, indexes, stored, errors, demote)
+        if errors or not out:
+            return
+        if demote:
+            self.end_stream()
+            db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
+        if db.dialect.is_sqlite:
+            db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
+        else:
+            if self.stream is None:
+                self.stream = CopyStream(db, "objects", OBJECT_COLUMNS)
+            self.stream.write(out)
+        if self.written is not None:
+            self.written.update(map(hash, ids if out is rows else [r[1] for r in out]))
+        if self.tombstones:
+            self.end_stream()
+            deletions.forget(db, [(r[1], r[3]) for r in out])
+        self.result.stored += len(out)
+        if self.result.first_added is None:
+            self.result.first_added = out[0][0]
+        self.result.last_added = out[-1][0]
+
+    def _resolve(
+        self,
+        rows: list[list[Any]],
+        indexes: list[int],
+        found: list[Any],
+        errors: list[ObjectError],
+        demote: list[tuple[int]],
+    ) -> list[list[Any]]:
+        """The rows of *rows* to write, given the stored versions *found* of their ids: each
+        gets its ``added``; repeats are counted or reported as conflicts, and the ``added`` of
+        stored versions that stop being latest go to *demote*."""
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
         for oid, ver, added, is_latest in found:
@@ -208,7 +209,6 @@ class _Writer:
             if is_latest:
                 latest[oid] = (ver, added)
         out: list[list[Any]] = []
-        demote: list[tuple[int]] = []
         for row, index in zip(rows, indexes, strict=True):
             oid, version, text = row[1], row[3], row[10]
             versions = existing.setdefault(oid, {})
@@ -234,26 +234,7 @@ class _Writer:
             out.append(row)
             if self.keep_ids:
                 self.result.stored_ids.append(oid)
-        if errors or not out:
-            return
-        if demote:
-            self.end_stream()
-            db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
-        if db.dialect.is_sqlite:
-            db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
-        else:
-            if self.stream is None:
-                self.stream = CopyStream(db, "objects", OBJECT_COLUMNS)
-            self.stream.write(out)
-        if self.written is not None:
-            self.written.update(hash(r[1]) for r in out)
-        if self.tombstones:
-            self.end_stream()
-            deletions.forget(db, [(r[1], r[3]) for r in out])
-        self.result.stored += len(out)
-        if self.result.first_added is None:
-            self.result.first_added = out[0][0]
-        self.result.last_added = out[-1][0]
+        return out
 
     def _same(self, prior: Any, text: str) -> bool:
         """Is the stored (or pending, in this batch) version identical in content?"""

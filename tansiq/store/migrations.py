@@ -200,6 +200,14 @@ def _m006_ids_bytewise(d: Dialect) -> list[str]:
     ]
 
 
+def _m007_no_created_index(d: Dialect) -> list[str]:
+    """Drop the index on ``objects.created``: no query filters or orders by that column (the
+    REST filters are on ``modified``, TAXII's on ``added`` and ``version``), and every stored
+    version paid for it.  Writing 200k prebuilt rows into SQLite: 0.7 s of the writer's ~5.5 s.
+    """
+    return ["DROP INDEX IF EXISTS objects_created"]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -207,6 +215,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("004_deletions", _m004_deletions),
     ("005_json_lz4", _m005_json_lz4),
     ("006_ids_bytewise", _m006_ids_bytewise),
+    ("007_no_created_index", _m007_no_created_index),
 ]
 
 

@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tansiq.store.database import Database
 
 Condition = tuple[str, Sequence[Any]]
-
-
-def partners_column(codes: Iterable[str]) -> str:
-    """The ``partners`` column of *codes*: ``,DZ,EG,`` (so ``LIKE '%,DZ,%'`` finds one)."""
-    return "," + ",".join(codes) + ","
-
-
-def partner_codes(column: object) -> list[str]:
-    """The partner codes of a ``partners`` column value."""
-    return [c for c in str(column).split(",") if c]
 
 
 ALL: Condition = ("1 = 1", ())

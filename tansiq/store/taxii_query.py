@@ -21,7 +21,8 @@ import orjson
 
 from tansiq.store import deletions
 from tansiq.store.database import Database
-from tansiq.store.query import Condition, partner_codes
+from tansiq.store.query import Condition
+from tansiq.store.rows import partner_codes
 
 VERSION_TS = "(CASE WHEN created IS NULL AND modified IS NULL THEN added ELSE version END)"
 """An object's version in µs: ``modified`` (else ``created``); date_added for objects with
