@@ -182,7 +182,7 @@ class _Writer:
                 self.stream = CopyStream(db, "objects", OBJECT_COLUMNS)
             self.stream.write(out)
         if self.written is not None:
-            self.written.update(map(hash, ids if out is rows else [r[1] for r in out]))
+            self.written.update(hash(r[1]) for r in out)
         if self.tombstones:
             self.end_stream()
             deletions.forget(db, [(r[1], r[3]) for r in out])
