@@ -1,8 +1,9 @@
 """The ``objects`` row of a stored version: its columns and how a valid object fills them.
 
 Built once per object on every ingest, so this module is compiled with the rest of the hot
-path (:data:`tansiq.native.MODULES`).  The ``partners`` column format lives here too: readers
-(the policy's conditions, deletions, the TAXII queries) and the writer share it.
+path (:data:`tansiq.native.MODULES`).  The ``partners`` column format lives here too: the
+writer, deletions and the TAXII queries use these helpers, and the policy's ``LIKE '%,DZ,%'``
+conditions rely on the same format.
 """
 
 from __future__ import annotations
