@@ -24,7 +24,7 @@ than two cores, in the calling process otherwise).  The raw baselines get pre-ex
 "tansiq SQL only" is not an ingest: it writes the rows tansiq would write (built beforehand from
 the same stamped objects) into a fresh node's ``objects`` table with the store's own bulk insert,
 in one transaction: the cost of the schema the store needs (13 columns, the unique (id, version)
-key and the indexes on type, created_by_ref, modified and revoked), with no parsing,
+key and the indexes on type, created_by_ref, created, modified and revoked), with no parsing,
 validation or stamping.  It bounds what any ingest on that schema can reach.
 
 Usage: python bench/ingest.py [--objects 200000] [--rounds 3] [--stix2-objects N]

@@ -52,6 +52,24 @@ def test_cursor_paging_visits_each_object_once(client: TestClient) -> None:
     assert pages == 4 and len(seen) == len(set(seen)) == 25
 
 
+def test_list_filters_on_created_and_modified(client: TestClient) -> None:
+    old = indicator(60)
+    new = indicator(61, modified="2015-03-05T00:00:00.000Z", created="2015-03-01T00:00:00.000Z")
+    client.post("/api/bundles", json=bundle(old, new))
+
+    def ids(**params: str) -> set[str]:
+        r = client.get("/api/objects", params={"type": "indicator", **params})
+        assert r.status_code == 200, r.text
+        return {o["id"] for o in r.json()["objects"]}
+
+    assert ids(created_from="2015-02-21T00:00:00Z") == {new["id"]}
+    assert ids(created_to="2015-02-21T00:00:00Z") == {old["id"]}
+    assert ids(modified_from="2015-03-02T00:00:00Z") == {new["id"]}
+    assert ids(created_from="2015-02-01T00:00:00Z", modified_to="2015-02-28T00:00:00Z") == {
+        old["id"]
+    }
+
+
 def test_invalid_bundle_is_422_with_error_list_and_stores_nothing(client: TestClient) -> None:
     bad = indicator(3)
     bad["created_by_ref"] = "indicator--x"
@@ -82,6 +100,7 @@ def test_bad_input_never_500(client: TestClient) -> None:
         client.get("/api/objects", params={"cursor": "garbage!"}),
         client.get("/api/objects", params={"limit": "-3"}),
         client.get("/api/objects", params={"modified_from": "yesterday"}),
+        client.get("/api/objects", params={"created_to": "2015-13-01T00:00:00Z"}),
         client.get("/api/objects/x", params={"versions": "some"}),
     ]
     for r in cases:

@@ -397,18 +397,49 @@ def test_postgresql_nested_ingest_sees_its_transaction(node: Node) -> None:
     assert origin["name"] == "first"
 
 
-def test_migration_007_drops_the_unused_created_index(tmp_path: Path, database_url: str) -> None:
-    """A store made by migrations 001-006 has the index on ``created``; after 007 it is gone,
-    the other indexes stay, and the rows and the ``modified`` filter are as before."""
+def _object_indexes(db: Any) -> dict[str, str]:
+    """name -> definition of every index on ``objects``."""
+    if db.dialect.is_sqlite:
+        sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'"
+    else:
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'objects'"
+    return {str(r[0]): str(r[1] or "") for r in db.fetchall(sql)}
+
+
+def test_store_indexes_the_promised_columns(node: Node) -> None:
+    """type, created_by_ref, created, modified and revoked each lead an index on ``objects``,
+    and the ``created`` and ``modified`` filters are answered through theirs."""
+    defs = _object_indexes(node.db).values()
+    for column in ("type", "created_by_ref", "created", "modified", "revoked"):
+        assert any(f"({column}" in d.replace('"', "") for d in defs), column
+    objects = [indicator(800 + i, modified=f"2015-03-0{i + 1}T10:00:00.000Z") for i in range(3)]
+    objects[2]["created"] = "2015-03-01T00:00:00.000Z"
+    ingest(node.db, objects)
+    since = to_micros("2015-02-20T10:00:00.001Z")
+    page = query.list_latest(
+        node.db, ALL, ObjectFilter(types=["indicator"], created_from=since), limit=10
+    )
+    assert [orjson.loads(t)["id"] for t in page.texts] == [objects[2]["id"]]
+    until = to_micros("2015-02-20T10:00:00.000Z")
+    page = query.list_latest(
+        node.db, ALL, ObjectFilter(types=["indicator"], created_to=until), limit=10
+    )
+    assert sorted(orjson.loads(t)["id"] for t in page.texts) == [o["id"] for o in objects[:2]]
+    if node.db.dialect.is_sqlite:
+        for column, index in (("created", "objects_created"), ("modified", "objects_modified")):
+            plan = node.db.fetchall(
+                f"EXPLAIN QUERY PLAN SELECT added FROM objects WHERE {column} >= ?", [since]
+            )
+            assert any(index in str(r[-1]) for r in plan), plan
+
+
+def test_migrations_007_and_008_drop_and_restore_the_created_index(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A store made by migrations 001-006 has the index on ``created``; 007 dropped it, 008 puts
+    it back, the other indexes stay, and the rows and the filters are as before."""
     from tansiq.store import migrations
     from tansiq.store.database import Database
-
-    def indexes(db: Database) -> set[str]:
-        if db.dialect.is_sqlite:
-            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'"
-        else:
-            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'objects'"
-        return {str(r[0]) for r in db.fetchall(sql)}
 
     db = Database(database_url, tmp_path)
     try:
@@ -420,11 +451,16 @@ def test_migration_007_drops_the_unused_created_index(tmp_path: Path, database_u
             migrations.MIGRATIONS = applied
         objects = [indicator(700 + i, modified=f"2015-02-2{i}T10:00:00.000Z") for i in range(3)]
         ingest(db, objects)
-        before = indexes(db)
+        before = set(_object_indexes(db))
         assert "objects_created" in before
-        assert migrations.migrate(db) == ["007_no_created_index"]
-        assert indexes(db) == before - {"objects_created"}
-        assert {"objects_type", "objects_creator", "objects_modified"} <= indexes(db)
+        migrations.MIGRATIONS = applied[:7]
+        try:
+            assert migrations.migrate(db) == ["007_no_created_index"]
+        finally:
+            migrations.MIGRATIONS = applied
+        assert set(_object_indexes(db)) == before - {"objects_created"}
+        assert migrations.migrate(db) == ["008_created_index"]
+        assert set(_object_indexes(db)) == before
         since = to_micros("2015-02-21T00:00:00Z")
         page = query.list_latest(db, ALL, ObjectFilter(modified_from=since), limit=10)
         assert sorted(orjson.loads(t)["id"] for t in page.texts) == [o["id"] for o in objects[1:]]

@@ -53,6 +53,8 @@ def list_objects(
     created_by: Annotated[
         list[str] | None, Query(description="created_by_ref identity id(s)")
     ] = None,
+    created_from: Annotated[str | None, Query(description="created ≥ this timestamp")] = None,
+    created_to: Annotated[str | None, Query(description="created ≤ this timestamp")] = None,
     modified_from: Annotated[str | None, Query(description="modified ≥ this timestamp")] = None,
     modified_to: Annotated[str | None, Query(description="modified ≤ this timestamp")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
@@ -64,6 +66,8 @@ def list_objects(
     flt = query.ObjectFilter(
         types=_split(type),
         created_by=_split(created_by),
+        created_from=_ts("created_from", created_from),
+        created_to=_ts("created_to", created_to),
         modified_from=_ts("modified_from", modified_from),
         modified_to=_ts("modified_to", modified_to),
     )

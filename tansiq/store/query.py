@@ -44,6 +44,8 @@ class ObjectFilter:
     types: Sequence[str] = ()
     ids: Sequence[str] = ()
     created_by: Sequence[str] = ()
+    created_from: int | None = None
+    created_to: int | None = None
     modified_from: int | None = None
     modified_to: int | None = None
     added_after: int | None = None
@@ -62,6 +64,8 @@ class ObjectFilter:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
         for sql, value in (
+            ("created >= ?", self.created_from),
+            ("created <= ?", self.created_to),
             ("modified >= ?", self.modified_from),
             ("modified <= ?", self.modified_to),
             ("added > ?", self.added_after),
