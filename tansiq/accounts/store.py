@@ -54,6 +54,14 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+MIN_PASSWORD_LENGTH = 10
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+
+
 def create_account(
     db: Database, username: str, password: str, role: str, partner: str | None
 ) -> Account:
@@ -62,8 +70,7 @@ def create_account(
     plain = username.replace("-", "").replace("_", "").replace(".", "")
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
-    if len(password) < 10:
-        raise AccountError("password: at least 10 characters")
+    _check_password(password)
     if get_account(db, username) is not None:
         raise AccountError(f"account {username!r} already exists")
     db.execute(
@@ -117,8 +124,7 @@ def set_disabled(db: Database, username: str, disabled: bool) -> Account:
 def set_password(db: Database, username: str, password: str) -> None:
     """Give *username* a new password and end its web sessions (its API tokens stay valid:
     revoke them with ``tansiq token revoke``).  The old password is refused at once."""
-    if len(password) < 10:
-        raise AccountError("password: at least 10 characters")
+    _check_password(password)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
     with db.write():
         if get_account(db, username) is None:
