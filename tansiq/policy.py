@@ -70,15 +70,20 @@ def may_see(
 
 
 def withdrawn_condition(principal: Principal, node_code: str) -> Condition:
-    """SQL over ``latest_objects``: this node's objects once released to the principal's partner
-    and withdrawn from it by a later version (what a peer must delete).  Only ids are served."""
+    """SQL over ``withdrawals w``: this node's objects withdrawn from the principal's partner by
+    a version that became latest without it (what a peer must delete), while no later version
+    released it to that partner again.  Only ids and the withdrawing version's ``added`` are
+    served: later versions hidden from the partner change nothing it can see."""
     if principal.partner is None or not principal.is_sync:
         return NOTHING
     like = f"%,{principal.partner},%"
     return (
-        "origin = ? AND partners NOT LIKE ? AND EXISTS (SELECT 1 FROM objects old"
-        " WHERE old.id = latest_objects.id AND old.partners LIKE ?)",
-        (node_code, like, like),
+        "w.origin = ? AND w.partners LIKE ?"
+        " AND EXISTS (SELECT 1 FROM latest_objects cur"
+        " WHERE cur.id = w.id AND cur.partners NOT LIKE ?)"
+        " AND NOT EXISTS (SELECT 1 FROM withdrawals later"
+        " WHERE later.id = w.id AND later.partners LIKE ? AND later.added > w.added)",
+        (node_code, like, like, like),
     )
 
 

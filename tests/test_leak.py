@@ -175,14 +175,22 @@ def withdrawn(
     fed: Federation, model: dict[str, list[tuple[str, set[str], str]]], p: Principal
 ) -> set[str]:
     """Ids the withdrawal feed owes sync principal *p*, per the reference model: this node's
-    objects some version of which was released to p's partner, but not the latest."""
-    return {
-        oid
-        for oid, versions in model.items()
-        if versions[0][2] == fed.node
-        and p.partner not in max(versions, key=lambda v: v[0])[1]
-        and any(p.partner in partners for _, partners, _ in versions)
-    }
+    objects whose latest version is not released to p's partner, but whose latest version was
+    at some earlier commit (each version is its own commit, in model order).  Versions stored
+    after a newer one never were latest, so they withdraw nothing."""
+    owed = set()
+    for oid, versions in model.items():
+        if versions[0][2] != fed.node:
+            continue
+        was_visible = False
+        running: tuple[str, set[str], str] | None = None
+        for version in versions:
+            if running is None or version[0] > running[0]:
+                running = version
+            was_visible = was_visible or p.partner in running[1]
+        if running is not None and p.partner not in running[1] and was_visible:
+            owed.add(oid)
+    return owed
 
 
 def check_forms_agree(node: Node, fed: Federation) -> None:

@@ -464,11 +464,70 @@ def test_migrations_007_and_008_drop_and_restore_the_created_index(
         finally:
             migrations.MIGRATIONS = applied
         assert set(_object_indexes(db)) == before - {"objects_created"}
-        assert migrations.migrate(db) == ["008_created_index"]
+        migrations.MIGRATIONS = applied[:8]
+        try:
+            assert migrations.migrate(db) == ["008_created_index"]
+        finally:
+            migrations.MIGRATIONS = applied
         assert set(_object_indexes(db)) == before
         since = to_micros("2015-02-21T00:00:00Z")
         page = query.list_latest(db, ALL, ObjectFilter(modified_from=since), limit=10)
         assert sorted(orjson.loads(t)["id"] for t in page.texts) == [o["id"] for o in objects[1:]]
+    finally:
+        db.close()
+
+
+def test_migration_009_records_the_withdrawals_of_a_store(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A store made by migrations 001-008 holds objects narrowed away from partners; 009 turns
+    them into withdrawal events, one per object and partner it was withdrawn from, which the
+    feed then serves as before (and nothing for what is still released, or never was)."""
+    from tansiq import policy
+    from tansiq.accounts.principal import Principal
+    from tansiq.sharing import add_partner
+    from tansiq.stix.extensions import set_distribution
+    from tansiq.store import deletions, migrations
+    from tansiq.store.database import Database
+
+    db = Database(database_url, tmp_path)
+    try:
+        applied = migrations.MIGRATIONS
+        migrations.MIGRATIONS = applied[:8]
+        try:
+            migrations.migrate(db)
+        finally:
+            migrations.MIGRATIONS = applied
+        for code in ("DZ", "TN"):
+            add_partner(db, code, code, f"identity--{code.lower()}")
+
+        def released(n: int, modified: str, partners: list[str]) -> dict[str, Any]:
+            return set_distribution(indicator(n, modified=modified), "EG", partners)
+
+        v1, v2 = "2015-02-20T10:00:00.000Z", "2015-02-21T10:00:00.000Z"
+        objects = [
+            released(1, v1, ["DZ", "EG", "TN"]),  # narrowed to EG: withdrawn from DZ and TN
+            released(1, v2, ["EG"]),
+            released(2, v1, ["DZ", "EG", "TN"]),  # narrowed to DZ: withdrawn from TN
+            released(2, v2, ["DZ", "EG"]),
+            released(3, v1, ["DZ", "EG", "TN"]),  # still released to both
+        ]
+        ingest(db, objects, prepare=lambda o: o)  # one batch: no withdrawal recorded by 008's code
+        assert migrations.migrate(db) == ["009_withdrawals"]
+
+        def owed(code: str) -> list[str]:
+            who = Principal(f"sync-{code}", "sync", code)
+            rows = deletions.feed(
+                db,
+                policy.withdrawn_condition(who, "EG"),
+                policy.deleted_condition(who, "EG"),
+                0,
+                100,
+            )
+            return sorted(r[1][-2:] for r in rows)
+
+        assert owed("DZ") == ["01"]
+        assert owed("TN") == ["01", "02"]
     finally:
         db.close()
 

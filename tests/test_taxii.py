@@ -600,6 +600,41 @@ def test_withdrawal_feed_names_deletions_only_to_the_partners_released_to(
     assert items(feed("sync-dz")) == [("03", "deleted", V1)]
 
 
+def test_withdrawal_feed_names_a_withdrawal_once_and_only_what_was_seen(fed: Fed) -> None:
+    """A withdrawal keeps the position of the version that withdrew the object: later versions
+    hidden from the partner do not announce the id (and their date_added) again; a version
+    released to the partner but stored after a newer one that excludes it was never visible,
+    so it withdraws nothing; released again and narrowed again, the object is withdrawn again."""
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    fed.tokens["sync-tn"] = create_token(fed.node.db, "sync-tn", "feed test", "api sync")
+    ingest = fed.node.ingest
+
+    def feed(after: int = 0) -> list[tuple[str, int]]:
+        with fed.client("sync-tn", Accept="application/json") as c:
+            r = c.get("/api/sync/withdrawals", params={"after": after})
+        assert r.status_code == 200, r.text
+        return [(i["id"][-2:], i["after"]) for i in r.json()["withdrawals"]]
+
+    ingest([indicator(1, V1)], distribution=["DZ", "TN"])
+    ingest([indicator(1, V2)], distribution=["DZ"])  # withdrawn from TN
+    first = feed()
+    assert [i for i, _ in first] == ["01"]
+    ingest([indicator(1, V3, name="for DZ only")], distribution=["DZ"])
+    assert feed() == first and feed(after=first[-1][1]) == []
+    # an older version released to TN, stored after a newer one that is not: never visible
+    ingest([indicator(2, V2)], distribution=["DZ"])
+    ingest([indicator(2, V1)], distribution=["TN"])
+    with fed.client("sync-tn") as tn:
+        error_ok(tn.get(f"{SHARED}objects/{indicator(2)['id']}/"), 404)
+    assert feed() == first
+    # released to TN again: no withdrawal owed; narrowed again: a new one, after the first
+    ingest([indicator(1, "2016-04-01T00:00:00.000Z")], distribution=["DZ", "TN"])
+    assert feed() == []
+    ingest([indicator(1, "2016-05-01T00:00:00.000Z")], distribution=["DZ"])
+    again = feed()
+    assert [i for i, _ in again] == ["01"] and again[0][1] > first[0][1]
+
+
 # -- visibility and audit --------------------------------------------------------------------
 
 

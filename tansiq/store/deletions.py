@@ -3,7 +3,9 @@
 When the originator deletes versions of an object it released to partners, their nodes hold
 copies that pull sync would never touch again.  Each deleted version therefore leaves a
 tombstone in ``deletions``: the id, the version, and the partners that version was released
-to.  Tombstones take their ``added`` from the node clock, so the withdrawal feed
+to.  A version that becomes latest without some partners the previous latest was released to
+withdraws the object from them: ``withdrawals`` records that event at the new version's
+``added``.  Tombstones take their ``added`` from the node clock, so the withdrawal feed
 (:mod:`tansiq.api.sync`) serves them in one order with withdrawals, after one cursor; a
 partner's node applies them with :func:`remove`, the same code the originator's delete runs.
 """
@@ -73,6 +75,28 @@ def record(
     return clock - 1
 
 
+def record_withdrawals(db: Database, replaced: Sequence[tuple[int, list[Any]]]) -> None:
+    """Record the partners each new latest version drops: *replaced* holds (``added`` of the
+    stored version that stopped being latest, the ``objects`` row of the version that replaces
+    it).  Call inside the write that stores the rows."""
+    found: dict[int, str] = {}
+    olds = [old for old, _ in replaced]
+    for start in range(0, len(olds), 500):
+        chunk = olds[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        sql = f"SELECT added, partners FROM objects WHERE added IN ({marks})"
+        found.update((int(r[0]), str(r[1])) for r in db.fetchall(sql, chunk))
+    events = []
+    for old, row in replaced:
+        dropped = set(partner_codes(found.get(old, ""))) - set(partner_codes(row[12]))
+        if dropped:
+            events.append((row[0], row[1], row[11], partners_column(sorted(dropped))))
+    if events:
+        db.executemany(
+            "INSERT INTO withdrawals (added, id, origin, partners) VALUES (?, ?, ?, ?)", events
+        )
+
+
 def any_recorded(db: Database) -> bool:
     return db.fetchone("SELECT 1 FROM deletions LIMIT 1") is not None
 
@@ -90,12 +114,12 @@ def feed(
     """(kind, id, version, added) of withdrawals and deletions after *after*, in clock order;
     *kind* is ``withdrawn`` (version None: every version goes) or ``deleted``.
 
-    *withdrawn* and *deleted* are the policy's conditions (over ``latest_objects`` and
+    *withdrawn* and *deleted* are the policy's conditions (over ``withdrawals w`` and
     ``deletions``) for the reading partner; at most *limit* rows.
     """
     rows = db.fetchall(
-        "SELECT 'withdrawn', id, NULL, added FROM latest_objects"
-        f" WHERE ({withdrawn[0]}) AND added > ?"
+        "SELECT 'withdrawn', w.id, NULL, w.added FROM withdrawals w"
+        f" WHERE ({withdrawn[0]}) AND w.added > ?"
         " UNION ALL SELECT 'deleted', id, version, added FROM deletions"
         f" WHERE ({deleted[0]}) AND added > ? ORDER BY 4 LIMIT ?",
         [*withdrawn[1], after, *deleted[1], after, limit],

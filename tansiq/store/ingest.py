@@ -157,6 +157,7 @@ class _Writer:
         stored = list(found)
         out: list[list[Any]]
         demote: list[tuple[int]] = []
+        replaced: list[tuple[int, list[Any]]] = []
         if not stored and len(ids) == len(rows):
             # The common case of a bulk load: no id of the batch is stored or repeated, so every
             # row is a new object's only version (latest, as build_row made it).
@@ -169,12 +170,13 @@ class _Writer:
             if self.keep_ids:
                 self.result.stored_ids += [row[1] for row in out]
         else:
-            out = self._resolve(rows, indexes, stored, errors, demote)
+            out = self._resolve(rows, indexes, stored, errors, demote, replaced)
         if errors or not out:
             return
         if demote:
             self.end_stream()
             db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
+            deletions.record_withdrawals(db, replaced)
         if db.dialect.is_sqlite:
             db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
         else:
@@ -198,10 +200,12 @@ class _Writer:
         found: list[Any],
         errors: list[ObjectError],
         demote: list[tuple[int]],
+        replaced: list[tuple[int, list[Any]]],
     ) -> list[list[Any]]:
         """The rows of *rows* to write, given the stored versions *found* of their ids: each
         gets its ``added``; repeats are counted or reported as conflicts, and the ``added`` of
-        stored versions that stop being latest go to *demote*."""
+        stored versions that stop being latest go to *demote*, with the row of the version that
+        is latest after this batch in *replaced*."""
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
         for oid, ver, added, is_latest in found:
@@ -209,6 +213,7 @@ class _Writer:
             if is_latest:
                 latest[oid] = (ver, added)
         out: list[list[Any]] = []
+        demoted_ids: list[str] = []
         for row, index in zip(rows, indexes, strict=True):
             oid, version, text = row[1], row[3], row[10]
             versions = existing.setdefault(oid, {})
@@ -225,6 +230,7 @@ class _Writer:
                         cur[1][8] = 0  # an earlier version in this same batch
                     else:
                         demote.append((cur[1],))
+                        demoted_ids.append(oid)
                 latest[oid] = (version, row)
             else:
                 row[8] = 0
@@ -234,6 +240,7 @@ class _Writer:
             out.append(row)
             if self.keep_ids:
                 self.result.stored_ids.append(oid)
+        replaced += [(d[0], latest[oid][1]) for d, oid in zip(demote, demoted_ids, strict=True)]
         return out
 
     def _same(self, prior: Any, text: str) -> bool:

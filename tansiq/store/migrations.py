@@ -218,6 +218,33 @@ def _m008_created_index(d: Dialect) -> list[str]:
     return ["CREATE INDEX IF NOT EXISTS objects_created ON objects (created)"]
 
 
+def _m009_withdrawals(d: Dialect) -> list[str]:
+    """Withdrawals as events, recorded when a new latest version drops partners.
+
+    The feed used to derive them from the current state (latest version not released to P, some
+    version released to P), positioned at the latest version's ``added``: every later version
+    hidden from P announced the id to P again, with its date_added, and a version released to P
+    stored after a newer one that excludes P announced an object P could never see.  An event
+    keeps the ``added`` of the version that withdrew the partners.  Existing stores get one event
+    per (object, known partner) the old rule would serve, at the latest version's ``added``.
+    """
+    return [
+        """CREATE TABLE withdrawals (
+            added BIGINT NOT NULL,
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            partners TEXT NOT NULL
+        )""",
+        "CREATE INDEX withdrawals_added ON withdrawals (added)",
+        "CREATE INDEX withdrawals_id ON withdrawals (id)",
+        """INSERT INTO withdrawals (added, id, origin, partners)
+        SELECT l.added, l.id, l.origin, ',' || p.code || ','
+        FROM latest_objects l JOIN partners p ON l.partners NOT LIKE '%,' || p.code || ',%'
+        WHERE EXISTS (SELECT 1 FROM objects o
+                      WHERE o.id = l.id AND o.partners LIKE '%,' || p.code || ',%')""",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -227,6 +254,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("006_ids_bytewise", _m006_ids_bytewise),
     ("007_no_created_index", _m007_no_created_index),
     ("008_created_index", _m008_created_index),
+    ("009_withdrawals", _m009_withdrawals),
 ]
 
 
