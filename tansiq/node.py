@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, new_password
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, write_config
-from tansiq.sharing import local_stamp
+from tansiq.sharing import PARTNER_CODE, local_stamp
 from tansiq.stix.bundles import iter_files
 from tansiq.stix.extensions import (
     DISTRIBUTION_DEFINITION,
@@ -33,7 +32,6 @@ from tansiq.store.parallel import WORKERS, file_batches
 TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
 KEY_FILE = "node_ed25519.pem"
 PUBLIC_KEY_FILE = "node_ed25519.pub.pem"
-PARTNER_CODE = re.compile(r"[A-Z]{2,8}\Z")
 IDENTITY_CREATED = "2015-01-01T00:00:00.000Z"
 
 

@@ -26,6 +26,18 @@ from tansiq.store.ingest import ObjectRejected, Prepare
 
 GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{1,62}\Z")
 PARTNER_CODE = re.compile(r"[A-Z]{2,8}\Z")
+"""A partner's code.  The policy's SQL matches codes with ``LIKE '%,DZ,%'`` over the
+``partners`` column: a code with a comma, a wildcard or a lower-case letter (SQLite's ``LIKE``
+ignores case) would match other codes there, so no other form is ever stored."""
+
+
+def odd_codes(codes: object) -> list[str] | None:
+    """The entries of a distribution's *codes* that are not partner codes (None: not a list)."""
+    if not isinstance(codes, list):
+        return None
+    return [repr(c) for c in codes if not isinstance(c, str) or not PARTNER_CODE.match(c)]
+
+
 TLP_MARKING_IDS = frozenset(TLP_IDS.values())
 
 
@@ -184,10 +196,12 @@ def local_stamp(
             obj = with_distribution(obj, own_only)
         else:
             codes = current.get("partners")
-            if not isinstance(codes, list) or own_code not in codes:
+            odd = odd_codes(codes)
+            if not isinstance(codes, list) or odd or own_code not in codes:
+                more = f" ({', '.join(odd)} is not one)" if odd else ""
                 raise ObjectRejected(
                     f"extensions.{DISTRIBUTION_EXT}.partners",
-                    "must be a list of partner codes that includes the originator",
+                    f"must be a list of partner codes that includes the originator{more}",
                 )
             obj = set_distribution(obj, own_code, [str(c) for c in codes])
         if tlp is not None:

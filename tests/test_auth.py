@@ -253,6 +253,48 @@ def test_reader_may_not_write(node: Node, reader: str) -> None:
         assert c.get("/api/objects").status_code == 200
 
 
+def test_staff_accounts_belong_to_the_node_agency(node: Node) -> None:
+    """Admins and editors write and administer as the node's agency (EG): another partner's
+    admin or editor account is refused, and one stored anyway (by hand, or before this rule)
+    acts as a reader: it cannot probe hidden ids by conflicts, change a distribution, delete, or
+    read the audit log, while it still reads what is released to its partner."""
+    from tansiq.accounts.store import AccountError, hash_password
+    from tansiq.node import partner_identity_id
+    from tansiq.sharing import add_partner
+
+    for role in ("admin", "editor"):
+        with pytest.raises(AccountError, match="belongs to this node's agency"):
+            create_account(node.db, f"{role}-tn", PASSWORD, role, "TN")
+    for code in ("tn", "D,Z", "%", "", None):
+        with pytest.raises(AccountError, match="partner code"):
+            create_account(node.db, "odd", PASSWORD, "reader", code)
+    create_account(node.db, "reader-tn", PASSWORD, "reader", "TN")  # a liaison reader is fine
+    node.db.execute(
+        "INSERT INTO accounts (username, password_hash, role, partner, created)"
+        " VALUES ('staff-tn', ?, 'admin', 'TN', 0)",
+        (hash_password(PASSWORD),),
+    )
+    token = create_token(node.db, "staff-tn", "test", "api")
+    add_partner(node.db, "TN", "Tunisia", partner_identity_id("TN"))
+    hidden = indicator(40)
+    node.ingest([hidden])  # EG only
+    shared = indicator(41)
+    node.ingest([shared], distribution=["TN"])
+    auth = {"Authorization": f"Bearer {token}"}
+    with web(node) as c:
+        probe = c.post("/api/bundles", json=bundle({**hidden, "name": "guess"}), headers=auth)
+        assert probe.status_code == 403, probe.text
+        r = c.put(
+            f"/api/objects/{shared['id']}/distribution",
+            params={"distribution": "all"},
+            headers=auth,
+        )
+        assert r.status_code == 403, r.text
+        assert c.get("/api/audit", headers=auth).status_code == 403
+        assert c.get(f"/api/objects/{shared['id']}", headers=auth).status_code == 200
+        assert c.get(f"/api/objects/{hidden['id']}", headers=auth).status_code == 404
+
+
 # -- API tokens ------------------------------------------------------------------------------
 def test_token_create_list_revoke(client: TestClient) -> None:
     r = client.post("/api/tokens", json={"label": "ci", "days": 7, "scopes": "api"})

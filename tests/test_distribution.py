@@ -79,6 +79,20 @@ def test_foreign_objects_cannot_be_republished(fed: Node, client: TestClient) ->
     assert client.post("/api/bundles", json=bundle(forged)).status_code == 422
 
 
+def test_only_partner_codes_are_stored_in_a_distribution(fed: Node, client: TestClient) -> None:
+    """A distribution already on a re-imported object keeps its codes only if each is a partner
+    code: "DZ,TN" or "dz" would be matched by the policy's LIKE as DZ (and TN)."""
+    for n, odd in enumerate(("DZ,TN", "dz", "%", "_Z", "D Z")):
+        obj = set_distribution(indicator(20 + n), "EG", ["EG", odd])
+        r = client.post("/api/bundles", json=bundle(obj))
+        assert r.status_code == 422 and "partner codes" in r.text, (odd, r.text)
+    for n in range(5):
+        assert (
+            fed.db.fetchone("SELECT 1 FROM objects WHERE id = ?", (indicator(20 + n)["id"],))
+            is None
+        )
+
+
 def test_change_distribution_by_originator_only(fed: Node, client: TestClient) -> None:
     client.post("/api/bundles", params={"distribution": "DZ,TN"}, json=bundle(indicator(8)))
     oid = indicator(8)["id"]

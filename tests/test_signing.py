@@ -282,6 +282,13 @@ def test_receive_hook_rejections() -> None:
         f"{dist_prop}.partners",
         "not released to EG",
     )
+    # Codes the policy's LIKE would misread (a comma, lower case, a wildcard) are refused.
+    for odd in ("DZ,TN", "tn", "%", "D Z"):
+        rejected(
+            sign(indicator(partners=("DZ", "EG", odd)), KEYS["DZ"], "DZ"),
+            f"{dist_prop}.partners",
+            "not partner codes",
+        )
     bare = {k: v for k, v in indicator().items() if k != "extensions"}
     rejected(sign(bare, KEYS["DZ"], "DZ"), dist_prop, "no distribution")
     # Replay: an older version than the one held is refused; the same version passes.

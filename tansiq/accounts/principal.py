@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLES = ("admin", "editor", "reader", "sync")
+STAFF_ROLES = ("admin", "editor")  # write and administer as the node's own agency
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from tansiq.accounts.principal import ROLES, Principal
+from tansiq.accounts.principal import ROLES, STAFF_ROLES, Principal
+from tansiq.sharing import PARTNER_CODE
 from tansiq.stix.timestamps import from_micros, now_micros
 from tansiq.store.database import Database
 
@@ -31,8 +32,14 @@ class Account:
     partner: str | None
     disabled: bool
 
-    def principal(self) -> Principal:
-        return Principal(self.username, self.role, self.partner)
+    def principal(self, own_code: str) -> Principal:
+        """Who this account acts as on the node of partner *own_code*.  Writing and
+        administering are the node's own agency's: an admin or editor account of another
+        partner (which :func:`create_account` refuses to make) acts as a reader."""
+        role = self.role
+        if role in STAFF_ROLES and self.partner != own_code:
+            role = "reader"
+        return Principal(self.username, role, self.partner)
 
 
 def hash_password(password: str) -> str:
@@ -65,8 +72,19 @@ def _check_password(password: str) -> None:
 def create_account(
     db: Database, username: str, password: str, role: str, partner: str | None
 ) -> Account:
+    """Create an account of agency *partner* (a partner code).  Admins and editors belong to the
+    node's own agency: they write and administer as it.  A reader may be another partner's
+    (it sees what is released to that partner); a sync account is a peer node's."""
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if partner is None or not PARTNER_CODE.match(partner):
+        raise AccountError(f"partner code {partner!r}: use 2–8 capital letters")
+    own = db.fetchone("SELECT value FROM meta WHERE key = 'partner'")
+    if role in STAFF_ROLES and own is not None and partner != own[0]:
+        raise AccountError(
+            f"an {role} account belongs to this node's agency ({own[0]}), not to {partner}:"
+            " give another partner's staff a reader account, and its node a sync account"
+        )
     plain = username.replace("-", "").replace("_", "").replace(".", "")
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")

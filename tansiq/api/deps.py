@@ -109,7 +109,7 @@ def _resolve(request: Request) -> Auth:
             token_id(token),
             {"method": request.method, "path": request.url.path},
         )
-        return Auth(account.principal(), "token", scopes)
+        return Auth(account.principal(node_of(request).code), "token", scopes)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         found = session_account(db, cookie)
@@ -117,7 +117,10 @@ def _resolve(request: Request) -> Auth:
             return Auth(ANONYMOUS, "none", frozenset(), stale_session=True)
         account, csrf = found
         return Auth(
-            account.principal(), "session", ROLE_SCOPES.get(account.role, frozenset()), csrf
+            account.principal(node_of(request).code),
+            "session",
+            ROLE_SCOPES.get(account.role, frozenset()),
+            csrf,
         )
     return NO_AUTH
 

@@ -136,8 +136,8 @@ def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str
     return username, password, (node.db.describe(), username, digest)
 
 
-def _client_of(account: Account) -> Client:
-    return Client(account.principal(), "basic", "api" in ROLE_SCOPES.get(account.role, ()))
+def _client_of(account: Account, own_code: str) -> Client:
+    return Client(account.principal(own_code), "basic", "api" in ROLE_SCOPES.get(account.role, ()))
 
 
 def _basic(request: Request, node: Node, settings: Settings, credentials: str) -> Client:
@@ -145,7 +145,7 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
     db = node.db
     record = login_record(db, username) if username else None
     if record is not None and not record[1].disabled and _cached(key) == record[0]:
-        return _client_of(record[1])  # this password matched this stored hash lately
+        return _client_of(record[1], node.code)  # this password matched this stored hash lately
     address = request.client.host if request.client else "unknown"
     limit, window = settings.login_max_failures, settings.login_window_seconds
     try:
@@ -166,7 +166,7 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
     ratelimit.clear(db, account.username)
     if record is not None:
         _remember(key, record[0])
-    return _client_of(account)
+    return _client_of(account, node.code)
 
 
 def _bearer(request: Request, node: Node, token: str) -> Client:
@@ -183,7 +183,7 @@ def _bearer(request: Request, node: Node, token: str) -> Client:
         raise TaxiiError(401, "the token is unknown, expired or revoked", CHALLENGE)
     if not scopes & {"api", "sync"}:
         raise TaxiiError(403, "this token lacks the 'api' or 'sync' scope")
-    return Client(account.principal(), f"token:{token_id(token)}", "api" in scopes)
+    return Client(account.principal(node.code), f"token:{token_id(token)}", "api" in scopes)
 
 
 def accepts_taxii(accept: str | None) -> bool:

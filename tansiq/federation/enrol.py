@@ -20,7 +20,7 @@ from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, get_account, new_password
 from tansiq.federation import credentials
 from tansiq.node import Node
-from tansiq.sharing import Partner, add_partner
+from tansiq.sharing import PARTNER_CODE, Partner, add_partner
 
 PREFIX = "tansiq-enrol:"
 
@@ -72,6 +72,8 @@ def sync_username(code: str) -> str:
 def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
     """An invitation for *partner_code*'s node to read this one (its sync account's token)."""
     partner_code = partner_code.upper()
+    if not PARTNER_CODE.match(partner_code):
+        raise EnrolmentError(f"partner code {partner_code!r}: use 2–8 capital letters")
     if partner_code == node.code:
         raise EnrolmentError("a node does not invite itself")
     user = sync_username(partner_code)

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tansiq.federation import jcs
-from tansiq.sharing import Partner
+from tansiq.sharing import Partner, odd_codes
 from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of, extension_of
 from tansiq.stix.timestamps import version_micros
 from tansiq.store.ingest import ObjectRejected, Prepare
@@ -203,7 +203,13 @@ def receive_hook(
                 f"from {peer}: originated by {origin!r}; a peer sends only its own objects",
             )
         partners = dist.get("partners")
-        if not isinstance(partners, list) or own_code not in partners:
+        odd = odd_codes(partners)
+        if not isinstance(partners, list) or odd:
+            odd = odd or ["not a list"]
+            raise ObjectRejected(
+                f"{_DIST_PROP}.partners", f"from {peer}: not partner codes: {', '.join(odd)}"
+            )
+        if own_code not in partners:
             raise ObjectRejected(
                 f"{_DIST_PROP}.partners", f"from {peer}: not released to {own_code}"
             )
