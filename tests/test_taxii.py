@@ -254,8 +254,35 @@ def test_errors_are_taxii_error_messages(tc: TestClient) -> None:
         {"added_after": "yesterday"},
         {"match[version]": "newest"},
         {"next": "garbage!"},
+        # TAXII 2.1 3.4: each parameter once, each keyword once, "all" alone, no spaces
+        {"match[version]": "all,last"},
+        {"match[version]": "last,last"},
+        {"match[type]": "indicator, malware"},
+        {"match[type]": "indicator,,malware"},
+        [("match[type]", "indicator"), ("match[type]", "malware")],
+        [("added_after", V1), ("added_after", V2)],
+        [("limit", "1"), ("limit", "2")],
+        [("next", "a"), ("next", "b")],
     ):
         error_ok(tc.get(f"{SHARED}objects/", params=params), 400)
+        error_ok(tc.get(f"{SHARED}manifest/", params=params), 400)
+
+
+def test_internal_error_is_a_taxii_error_message(
+    fed: Fed, tc: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure under /taxii2/ is answered in TAXII's media type and error format, not as an
+    application/problem+json (TAXII 2.1 3.1); elsewhere it stays a problem."""
+    from tansiq.store import taxii_query
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(taxii_query, "objects_page", boom)
+    app = create_app(fed.node.settings, fed.node)
+    with TestClient(app, headers=dict(tc.headers), raise_server_exceptions=False) as c:
+        body = error_ok(c.get(f"{SHARED}objects/"), 500)
+    assert "boom" not in body["description"]
 
 
 def test_anonymous_and_bad_credentials_are_401(fed: Fed) -> None:
@@ -348,8 +375,22 @@ def test_added_after_is_exclusive_and_headers_bracket_the_page(fed: Fed, tc: Tes
     assert ids(tc.get(f"{SHARED}objects/", params=after)) == [
         indicator(i)["id"] for i in (1, 2, 3, 4)
     ]
+    # an empty page still carries both headers (TAXII 2.1 3.2): the point it starts after
     r = tc.get(f"{SHARED}objects/", params={**q, "added_after": from_micros(last)})
-    assert r.json() == {"more": False} and "X-TAXII-Date-Added-First" not in r.headers
+    assert r.json() == {"more": False}
+    assert r.headers["X-TAXII-Date-Added-First"] == from_micros(last)
+    assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(last)
+    oid = indicator(0)["id"]
+    for url in (
+        f"{SHARED}manifest/",
+        f"{SHARED}objects/{oid}/",
+        f"{SHARED}objects/{oid}/versions/",
+    ):
+        r = tc.get(url, params={"added_after": from_micros(last)})
+        assert r.status_code == 200 and "objects" not in r.json() and "versions" not in r.json()
+        assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(last), url
+    r = tc.get(f"{SHARED}objects/", params={"match[type]": "malware"})
+    assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(0)  # nothing: resume from start
     r = tc.get(f"{SHARED}manifest/", params={**q, "added_after": from_micros(last - 1)})
     assert [m["id"] for m in r.json()["objects"]] == [indicator(4)["id"]]
     assert r.headers["X-TAXII-Date-Added-Last"] == from_micros(last)
@@ -426,7 +467,7 @@ def test_match_type_id_spec_version_and_manifest(fed: Fed, tc: TestClient) -> No
     fed.node.ingest([indicator(1), indicator(2), indicator(3)])
     a, b = indicator(1)["id"], indicator(3)["id"]
     assert ids(tc.get(f"{SHARED}objects/", params={"match[id]": f"{a},{b}"})) == [a, b]
-    assert ids(tc.get(f"{SHARED}objects/", params=[("match[id]", a), ("match[id]", b)])) == [a, b]
+    error_ok(tc.get(f"{SHARED}objects/", params=[("match[id]", a), ("match[id]", b)]), 400)
     got = ids(tc.get(f"{SHARED}objects/", params={"match[type]": "indicator,identity"}))
     assert len(got) == 3 + 2 and set(got) >= {a, b}  # the node's identity and tansiq's
     assert ids(tc.get(f"{SHARED}objects/", params={"match[type]": "malware"})) == []
@@ -493,6 +534,8 @@ def test_delete_by_originator_only(fed: Fed, tc: TestClient) -> None:
     oid, url = indicator(1)["id"], f"{SHARED}objects/{indicator(1)['id']}/"
     with fed.client("reader-eg") as reader:
         error_ok(reader.delete(url), 403)
+        # can_write is false for a reader: 403 whether the object exists or not (TAXII 5.7)
+        error_ok(reader.delete(f"{SHARED}objects/indicator--{uuid.uuid4()}/"), 403)
     assert tc.delete(url, params={"match[version]": V3}).status_code == 200
     assert [o["name"] for o in tc.get(url).json()["objects"]] == [V2]  # v2 is latest now
     assert [

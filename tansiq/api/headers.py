@@ -10,6 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tansiq.api.problems import problem_response
+from tansiq.api.taxii_http import error_response
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -61,6 +62,10 @@ class SecurityHeaders:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             if not started:
-                response = problem_response(500, "internal server error; see the server log")
+                detail = "internal server error; see the server log"
+                if str(scope.get("path", "")).startswith("/taxii2/"):  # TAXII's error format
+                    response = error_response(500, detail)
+                else:
+                    response = problem_response(500, detail)
                 await response(scope, receive, send_with_headers)
             raise  # still logged by the server (and raised in tests)

@@ -146,10 +146,25 @@ def find_collection(node: Node, who: Client, collection_id: str) -> Collection:
 # -- request parameters ----------------------------------------------------------------------
 
 
+def _single(request: Request, name: str) -> str:
+    """The one value of parameter *name* ("" if absent); TAXII allows each at most once."""
+    given = request.query_params.getlist(name)
+    if len(given) > 1:
+        raise TaxiiError(400, f"{name}: given {len(given)} times; give it once")
+    return given[0] if given else ""
+
+
 def _values(request: Request, name: str) -> list[str]:
-    out: list[str] = []
-    for raw in request.query_params.getlist(name):
-        out.extend(v.strip() for v in raw.split(",") if v.strip())
+    """The comma-separated values of parameter *name*, each once, without spaces."""
+    raw = _single(request, name)
+    if not raw:
+        return []
+    out = raw.split(",")
+    for value in out:
+        if not value or value != value.strip():
+            raise TaxiiError(400, f"{name}: an empty value or spaces in {raw!r}")
+    if len(set(out)) < len(out):
+        raise TaxiiError(400, f"{name}: a value given twice in {raw!r}")
     return out
 
 
@@ -162,6 +177,8 @@ def _timestamp(name: str, value: str) -> int:
 
 def _version_match(request: Request, default: str = "last") -> tq.VersionMatch:
     words = _values(request, "match[version]") or [default]
+    if "all" in words and len(words) > 1:
+        raise TaxiiError(400, "match[version]: 'all' may not be combined with other values")
     at = tuple(_timestamp("match[version]", w) for w in words if w not in ("first", "last", "all"))
     return tq.VersionMatch("all" in words, "first" in words, "last" in words, at)
 
@@ -174,10 +191,10 @@ def _match(
     ids: bool = True,
 ) -> tq.Match:
     after: int | None = None
-    added_after = request.query_params.get("added_after", "").strip()
+    added_after = _single(request, "added_after")
     if added_after:
         after = _timestamp("added_after", added_after)
-    token = request.query_params.get("next", "").strip()
+    token = _single(request, "next")
     if token:
         try:
             cursor = decode_cursor(token)
@@ -194,7 +211,7 @@ def _match(
 
 
 def _limit(request: Request, settings: Settings) -> int:
-    raw = request.query_params.get("limit", "").strip()
+    raw = _single(request, "limit")
     if not raw:
         return int(settings.page_size)
     try:
@@ -217,16 +234,20 @@ def taxii_response(body: bytes | dict[str, Any], status: int = 200, **headers: s
 AnyPage = tq.Page | tq.ObjectsPage
 
 
-def _page_headers(page: AnyPage) -> dict[str, str]:
-    if page.first_added is None or page.last_added is None:
-        return {}
+def _page_headers(page: AnyPage, after: int | None) -> dict[str, str]:
+    """``X-TAXII-Date-Added-First/Last``, which every 200 carries: the first and last date_added
+    of the page; of an empty page, the point it starts after (*after*, the request's
+    ``added_after`` or ``next``; else the epoch), so that resuming from it misses nothing."""
+    first, last = page.first_added, page.last_added
+    if first is None or last is None:
+        first = last = after or 0
     return {
-        "X-TAXII-Date-Added-First": from_micros(page.first_added),
-        "X-TAXII-Date-Added-Last": from_micros(page.last_added),
+        "X-TAXII-Date-Added-First": from_micros(first),
+        "X-TAXII-Date-Added-Last": from_micros(last),
     }
 
 
-def _paged(page: AnyPage, key: str, items: list[bytes]) -> Response:
+def _paged(page: AnyPage, key: str, items: list[bytes], after: int | None) -> Response:
     """``{"more", "next", key: [...]}``: *items* are JSON texts, joined as they are."""
     parts = [b'{"more":', b"true" if page.more else b"false"]
     if page.more and page.last_added is not None:
@@ -234,7 +255,7 @@ def _paged(page: AnyPage, key: str, items: list[bytes]) -> Response:
     if items:  # TAXII lists are never empty: an empty result omits the key
         parts += [b',"', key.encode(), b'":[', b",".join(items), b"]"]
     parts.append(b"}")
-    return Response(b"".join(parts), media_type=TAXII, headers=_page_headers(page))
+    return Response(b"".join(parts), media_type=TAXII, headers=_page_headers(page, after))
 
 
 def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPage) -> None:
@@ -314,12 +335,9 @@ def get_manifest(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
     coll = find_collection(node, who, collection_id)
+    match = _match(request)
     page = tq.page(
-        node.db,
-        visibility(node, who),
-        coll.scope,
-        _match(request),
-        limit=_limit(request, settings),
+        node.db, visibility(node, who), coll.scope, match, limit=_limit(request, settings)
     )
     _read(node, who, coll, "manifest", page)
     items = [
@@ -333,7 +351,7 @@ def get_manifest(
         )
         for r in page.rows
     ]
-    return _paged(page, "objects", items)
+    return _paged(page, "objects", items, match.added_after)
 
 
 OBJECTS = API_ROOT + "collections/{collection_id}/objects/"
@@ -344,11 +362,12 @@ def get_objects(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
     coll = find_collection(node, who, collection_id)
+    match = _match(request)
     page = tq.objects_page(
-        node.db, visibility(node, who), coll.scope, _match(request), limit=_limit(request, settings)
+        node.db, visibility(node, who), coll.scope, match, limit=_limit(request, settings)
     )
     _read(node, who, coll, "objects", page)
-    return _paged(page, "objects", page.objects)
+    return _paged(page, "objects", page.objects, match.added_after)
 
 
 @router.get(OBJECTS + "{object_id}/", summary="One object of a collection (an envelope)")
@@ -369,7 +388,7 @@ def get_object(
     if not page.objects and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
     _read(node, who, coll, "object", page)
-    return _paged(page, "objects", page.objects)
+    return _paged(page, "objects", page.objects, match.added_after)
 
 
 @router.get(OBJECTS + "{object_id}/versions/", summary="The versions of one object")
@@ -395,7 +414,8 @@ def get_object_versions(
     if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
     _read(node, who, coll, "versions", page)
-    return _paged(page, "versions", [orjson.dumps(from_micros(r.version)) for r in page.rows])
+    versions = [orjson.dumps(from_micros(r.version)) for r in page.rows]
+    return _paged(page, "versions", versions, match.added_after)
 
 
 @router.delete(OBJECTS + "{object_id}/", summary="Delete versions of an object you originated")
@@ -406,10 +426,10 @@ def delete_object(
     coll = find_collection(node, who, collection_id)
     vis = visibility(node, who)
     match = _match(request, default_version="all", ids=False)
+    if not who.can_write:  # the collection's can_write, whatever the object: reveals nothing
+        raise TaxiiError(403, f"role {who.principal.role!r} may not delete objects")
     if not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
-    if not who.can_write:
-        raise TaxiiError(403, f"role {who.principal.role!r} may not delete objects")
 
     def record(count: int) -> None:
         audit.record_in(
