@@ -453,12 +453,12 @@ def test_match_version_first_last_all_timestamp(fed: Fed, tc: TestClient) -> Non
     versions = tc.get(f"{SHARED}objects/{oid}/versions/").json()
     assert versions == {
         "more": False,
-        "versions": [from_micros(to_micros(v)) for v in (V1, V3, V2)],
+        "versions": [V1, V3, V2],  # as the objects write their modified (TAXII 5.3.1)
     }
     paged = tc.get(f"{SHARED}objects/{oid}/versions/", params={"limit": 2}).json()
     assert paged["more"] is True and len(paged["versions"]) == 2
     rest = tc.get(f"{SHARED}objects/{oid}/versions/", params={"next": paged["next"]}).json()
-    assert rest["versions"] == [from_micros(to_micros(V2))]
+    assert rest["versions"] == [V2]
     manifest = tc.get(f"{SHARED}manifest/", params={"match[id]": oid, "match[version]": "all"})
     assert [m["version"] for m in manifest.json()["objects"]] == versions["versions"]
 
@@ -480,9 +480,25 @@ def test_match_type_id_spec_version_and_manifest(fed: Fed, tc: TestClient) -> No
     assert entry == {
         "id": a,
         "date_added": r.headers["X-TAXII-Date-Added-First"],
-        "version": "2015-02-20T10:00:00.000000Z",
+        "version": "2015-02-20T10:00:00.000Z",  # the modified property itself (TAXII 5.3.1)
         "media_type": "application/stix+json;version=2.1",
     }
+    # An SCO has no created or modified: the version a status reports is the one served
+    # (its date_added), and asking for it finds the object.
+    sco = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
+        "value": "198.51.100.3",
+    }
+    reported = post(tc, f"{SHARED}objects/", sco).json()["successes"][0]["version"]
+    assert tc.get(f"{SHARED}objects/{sco['id']}/versions/").json()["versions"] == [reported]
+    r = tc.get(f"{SHARED}manifest/", params={"match[id]": sco["id"]})
+    assert r.json()["objects"][0]["version"] == reported
+    r = tc.get(f"{SHARED}objects/{sco['id']}/", params={"match[version]": reported})
+    assert ids(r) == [sco["id"]]
+    again = post(tc, f"{SHARED}objects/", sco).json()  # the same SCO again: the same version
+    assert again["successes"][0]["version"] == reported
 
 
 # -- writing and deleting --------------------------------------------------------------------

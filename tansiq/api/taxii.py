@@ -345,7 +345,7 @@ def get_manifest(
             {
                 "id": r.id,
                 "date_added": from_micros(r.added),
-                "version": from_micros(r.version),
+                "version": r.stamp or from_micros(r.version),
                 "media_type": f"application/stix+json;version={r.spec_version}",
             }
         )
@@ -414,7 +414,7 @@ def get_object_versions(
     if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
     _read(node, who, coll, "versions", page)
-    versions = [orjson.dumps(from_micros(r.version)) for r in page.rows]
+    versions = [orjson.dumps(r.stamp or from_micros(r.version)) for r in page.rows]
     return _paged(page, "versions", versions, match.added_after)
 
 
@@ -502,6 +502,23 @@ def _detail(obj: Any, fallback: str, message: str | None = None) -> dict[str, st
     return out
 
 
+def _unversioned(node: Node, objects: list[Any]) -> dict[str, str]:
+    """id -> the version this server serves (its date_added) of each stored object without
+    ``created`` or ``modified`` (SCOs), so that a status names the version a client can ask
+    for (TAXII 2.1 4.3.1: "a value for the version that is consistent to the server")."""
+    ids = [o["id"] for o in objects if "created" not in o and "modified" not in o]
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = node.db.fetchall(
+            f"SELECT id, added FROM objects WHERE id IN ({', '.join('?' for _ in chunk)})"
+            " AND created IS NULL AND modified IS NULL",
+            chunk,
+        )
+        found.update((str(r[0]), from_micros(int(r[1]))) for r in rows)
+    return found
+
+
 def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[str, Any]:
     """Ingest *objects* (all or nothing) and store the status resource of the request."""
     requested = now_micros()
@@ -511,7 +528,8 @@ def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[
     failures: list[dict[str, str]] = []
     try:
         node.ingest(objects, distribution=distribution, actor=who.username)
-        successes = [_detail(obj, stamp) for obj in objects]
+        served = _unversioned(node, objects)
+        successes = [_detail(obj, served.get(obj.get("id"), stamp)) for obj in objects]
     except (IngestError, SharingError) as exc:
         reasons: dict[int, list[str]] = {}
         for e in exc.errors if isinstance(exc, IngestError) else ():

@@ -28,6 +28,13 @@ class Dialect:
         """SQL reading a TEXT column as its UTF-8 bytes (no decoding in the driver)."""
         return f"CAST({column} AS BLOB)" if self.is_sqlite else f"convert_to({column}, 'UTF8')"
 
+    def json_text(self, column: str, key: str) -> str:
+        """SQL reading the string member *key* of the JSON object in TEXT *column* (NULL if
+        absent), exactly as written there."""
+        if self.is_sqlite:
+            return f"json_extract({column}, '$.{key}')"
+        return f"(CAST({column} AS json) ->> '{key}')"
+
     def sql(self, query: str) -> str:
         """Convert ``?`` placeholders to the driver's style."""
         return query if self.is_sqlite else _to_pyformat(query)

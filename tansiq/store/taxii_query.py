@@ -91,6 +91,7 @@ class Row(NamedTuple):  # a tuple: a page builds a thousand of them
     id: str
     version: int  # see VERSION_TS
     spec_version: str
+    stamp: str | None  # the version as the object writes it: its modified (else created)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,9 @@ def page(
 ) -> Page:
     """One page in ``added`` order, without the JSON (manifests, versions); ``scope`` None is
     the whole visible set ("shared")."""
-    columns = f"added, id, {VERSION_TS}, COALESCE(spec_version, '2.1')"
+    d = db.dialect
+    stamp = f"COALESCE({d.json_text('json', 'modified')}, {d.json_text('json', 'created')})"
+    columns = f"added, id, {VERSION_TS}, COALESCE(spec_version, '2.1'), {stamp}"
     rows, more = _keyset_page(db, columns, vis, scope, match, limit, object_id)
     # Both drivers return Row's types (int, str): rows are taken as they come.
     return Page(list(map(Row._make, rows)), more)
