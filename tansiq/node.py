@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -25,9 +26,10 @@ from tansiq.stix.extensions import (
     distribution_of,
 )
 from tansiq.store.database import Database
-from tansiq.store.ingest import IngestResult, ingest, store_batches
+from tansiq.store.ingest import IngestResult, ObjectRejected, ingest, store_batches
 from tansiq.store.migrations import migrate
 from tansiq.store.parallel import WORKERS, file_batches
+from tansiq.store.rows import version_of
 
 TANSIQ_NAMESPACE = uuid.UUID("6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51")
 KEY_FILE = "node_ed25519.pem"
@@ -228,13 +230,33 @@ class Node:
         own = [self.code]
 
         def publish(obj: dict[str, Any]) -> dict[str, Any]:
-            obj = stamp(obj)
+            try:
+                obj = stamp(obj)
+            except ObjectRejected:
+                if self._stored_as_is(obj):
+                    return obj  # the store counts it unchanged
+                raise
             dist = distribution_of(obj)
             if dist is not None and dist.get("partners") != own:
                 obj = seal(obj)
             return obj
 
         return publish
+
+    def _stored_as_is(self, obj: dict[str, Any]) -> bool:
+        """Is *obj* exactly a version this node holds (a partner's object, say, fetched here and
+        posted back)?  Then it is no error but a no-op, as TAXII 2.1 5.5 requires of an exact
+        duplicate.  Asked only of objects the stamp refuses, on committed versions."""
+        version, _, _ = version_of(obj)
+        row = (
+            self.db.reader()
+            .execute(
+                self.db.dialect.sql("SELECT json FROM objects WHERE id = ? AND version = ?"),
+                (obj["id"], version),
+            )
+            .fetchone()
+        )
+        return row is not None and bool(orjson.loads(row[0]) == obj)
 
     def _audit_write(
         self, actor: str, distribution: Sequence[str] | None, tlp: str | None

@@ -544,6 +544,30 @@ def test_add_objects_status_and_distribution(fed: Fed, tc: TestClient) -> None:
         error_ok(post(peer, f"{SHARED}objects/", indicator(7)), 403)
 
 
+def test_exact_duplicate_of_a_partner_object_is_no_error(fed: Fed, tc: TestClient) -> None:
+    """TAXII 2.1 5.5: an exact duplicate of an object already in the collection is not an error,
+    even one another partner originated (which this node may not publish): it is unchanged.
+    Changed in any way, it is refused as before, and the rest of its envelope with it."""
+    theirs = received(2, "DZ", ["DZ", "EG"])
+    ingest(fed.node.db, [theirs], prepare=lambda o: o)  # as a pull from DZ stores it
+    stored = tc.get(f"{SHARED}objects/{theirs['id']}/").json()["objects"][0]
+    status = post(tc, f"{SHARED}objects/", stored, indicator(30)).json()
+    assert status["failure_count"] == 0 and status["success_count"] == 2, status
+    assert len(tc.get(f"{SHARED}objects/{theirs['id']}/versions/").json()["versions"]) == 1
+    r = tc.post(
+        "/api/bundles",
+        content=orjson.dumps(
+            {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [stored]}
+        ),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    assert r.status_code == 201 and r.json()["unchanged"] == 1, r.text
+    changed = {**stored, "name": "altered"}
+    status = post(tc, f"{SHARED}objects/", changed, indicator(31)).json()
+    assert status["failure_count"] == 2 and "only DZ's node" in status["failures"][0]["message"]
+    assert tc.get(f"{SHARED}objects/{indicator(31)['id']}/").status_code == 404
+
+
 def test_delete_by_originator_only(fed: Fed, tc: TestClient) -> None:
     for modified in (V1, V2, V3):
         fed.node.ingest([indicator(1, modified, name=modified)], distribution=["DZ"])

@@ -115,6 +115,18 @@ class Database:
 
         return bool(conn.info.transaction_status != pq.TransactionStatus.IDLE)
 
+    def reader(self) -> Any:
+        """This thread's second connection (autocommit), kept until :meth:`close`: it sees
+        committed data only, and may query while the first is inside a write (even a ``COPY``
+        on PostgreSQL, which allows no other statement on its connection)."""
+        conn = getattr(self._local, "reader", None)
+        if conn is None:
+            conn = self._open()
+            self._local.reader = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
     def side_connection(self) -> Any:
         """A new connection (autocommit), not this thread's: it sees only committed data.
         The caller closes it."""
