@@ -463,6 +463,41 @@ def test_match_version_first_last_all_timestamp(fed: Fed, tc: TestClient) -> Non
     assert [m["version"] for m in manifest.json()["objects"]] == versions["versions"]
 
 
+def test_scope_collection_first_and_last_are_its_own_versions(fed: Fed, tc: TestClient) -> None:
+    """A per-scope collection holds the versions carrying exactly its scope: first and last
+    (the default) are the first and last of those (TAXII 2.1 3.4.1), not the object's overall
+    first or latest version, which may sit in another collection; the policy still decides."""
+    fed.node.ingest([indicator(9)], distribution=["DZ"])  # so that the DZ,EG collection exists
+    col = f"{COLLECTIONS}{scope_collection_id(',DZ,EG,')}/objects/"
+
+    def names(r: Any) -> list[str]:
+        assert r.status_code == 200, r.text
+        return [o["name"] for o in r.json().get("objects", [])]
+
+    fed.node.ingest([indicator(7, V1, name="eg")])
+    fed.node.ingest([indicator(7, V2, name="dz+eg")], distribution=["DZ"])  # broadened
+    fed.node.ingest([indicator(7, V3, name="dz+eg again")], distribution=["DZ"])
+    broad = {"match[id]": indicator(7)["id"]}
+    assert names(tc.get(col, params={**broad, "match[version]": "first"})) == ["dz+eg"]
+    assert names(tc.get(col, params=broad)) == ["dz+eg again"]
+    assert names(tc.get(col, params={**broad, "match[version]": "first,last"})) == [
+        "dz+eg",
+        "dz+eg again",
+    ]
+    assert names(tc.get(f"{SHARED}objects/", params={**broad, "match[version]": "first"})) == ["eg"]
+    fed.node.ingest([indicator(8, V1, name="dz+eg")], distribution=["DZ"])
+    fed.node.ingest([indicator(8, V2, name="eg")])  # narrowed
+    narrow = indicator(8)["id"]
+    assert names(tc.get(col, params={"match[id]": narrow})) == ["dz+eg"]
+    assert names(tc.get(f"{col}{narrow}/")) == ["dz+eg"]
+    assert names(tc.get(f"{SHARED}objects/", params={"match[id]": narrow})) == ["eg"]
+    with fed.client("sync-dz") as dz:  # withdrawn from DZ: in no collection, in no version
+        for version in ("first", "last", "all"):
+            r = dz.get(f"{SHARED}objects/", params={"match[id]": narrow, "match[version]": version})
+            assert names(r) == []
+        error_ok(dz.get(f"{col}{narrow}/"), 404)
+
+
 def test_match_type_id_spec_version_and_manifest(fed: Fed, tc: TestClient) -> None:
     fed.node.ingest([indicator(1), indicator(2), indicator(3)])
     a, b = indicator(1)["id"], indicator(3)["id"]
@@ -769,9 +804,12 @@ def test_sync_principal_sees_only_own_objects_released_to_it(fed: Fed) -> None:
             indicator(8)["id"],  # its first version, released to DZ
             indicator(9)["id"],
         ]
+        # each object's last version in this collection: 8's is its first (DZ), though its
+        # latest (TN) sits in another collection; 9's v1 (EG only) is in none of DZ's
         assert ids(admin.get(scoped)) == [
             indicator(2)["id"],
             indicator(6)["id"],
+            indicator(8)["id"],
             indicator(9)["id"],
         ]
         first = admin.get(
@@ -847,14 +885,26 @@ def check_taxii(node: Node, fed: Any, model: Model) -> None:
             assert sorted((m["id"], to_micros(m["version"])) for m in manifest) == sorted(
                 (oid, to_micros(m)) for oid, ms in want.items() for m in ms
             )
-            in_scopes: dict[str, str] = {}
-            for col in c.get(COLLECTIONS).json()["collections"][1:]:
-                for o in _walk(c, f"{COLLECTIONS}{col['id']}/objects/", note):
+            # A scope's collection holds the visible versions carrying exactly that scope, and
+            # answers each object's last of them; one is listed per scope of a latest version.
+            by_scope: dict[str, dict[str, str]] = {}
+            scope_of: dict[tuple[str, str], str] = {}
+            for oid, ms in want.items():
+                released = {m: partners for m, partners, _ in model[oid]}
+                for m in ms:  # oldest first: each scope keeps its last
+                    scope = scope_collection_id("," + ",".join(sorted(released[m])) + ",")
+                    by_scope.setdefault(scope, {})[oid] = m
+                    scope_of[oid, m] = scope
+            listed = [col["id"] for col in c.get(COLLECTIONS).json()["collections"][1:]]
+            assert sorted(listed) == sorted({scope_of[oid, m] for oid, m in latest.items()})
+            for col_id in listed:
+                in_scope: dict[str, str] = {}
+                for o in _walk(c, f"{COLLECTIONS}{col_id}/objects/", note):
                     codes = o["extensions"][DISTRIBUTION_EXT]["partners"]
-                    assert col["id"] == scope_collection_id("," + ",".join(codes) + ",")
-                    assert o["id"] not in in_scopes
-                    in_scopes[o["id"]] = o["modified"]
-            assert in_scopes == latest
+                    assert col_id == scope_collection_id("," + ",".join(codes) + ",")
+                    assert o["id"] not in in_scope
+                    in_scope[o["id"]] = o["modified"]
+                assert in_scope == by_scope.get(col_id, {}), (p, col_id)
             for oid in model:
                 r = c.get(f"{SHARED}objects/{oid}/", params={"match[version]": "all"})
                 v = c.get(f"{SHARED}objects/{oid}/versions/")

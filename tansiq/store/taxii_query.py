@@ -5,10 +5,12 @@ Every query takes the caller's :class:`Visibility` (two forms of the one rule in
 ordered by the unique ``added`` column (date_added in µs) and continue after the last ``added``
 of the previous page, so paging never loses or repeats a row.
 
-``match[version]`` only ``last`` (the default) reads the ``latest_objects`` view; ``first``,
-``all`` and timestamps read every stored version through the all-versions form of the rule.
-``first`` and ``last`` are the object's first and last version *the principal may see*; in a
-per-scope collection a version appears only when it carries exactly that scope.
+``match[version]`` only ``last`` (the default) on the ``shared`` collection reads the
+``latest_objects`` view; everything else reads every stored version through the all-versions
+form of the rule.  ``first`` and ``last`` are the first and last version *the principal may see*
+in the collection: a per-scope collection holds the versions that carry exactly its scope, so
+there they are the first and last of those (TAXII 2.1 3.4.1: the latest version of each object
+"matching the remainder of the request").
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def _where(
     """``(table, clauses, params)`` selecting what *match* asks for and the principal may see."""
     clauses: list[str] = []
     params: list[Any] = []
-    if match.version.only_last:
+    if match.version.only_last and scope is None:
         table = "latest_objects"
         clauses.append(f"({vis.one[0]})")
         params.extend(vis.one[1])
@@ -144,15 +146,20 @@ def _where(
         v = match.version
         if not v.every:
             alternatives: list[str] = []
-            if v.last:
-                alternatives.append("is_latest = 1")
-            if v.first:
-                # Unqualified columns in the condition name o2's: the first version it may see.
+            # Unqualified columns in the condition name o2's: the first or last version it may
+            # see (in this scope's collection).
+            in_scope = "" if scope is None else " AND o2.partners = ?"
+            for wanted, extreme in ((v.last, "MAX"), (v.first, "MIN")):
+                if not wanted:
+                    continue
+                if extreme == "MAX" and scope is None:
+                    alternatives.append("is_latest = 1")
+                    continue
                 alternatives.append(
-                    "version = (SELECT MIN(o2.version) FROM objects o2"
-                    f" WHERE o2.id = objects.id AND ({vis.one[0]}))"
+                    f"version = (SELECT {extreme}(o2.version) FROM objects o2"
+                    f" WHERE o2.id = objects.id AND ({vis.one[0]}){in_scope})"
                 )
-                params.extend(vis.one[1])
+                params.extend([*vis.one[1], *([scope] if scope is not None else [])])
             if v.at:
                 alternatives.append(f"{VERSION_TS} IN ({','.join('?' * len(v.at))})")
                 params.extend(v.at)
