@@ -183,11 +183,18 @@ def test_taxii2_client_and_stix2_against_server(fed: Fed) -> None:
 def test_discovery_api_root_and_collections(fed: Fed, tc: TestClient) -> None:
     r = tc.get("/taxii2/")
     assert r.status_code == 200 and r.headers["content-type"] == TAXII
-    assert r.json()["api_roots"] == ["http://testserver/taxii2/api/"]
-    assert r.json()["default"] == "http://testserver/taxii2/api/"
-    settings = fed.node.settings.with_overrides(public_url="https://eg.example/")
-    with TestClient(create_app(settings, fed.node), headers=dict(tc.headers)) as c:
-        assert c.get("/taxii2/").json()["default"] == "https://eg.example/taxii2/api/"
+    # API roots are HTTPS absolute URLs or relative ones (TAXII 2.1 4.1.1): over plain HTTP,
+    # relative; under an https public_url, absolute (with its path, if any)
+    assert r.json()["api_roots"] == ["/taxii2/api/"]
+    assert r.json()["default"] == "/taxii2/api/"
+    for public, root in (
+        ("https://eg.example/", "https://eg.example/taxii2/api/"),
+        ("https://eg.example/tansiq", "https://eg.example/tansiq/taxii2/api/"),
+        ("http://10.0.0.5:8400/tansiq/", "/tansiq/taxii2/api/"),
+    ):
+        settings = fed.node.settings.with_overrides(public_url=public)
+        with TestClient(create_app(settings, fed.node), headers=dict(tc.headers)) as c:
+            assert c.get("/taxii2/").json()["default"] == root
     root = tc.get("/taxii2/api/").json()
     assert root["versions"] == [TAXII]
     assert root["max_content_length"] == fed.node.settings.max_body_bytes

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -221,9 +222,11 @@ def test_discovery_lists_api_roots(taxii: Taxii) -> None:
     from taxii2client.v21 import Server as TaxiiServer
 
     body = ok(get(taxii, taxii.discovery))
-    assert taxii.api_root in body["api_roots"]
+    # absolute (medallion) or relative (tansiq over plain HTTP): both allowed by TAXII 4.1.1
+    roots = [urljoin(taxii.discovery, url) for url in body["api_roots"]]
+    assert taxii.api_root in roots
     server = TaxiiServer(taxii.discovery, user=taxii.auth[0], password=taxii.auth[1])
-    assert [r.url for r in server.api_roots] == body["api_roots"]
+    assert [r.url for r in server.api_roots] == roots
 
 
 def test_api_root_information(taxii: Taxii) -> None:

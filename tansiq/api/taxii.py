@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -268,8 +269,11 @@ def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPag
 
 @router.get("/", summary="TAXII server discovery")
 def discovery(request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
+    # TAXII 2.1 4.1.1: API root URLs "MUST be HTTPS absolute URLs or relative URLs".
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     root = f"{base}{PREFIX}{API_ROOT}"
+    if not root.startswith("https://"):
+        root = urlsplit(root).path
     return taxii_response(
         {
             "title": f"tansiq node {node.code}",
