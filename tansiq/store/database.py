@@ -9,6 +9,7 @@ by ``added_after`` can never skip an object that commits late with an earlier ``
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -119,10 +120,10 @@ class Database:
         """This thread's second connection (autocommit), kept until :meth:`close`: it sees
         committed data only, and may query while the first is inside a write (even a ``COPY``
         on PostgreSQL, which allows no other statement on its connection)."""
-        conn = getattr(self._local, "reader", None)
-        if conn is None:
+        pid, conn = getattr(self._local, "reader", (0, None))
+        if conn is None or pid != os.getpid():  # never a connection inherited through fork
             conn = self._open()
-            self._local.reader = conn
+            self._local.reader = (os.getpid(), conn)
             with self._lock:
                 self._all.append(conn)
         return conn
