@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import from_micros, now_micros, version_micros
+from tansiq.stix.timestamps import from_micros, now_micros, to_micros, version_micros
 from tansiq.store import deletions
 from tansiq.store.ingest import IngestError, IngestResult, ingest
 
@@ -91,7 +92,10 @@ def client_for(node: Node, partner: Partner) -> httpx.Client:
             f"run `tansiq partner add --enrolment` with {partner.code}'s invitation"
         )
     url = partner.base_url
-    if url.startswith("http://") and not _loopback(url) and not node.settings.allow_plain_http:
+    scheme = urlsplit(url).scheme.lower()  # "HTTP://" is plain HTTP too
+    if scheme not in ("http", "https"):
+        raise SyncError(f"{partner.code}'s URL {url} is not an http(s) URL")
+    if scheme == "http" and not _loopback(url) and not node.settings.allow_plain_http:
         raise SyncError(
             f"{partner.code}'s URL {url} is plain HTTP: the sync token would travel in clear. "
             "Use https, or set allow_plain_http if the network is protected otherwise."
@@ -144,14 +148,28 @@ def _pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[Pag
             body = orjson.loads(r.content)
         except orjson.JSONDecodeError:
             raise SyncError(f"{client.base_url}{path} answered with invalid JSON") from None
+        if not isinstance(body, dict):
+            raise SyncError(f"{client.base_url}{path} answered with no TAXII envelope")
         objects = body.get("objects") or []
         last = r.headers.get("X-TAXII-Date-Added-Last")
         if not objects or not last:
             return
+        if cursor and _micros(last, client) <= _micros(cursor, client):
+            raise SyncError(
+                f"{client.base_url}{path} answered a page that does not advance past {cursor}"
+            )
         yield objects, last, r.content
         cursor = last
         if not body.get("more"):
             return
+
+
+def _micros(stamp: str, client: httpx.Client) -> int:
+    try:
+        return to_micros(stamp)
+    except ValueError:
+        bad = f"{client.base_url} sent a bad X-TAXII-Date-Added-Last: {stamp!r}"
+        raise SyncError(bad) from None
 
 
 def sync_partner(
@@ -162,13 +180,18 @@ def sync_partner(
     progress: Callable[[SyncReport], None] | None = None,
     client: httpx.Client | None = None,
 ) -> SyncReport:
-    """Pull everything new from partner *code*; return what happened."""
+    """Pull everything new from partner *code*; return what happened.
+
+    Pulls on one database run one at a time (:func:`pull_lock`): a scheduled pull and a
+    ``tansiq sync`` that overlapped could store a page of the first after the second applied a
+    withdrawal covering it, and the object would stay for good."""
     partner = next((p for p in list_partners(node.db) if p.code == code), None)
     if partner is None:
         raise SyncError(f"no partner {code}; see `tansiq partner list`")
     credentials.seal_legacy(node)  # tokens an earlier version stored in clear
     report = SyncReport(code)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(pull_lock(node))
         try:
             verifier = stack.enter_context(PageVerifier(node.code, partner))
         except SignatureError as exc:
@@ -325,13 +348,21 @@ def _feed_item(item: Any) -> tuple[str, str, int | None]:
 def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
     after = _cursor(node, report.partner, WITHDRAWALS) or "0"
     while True:
-        body = _get(http, "/api/sync/withdrawals", {"after": after, "limit": 1000}).json()
-        items = body.get("withdrawals") or []
+        r = _get(http, "/api/sync/withdrawals", {"after": after, "limit": 1000})
+        try:
+            body = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            raise SyncError(f"{http.base_url}'s withdrawal feed is not JSON") from None
+        items = body.get("withdrawals") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise SyncError(f"{http.base_url}'s withdrawal feed has no 'withdrawals' list")
         if not items:
             return
+        parsed = [_feed_item(item) for item in items]
+        if int(items[-1]["after"]) <= int(after):
+            raise SyncError(f"{http.base_url}'s withdrawal feed does not advance past {after}")
         with node.db.write():
-            for item in items:
-                oid, reason, version = _feed_item(item)
+            for oid, reason, version in parsed:
                 deletions.remove(node.db, oid, report.partner, version)
                 detail: dict[str, Any] = {"partner": report.partner}
                 if version is not None:
@@ -342,7 +373,7 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
                     report.deleted += 1
                 else:
                     report.withdrawn += 1
-            after = str(items[-1]["after"])
+            after = str(int(items[-1]["after"]))
             _set_cursor(node, report.partner, WITHDRAWALS, after)
         if not body.get("more"):
             return
@@ -356,23 +387,54 @@ def sync_all(
     """Pull from every enrolled partner; a failing partner does not stop the others."""
     reports = []
     for p in list_partners(node.db):
-        if peer_token(node, p.code) is None:
-            continue
         try:
+            if peer_token(node, p.code) is None:
+                continue
             reports.append(sync_partner(node, p.code, progress=progress, page_size=page_size))
-        except SyncError as exc:
-            log.error("sync from %s failed: %s", p.code, exc)
+        except Exception as exc:  # whatever one partner does, the others go on
+            if isinstance(exc, SyncError):
+                log.error("sync from %s failed: %s", p.code, exc)
+            else:
+                log.exception("sync from %s failed", p.code)
             failed = SyncReport(p.code)
-            failed.rejections.append(str(exc))
+            failed.rejections.append(f"sync failed: {exc}")
             reports.append(failed)
     return reports
+
+
+PULL_LOCK_KEY = 7263
+
+
+def lock_path(node: Node, name: str) -> Path:
+    """SQLite: the file whose ``flock`` stands for lock *name* of the node's database (beside
+    the database file, which several data directories may share through ``sqlite:///``)."""
+    assert node.db.path is not None
+    return Path(f"{node.db.path}.{name}.lock")
+
+
+@contextlib.contextmanager
+def pull_lock(node: Node) -> Iterator[None]:
+    """Hold the database's pull lock (waiting for it): an exclusive ``flock`` on SQLite, a
+    session advisory lock on a connection of its own on PostgreSQL."""
+    db = node.db
+    if db.dialect.is_sqlite:
+        with lock_path(node, "pull").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+            yield
+        return
+    import psycopg
+
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (PULL_LOCK_KEY,))
+        yield  # the lock goes with the session
 
 
 class Scheduler:
     """Pulls from every partner every ``sync_interval_seconds``; one per database.
 
     Several server processes may share a database: only the one holding the scheduler lock (a
-    PostgreSQL advisory lock, or an exclusive lock on ``DATA_DIR/sync.lock`` for SQLite) pulls.
+    PostgreSQL advisory lock, re-checked every round; or an exclusive lock on a file beside the
+    SQLite database) pulls.
     """
 
     LOCK_KEY = 7262
@@ -391,7 +453,7 @@ class Scheduler:
         db = self.node.db
         if db.dialect.is_sqlite:
             if self._lock_file is None:
-                self._lock_file = (self.node.data_dir / "sync.lock").open("w")
+                self._lock_file = lock_path(self.node, "sync").open("w")
             try:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -406,12 +468,27 @@ class Scheduler:
         ).fetchone()
         return bool(row and row[0])
 
+    def _still_holding(self) -> bool:
+        """PostgreSQL: is the session holding the advisory lock still alive?  (The lock dies
+        with it: a restart, an idle timeout, a failover; another process may then take it.)"""
+        if self.node.db.dialect.is_sqlite or self._lock_conn is None:
+            return self.node.db.dialect.is_sqlite
+        try:
+            self._lock_conn.execute("SELECT 1")
+            return True
+        except Exception:
+            log.warning("the scheduler lock's connection is gone; taking the lock again")
+            with contextlib.suppress(Exception):
+                self._lock_conn.close()
+            self._lock_conn = None
+            return False
+
     def _run(self) -> None:
         interval = max(1, int(self.node.settings.sync_interval_seconds))
         holding = False
         while not self.stop.is_set():
             try:
-                holding = holding or self._acquire()
+                holding = (holding and self._still_holding()) or self._acquire()
                 if holding:
                     for report in sync_all(self.node):
                         if (

@@ -101,11 +101,26 @@ def any_recorded(db: Database) -> bool:
     return db.fetchone("SELECT 1 FROM deletions LIMIT 1") is not None
 
 
-def forget(db: Database, versions: Sequence[tuple[str, int]]) -> None:
-    """Drop the tombstones of (id, version)s stored again: a version deleted and then stored
-    anew must not be deleted on partners' nodes by the earlier deletion's tombstone.  (A node
-    that applied the tombstone already gets the version again: it has a new date_added.)"""
-    db.executemany("DELETE FROM deletions WHERE id = ? AND version = ?", versions)
+def forget(db: Database, versions: Sequence[tuple[str, int, str]]) -> None:
+    """Narrow the tombstones of (id, version, partners column)s stored again: a version deleted
+    and then stored anew must not be deleted on the nodes of the partners it is released to
+    now by the earlier deletion's tombstone.  (A node that applied the tombstone already gets
+    the version again: it has a new date_added.)  Partners it is no longer released to keep the
+    tombstone: their copies must still go."""
+    for object_id, version, released in versions:
+        now = set(partner_codes(released))
+        for added, partners in db.fetchall(
+            "SELECT added, partners FROM deletions WHERE id = ? AND version = ?",
+            (object_id, version),
+        ):
+            left = [p for p in partner_codes(partners) if p not in now]
+            if left:
+                db.execute(
+                    "UPDATE deletions SET partners = ? WHERE added = ?",
+                    (partners_column(left), added),
+                )
+            else:
+                db.execute("DELETE FROM deletions WHERE added = ?", (added,))
 
 
 def feed(

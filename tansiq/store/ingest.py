@@ -66,6 +66,7 @@ class ObjectError:
 
 
 CONFLICT = "conflict: a different object with the same id and modified is already stored"
+FOREIGN = "another partner's object: only its originator publishes versions of it"
 
 
 class IngestError(ValueError):
@@ -96,7 +97,7 @@ class IngestResult:
 
 
 def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
-    """(id, version, added, is_latest) of every stored version of *ids*, as this thread's
+    """(id, version, added, is_latest, origin) of every stored version of *ids*, as this thread's
     connection sees them (see :func:`~tansiq.store.ahead.versions_queries`)."""
     for sql, params in versions_queries(db.dialect, ids):
         yield from db.fetchall(sql, params)
@@ -187,7 +188,7 @@ class _Writer:
             self.written.update(hash(r[1]) for r in out)
         if self.tombstones:
             self.end_stream()
-            deletions.forget(db, [(r[1], r[3]) for r in out])
+            deletions.forget(db, [(r[1], r[3], r[12]) for r in out])
         self.result.stored += len(out)
         if self.result.first_added is None:
             self.result.first_added = out[0][0]
@@ -208,14 +209,22 @@ class _Writer:
         is latest after this batch in *replaced*."""
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
-        for oid, ver, added, is_latest in found:
+        origins: dict[str, str] = {}  # id -> the partner whose object it is
+        for oid, ver, added, is_latest, origin in found:
             existing.setdefault(oid, {})[ver] = added
+            origins[oid] = origin
             if is_latest:
                 latest[oid] = (ver, added)
         out: list[list[Any]] = []
         demoted_ids: list[str] = []
         for row, index in zip(rows, indexes, strict=True):
             oid, version, text = row[1], row[3], row[10]
+            owner = origins.get(oid)
+            if owner and row[11] and row[11] != owner:  # ("": stored before distributions)
+                errors.append(ObjectError(index, oid, "id", f"{FOREIGN} ({owner})"))
+                continue
+            if not owner:
+                origins[oid] = row[11]
             versions = existing.setdefault(oid, {})
             if version in versions:
                 if self._same(versions[version], text):

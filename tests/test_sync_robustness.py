@@ -1,0 +1,265 @@
+"""Pull sync under hostile or broken peers and concurrent pulls (found by a review; each test
+fails without its fix)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import test_federation as tf
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tansiq.demo import sync_everyone
+from tansiq.federation.enrol import Invitation, accept
+from tansiq.federation.signing import sign
+from tansiq.federation.sync import SyncError, client_for, pull_lock, sync_all, sync_partner
+from tansiq.node import Node, partner_identity_id
+from tansiq.scenario import DERNA_REPORT_ID
+from tansiq.sharing import list_partners
+from tansiq.stix.extensions import distribution_of, set_distribution
+from tansiq.stix.timestamps import from_micros, now_micros
+
+fed = tf.fed  # the three-node loopback federation fixture
+FakePeer = tf.FakePeer
+holds = tf.holds
+TAXII = tf.TAXII
+
+
+def test_plain_http_in_any_case_is_refused(node: Node) -> None:
+    """HTTP:// is plain HTTP too: without allow_plain_http, no client (and no token) for it."""
+    assert node.settings.allow_plain_http is False
+    for code, url in (
+        ("DZ", "HTTP://192.0.2.2:8400"),
+        ("TN", "Http://peer.example"),
+        ("LY", "ftp://peer.example"),
+    ):
+        accept(node, Invitation(code, code, partner_identity_id(code), url, "PEM", "tsq_x"))
+        partner = next(p for p in list_partners(node.db) if p.code == code)
+        with pytest.raises(SyncError, match=r"plain HTTP|not an http"):
+            client_for(node, partner)
+
+
+def test_unopenable_token_of_one_partner_stops_every_other(fed: dict) -> None:  # type: ignore[type-arg]
+    dz = fed["DZ"].node
+    with dz.db.write():
+        dz.db.execute("UPDATE peer_credentials SET token = 'fernet:garbage' WHERE partner = 'EG'")
+    reports = sync_all(dz)  # documented: "a failing partner does not stop the others"
+    assert [r.partner for r in reports] == ["EG", "TN"]
+    assert next(r for r in reports if r.partner == "TN").pages > 0
+
+
+class BadFeedPeer(FakePeer):
+    async def withdrawals(self, request: Request) -> Response:
+        return Response(b"<html>proxy error</html>", media_type="text/html")
+
+
+def test_peer_with_non_json_withdrawal_feed_stops_every_other(fed: dict) -> None:  # type: ignore[type-arg]
+    dz = fed["DZ"].node
+    peer = BadFeedPeer()
+    try:
+        accept(dz, peer.invitation())  # "LY": sorted between EG and TN
+        reports = sync_all(dz)
+        assert [r.partner for r in reports] == ["EG", "LY", "TN"]
+    finally:
+        peer.stop()
+
+
+def test_peer_cannot_publish_newer_version_of_another_partners_object(fed: dict) -> None:  # type: ignore[type-arg]
+    sync_everyone(list(fed.values()))
+    dz = fed["DZ"].node
+    held = orjson.loads(
+        dz.db.fetchone("SELECT json FROM latest_objects WHERE id = ?", (DERNA_REPORT_ID,))[0]
+    )
+    assert distribution_of(held)["origin"] == "EG"
+    peer = FakePeer()
+    try:
+        accept(dz, peer.invitation())
+        forged = {k: v for k, v in held.items() if k != "extensions"}
+        forged["modified"] = from_micros(now_micros())[:23] + "Z"
+        forged["revoked"] = True
+        forged["created_by_ref"] = partner_identity_id("LY")  # "its own" creator
+        forged = sign(set_distribution(forged, "LY", ["DZ", "LY"]), peer.key, "LY")
+        peer.objects = [forged]
+        report = sync_partner(dz, "LY")
+        latest = dz.db.fetchone(
+            "SELECT origin, revoked FROM latest_objects WHERE id = ?", (DERNA_REPORT_ID,)
+        )
+        assert (report.rejected, latest) == (1, ("EG", 0)), (str(report), latest)
+    finally:
+        peer.stop()
+
+
+def _delete_all(eg: Any, oid: str) -> None:
+    token = eg.accounts["admin"]["token"]
+    objects = f"{eg.url}/taxii2/api/collections/{tf.SHARED_ID}/objects/"
+    with httpx.Client(headers={"Authorization": f"Bearer {token}", "Accept": TAXII}) as http:
+        r = http.delete(f"{objects}{oid}/")
+        assert r.status_code == 200, r.text
+
+
+def test_sco_deleted_and_readded_narrower_stays_at_dropped_partner(fed: dict) -> None:  # type: ignore[type-arg]
+    nodes = list(fed.values())
+    sync_everyone(nodes)
+    eg = fed["EG"]
+    value = "198.51.100.77"
+    ns = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
+    sco = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": f"ipv4-addr--{uuid.uuid5(ns, orjson.dumps({'value': value}).decode())}",
+        "value": value,
+    }
+    eg.node.ingest([sco], distribution=["DZ", "TN"])
+    sync_everyone(nodes)
+    assert holds(fed["DZ"], sco["id"]) and holds(fed["TN"], sco["id"])
+    # An SCO has one version: narrowing it means deleting it and adding it again.
+    from tansiq.store.ingest import IngestError
+
+    with pytest.raises(IngestError, match="invalid"):
+        eg.node.ingest([sco], distribution=["TN"])  # re-releasing in place is a conflict
+    _delete_all(eg, sco["id"])
+    eg.node.ingest([sco], distribution=["TN"])
+    reports = sync_everyone(nodes)
+    tn = [str(r) for r in reports if r.partner == "EG"]
+    assert not holds(fed["DZ"], sco["id"]), ("DZ keeps the SCO EG no longer releases to it", tn)
+
+
+def test_sqlite_url_shared_by_two_data_dirs_gets_one_scheduler(tmp_path: Path) -> None:
+    """The SQLite scheduler lock sits beside the database file, not in the data directory:
+    two data directories pointing at one database through sqlite:/// get one scheduler."""
+    from tansiq.federation.sync import Scheduler
+    from tansiq.node import init_node
+    from tansiq.settings import load
+
+    init_node(load({"data_dir": str(tmp_path / "n")}, env={}), "EG", "Egypt", "admin-password-1")
+    url = f"sqlite:///{tmp_path / 'n' / 'tansiq.db'}"
+    others = []
+    for name in ("p1", "p2"):
+        (tmp_path / name).mkdir()
+        others.append(Node(load({"data_dir": str(tmp_path / name), "database_url": url}, env={})))
+    first, second = Scheduler(others[0]), Scheduler(others[1])
+    try:
+        assert first._acquire() is True
+        assert second._acquire() is False, "two schedulers on one SQLite database"
+    finally:
+        first.close()
+        second.close()
+        for o in others:
+            o.close()
+
+
+def test_scheduler_stops_pulling_after_losing_the_advisory_lock(
+    node: Node, monkeypatch: Any
+) -> None:
+    """A fake lock connection: the lock is granted, then the session dies (server restart,
+    idle timeout, failover): PostgreSQL releases a session advisory lock with its session, so
+    another process takes it.  This scheduler should stop pulling until it holds it again."""
+    import psycopg
+
+    from tansiq.federation import sync as sync_mod
+    from tansiq.store.dialect import POSTGRESQL
+
+    def no_server(*args: Any, **kwargs: Any) -> Any:  # the server is still down
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(psycopg, "connect", no_server)
+
+    class FakeConn:
+        alive = True
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            if not self.alive:
+                raise RuntimeError("server closed the connection unexpectedly")
+            granted = "pg_try_advisory_lock" in sql
+
+            class R:
+                def fetchone(self_inner) -> Any:
+                    return (granted,)
+
+            return R()
+
+        def close(self) -> None:
+            pass
+
+    sched = sync_mod.Scheduler(node)
+    conn = FakeConn()
+    sched._lock_conn = conn
+    monkeypatch.setattr(node.db, "dialect", POSTGRESQL)
+    pulls: list[bool] = []
+
+    def fake_sync_all(n: Any, *a: Any, **k: Any) -> list[Any]:
+        pulls.append(conn.alive)
+        conn.alive = False  # the lock's session dies after the first round
+        return []
+
+    monkeypatch.setattr(sync_mod, "sync_all", fake_sync_all)
+    monkeypatch.setattr(
+        node.settings, "_values", {**node.settings._values, "sync_interval_seconds": 0}
+    )
+    rounds = [0]
+
+    def fake_wait(timeout: Any = None) -> bool:
+        rounds[0] += 1
+        if rounds[0] >= 3:
+            sched.stop.set()
+        return sched.stop.is_set()
+
+    monkeypatch.setattr(sched.stop, "wait", fake_wait)
+    sched._run()
+    assert pulls == [True], f"pulled {len(pulls)} times, {pulls.count(False)} without the lock"
+
+
+class StuckPeer(FakePeer):
+    """A buggy peer: always the same page, always ``more: true``, the same date_added."""
+
+    async def envelope(self, request: Request) -> Response:
+        body = {"more": True, "objects": self.objects}
+        headers = {"X-TAXII-Date-Added-Last": "2020-01-01T00:00:00.000000Z"}
+        return Response(orjson.dumps(body), media_type=TAXII, headers=headers)
+
+
+def test_peer_repeating_a_page_does_not_hang_sync(fed: dict) -> None:  # type: ignore[type-arg]
+    """A peer answering the same page with more: true forever (its cursor never advances) is an
+    error after one page, not an endless loop that holds up every other partner."""
+    dz = fed["DZ"].node
+    peer = StuckPeer()
+    try:
+        accept(dz, peer.invitation())
+        peer.objects = [peer.version(1, "2015-02-21T10:00:00.000Z")]
+        started = time.monotonic()
+        with pytest.raises(SyncError, match="does not advance"):
+            sync_partner(dz, "LY")
+        assert time.monotonic() - started < 15
+        report = next(r for r in sync_all(dz) if r.partner == "LY")
+        assert "does not advance" in report.rejections[0]
+    finally:
+        peer.stop()
+
+
+def test_pulls_on_one_database_run_one_at_a_time(fed: dict) -> None:  # type: ignore[type-arg]
+    """A pull waits for another in progress (scheduled, or `tansiq sync` in another process):
+    overlapping, one could store a page after the other applied a withdrawal covering it."""
+    dz = fed["DZ"].node
+    done = threading.Event()
+
+    def pull() -> None:
+        other = Node(dz.settings)  # as `tansiq sync` would, on its own connections
+        try:
+            sync_partner(other, "EG")
+        finally:
+            other.close()
+            done.set()
+
+    with pull_lock(dz):
+        t = threading.Thread(target=pull, daemon=True)
+        t.start()
+        assert not done.wait(1.5), "a second pull ran while the first held the lock"
+    assert done.wait(30)
+    t.join(5)
