@@ -438,37 +438,35 @@ def test_store_indexes_the_promised_columns(node: Node) -> None:
             assert any(index in str(r[-1]) for r in plan), plan
 
 
+def _migrate_up_to(db: Any, count: int) -> list[str]:
+    """Apply the first *count* migrations (as an earlier version of tansiq would have)."""
+    from tansiq.store import migrations
+
+    applied = migrations.MIGRATIONS
+    migrations.MIGRATIONS = applied[:count]
+    try:
+        return migrations.migrate(db)
+    finally:
+        migrations.MIGRATIONS = applied
+
+
 def test_migrations_007_and_008_drop_and_restore_the_created_index(
     tmp_path: Path, database_url: str
 ) -> None:
     """A store made by migrations 001-006 has the index on ``created``; 007 dropped it, 008 puts
     it back, the other indexes stay, and the rows and the filters are as before."""
-    from tansiq.store import migrations
     from tansiq.store.database import Database
 
     db = Database(database_url, tmp_path)
     try:
-        applied = migrations.MIGRATIONS
-        migrations.MIGRATIONS = applied[:6]
-        try:
-            migrations.migrate(db)
-        finally:
-            migrations.MIGRATIONS = applied
+        _migrate_up_to(db, 6)
         objects = [indicator(700 + i, modified=f"2015-02-2{i}T10:00:00.000Z") for i in range(3)]
         ingest(db, objects)
         before = set(_object_indexes(db))
         assert "objects_created" in before
-        migrations.MIGRATIONS = applied[:7]
-        try:
-            assert migrations.migrate(db) == ["007_no_created_index"]
-        finally:
-            migrations.MIGRATIONS = applied
+        assert _migrate_up_to(db, 7) == ["007_no_created_index"]
         assert set(_object_indexes(db)) == before - {"objects_created"}
-        migrations.MIGRATIONS = applied[:8]
-        try:
-            assert migrations.migrate(db) == ["008_created_index"]
-        finally:
-            migrations.MIGRATIONS = applied
+        assert _migrate_up_to(db, 8) == ["008_created_index"]
         assert set(_object_indexes(db)) == before
         since = to_micros("2015-02-21T00:00:00Z")
         page = query.list_latest(db, ALL, ObjectFilter(modified_from=since), limit=10)
@@ -492,12 +490,7 @@ def test_migration_009_records_the_withdrawals_of_a_store(
 
     db = Database(database_url, tmp_path)
     try:
-        applied = migrations.MIGRATIONS
-        migrations.MIGRATIONS = applied[:8]
-        try:
-            migrations.migrate(db)
-        finally:
-            migrations.MIGRATIONS = applied
+        _migrate_up_to(db, 8)
         for code in ("DZ", "TN"):
             add_partner(db, code, code, f"identity--{code.lower()}")
 
