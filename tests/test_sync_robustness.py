@@ -243,7 +243,10 @@ def test_peer_repeating_a_page_does_not_hang_sync(fed: dict) -> None:  # type: i
         peer.stop()
 
 
-def test_pulls_on_one_database_run_one_at_a_time(fed: dict) -> None:  # type: ignore[type-arg]
+def test_pulls_on_one_database_run_one_at_a_time(
+    fed: dict,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A pull waits for another in progress (scheduled, or `tansiq sync` in another process):
     overlapping, one could store a page after the other applied a withdrawal covering it."""
     dz = fed["DZ"].node
@@ -263,3 +266,4 @@ def test_pulls_on_one_database_run_one_at_a_time(fed: dict) -> None:  # type: ig
         assert not done.wait(1.5), "a second pull ran while the first held the lock"
     assert done.wait(30)
     t.join(5)
+    assert "waiting for it to end" in caplog.text  # says why it waits

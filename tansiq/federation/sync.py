@@ -403,6 +403,7 @@ def sync_all(
 
 
 PULL_LOCK_KEY = 7263
+WAITING = "another pull on this database is running (the scheduler's?): waiting for it to end"
 
 
 def lock_path(node: Node, name: str) -> Path:
@@ -419,13 +420,20 @@ def pull_lock(node: Node) -> Iterator[None]:
     db = node.db
     if db.dialect.is_sqlite:
         with lock_path(node, "pull").open("w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                log.warning(WAITING)
+                fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
             yield
         return
     import psycopg
 
     with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (PULL_LOCK_KEY,))
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PULL_LOCK_KEY,)).fetchone()
+        if not (row and row[0]):
+            log.warning(WAITING)
+            conn.execute("SELECT pg_advisory_lock(%s)", (PULL_LOCK_KEY,))
         yield  # the lock goes with the session
 
 
