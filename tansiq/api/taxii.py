@@ -511,16 +511,10 @@ def _unversioned(node: Node, objects: list[Any]) -> dict[str, str]:
     ``created`` or ``modified`` (SCOs), so that a status names the version a client can ask
     for (TAXII 2.1 4.3.1: "a value for the version that is consistent to the server")."""
     ids = [o["id"] for o in objects if "created" not in o and "modified" not in o]
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = node.db.fetchall(
-            f"SELECT id, added FROM objects WHERE id IN ({', '.join('?' for _ in chunk)})"
-            " AND created IS NULL AND modified IS NULL",
-            chunk,
-        )
-        found.update((str(r[0]), from_micros(int(r[1]))) for r in rows)
-    return found
+    rows = node.db.fetch_in(
+        "SELECT id, added FROM objects WHERE created IS NULL AND modified IS NULL AND id IN", ids
+    )
+    return {str(r[0]): from_micros(int(r[1])) for r in rows}
 
 
 def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[str, Any]:

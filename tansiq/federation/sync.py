@@ -35,6 +35,7 @@ from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros, version_micros
 from tansiq.store import deletions
+from tansiq.store.dialect import connect_postgresql
 from tansiq.store.ingest import IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
@@ -279,17 +280,10 @@ def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
 
 
 def _held(node: Node, objects: list[Any]) -> dict[str, int]:
-    """The latest version this node holds of each object of a page (one query per 500 ids)."""
+    """The latest version this node holds of each object of a page."""
     ids = list({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
-    out: dict[str, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for oid, version in node.db.fetchall(
-            f"SELECT id, version FROM latest_objects WHERE id IN ({marks})", chunk
-        ):
-            out[oid] = int(version)
-    return out
+    rows = node.db.fetch_in("SELECT id, version FROM latest_objects WHERE id IN", ids)
+    return {oid: int(version) for oid, version in rows}
 
 
 def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
@@ -333,16 +327,17 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
         return
 
 
-def _feed_item(item: Any) -> tuple[str, str, int | None]:
-    """(id, reason, version or None) of one withdrawal-feed item; SyncError if malformed."""
+def _feed_item(item: Any) -> tuple[str, str, int | None, int]:
+    """(id, reason, version or None, after) of one withdrawal-feed item; SyncError if
+    malformed."""
     try:
         oid, version = item["id"], item.get("version")
-        int(item["after"])
+        after = int(item["after"])
         if not isinstance(oid, str) or not (version is None or type(version) is int):
             raise TypeError
     except (KeyError, TypeError, ValueError, AttributeError):
         raise SyncError(f"the peer sent a malformed withdrawal item: {item!r:.200}") from None
-    return oid, str(item.get("reason", "withdrawn")), version
+    return oid, str(item.get("reason", "withdrawn")), version, after
 
 
 def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
@@ -359,10 +354,10 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
         if not items:
             return
         parsed = [_feed_item(item) for item in items]
-        if int(items[-1]["after"]) <= int(after):
+        if parsed[-1][3] <= int(after):
             raise SyncError(f"{http.base_url}'s withdrawal feed does not advance past {after}")
         with node.db.write():
-            for oid, reason, version in parsed:
+            for oid, reason, version, _ in parsed:
                 deletions.remove(node.db, oid, report.partner, version)
                 detail: dict[str, Any] = {"partner": report.partner}
                 if version is not None:
@@ -373,7 +368,7 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
                     report.deleted += 1
                 else:
                     report.withdrawn += 1
-            after = str(int(items[-1]["after"]))
+            after = str(parsed[-1][3])
             _set_cursor(node, report.partner, WITHDRAWALS, after)
         if not body.get("more"):
             return
@@ -427,9 +422,7 @@ def pull_lock(node: Node) -> Iterator[None]:
                 fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
             yield
         return
-    import psycopg
-
-    with psycopg.connect(db.url, autocommit=True) as conn:
+    with contextlib.closing(connect_postgresql(db.url)) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PULL_LOCK_KEY,)).fetchone()
         if not (row and row[0]):
             log.warning(WAITING)
@@ -468,9 +461,7 @@ class Scheduler:
                 return False
             return True
         if self._lock_conn is None:
-            import psycopg
-
-            self._lock_conn = psycopg.connect(db.url, autocommit=True)
+            self._lock_conn = connect_postgresql(db.url)
         row = self._lock_conn.execute(
             "SELECT pg_try_advisory_lock(%s)", (self.LOCK_KEY,)
         ).fetchone()

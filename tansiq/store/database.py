@@ -28,6 +28,7 @@ from tansiq.store.dialect import (
 
 Row = tuple[Any, ...]
 ROWS_PER_INSERT = 500  # SQLite rows per INSERT statement when binding beside another thread
+IN_CHUNK = 500  # values per ``IN (...)`` list (SQLite limits the parameters of a statement)
 
 
 class StoreError(RuntimeError):
@@ -160,6 +161,15 @@ class Database:
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
+
+    def fetch_in(self, sql: str, values: Sequence[Any]) -> list[Row]:
+        """The rows of *sql*, which ends in ``IN``, for every value of *values*: one statement
+        per :data:`IN_CHUNK` values."""
+        rows: list[Row] = []
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = list(values[start : start + IN_CHUNK])
+            rows += self.fetchall(f"{sql} ({', '.join('?' for _ in chunk)})", chunk)
+        return rows
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row = self.execute(sql, params).fetchone()

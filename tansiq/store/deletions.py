@@ -79,13 +79,9 @@ def record_withdrawals(db: Database, replaced: Sequence[tuple[int, list[Any]]]) 
     """Record the partners each new latest version drops: *replaced* holds (``added`` of the
     stored version that stopped being latest, the ``objects`` row of the version that replaces
     it).  Call inside the write that stores the rows."""
-    found: dict[int, str] = {}
     olds = [old for old, _ in replaced]
-    for start in range(0, len(olds), 500):
-        chunk = olds[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        sql = f"SELECT added, partners FROM objects WHERE added IN ({marks})"
-        found.update((int(r[0]), str(r[1])) for r in db.fetchall(sql, chunk))
+    rows = db.fetch_in("SELECT added, partners FROM objects WHERE added IN", olds)
+    found = {int(r[0]): str(r[1]) for r in rows}
     events = []
     for old, row in replaced:
         dropped = set(partner_codes(found.get(old, ""))) - set(partner_codes(row[12]))
@@ -107,13 +103,14 @@ def forget(db: Database, versions: Sequence[tuple[str, int, str]]) -> None:
     now by the earlier deletion's tombstone.  (A node that applied the tombstone already gets
     the version again: it has a new date_added.)  Partners it is no longer released to keep the
     tombstone: their copies must still go."""
-    for object_id, version, released in versions:
-        now = set(partner_codes(released))
-        for added, partners in db.fetchall(
-            "SELECT added, partners FROM deletions WHERE id = ? AND version = ?",
-            (object_id, version),
-        ):
-            left = [p for p in partner_codes(partners) if p not in now]
+    now = {(oid, version): set(partner_codes(released)) for oid, version, released in versions}
+    ids = list({oid for oid, _ in now})
+    for added, oid, version, partners in db.fetch_in(
+        "SELECT added, id, version, partners FROM deletions WHERE id IN", ids
+    ):
+        released = now.get((str(oid), int(version)))
+        if released is not None:
+            left = [p for p in partner_codes(partners) if p not in released]
             if left:
                 db.execute(
                     "UPDATE deletions SET partners = ? WHERE added = ?",

@@ -146,20 +146,20 @@ def _where(
         v = match.version
         if not v.every:
             alternatives: list[str] = []
+            if v.last and scope is None:
+                alternatives.append("is_latest = 1")
             # Unqualified columns in the condition name o2's: the first or last version it may
             # see (in this scope's collection).
-            in_scope = "" if scope is None else " AND o2.partners = ?"
-            for wanted, extreme in ((v.last, "MAX"), (v.first, "MIN")):
-                if not wanted:
-                    continue
-                if extreme == "MAX" and scope is None:
-                    alternatives.append("is_latest = 1")
-                    continue
-                alternatives.append(
-                    f"version = (SELECT {extreme}(o2.version) FROM objects o2"
-                    f" WHERE o2.id = objects.id AND ({vis.one[0]}){in_scope})"
-                )
-                params.extend([*vis.one[1], *([scope] if scope is not None else [])])
+            in_scope, scope_params = (
+                ("", []) if scope is None else (" AND o2.partners = ?", [scope])
+            )
+            for wanted, extreme in ((v.last and scope is not None, "MAX"), (v.first, "MIN")):
+                if wanted:
+                    alternatives.append(
+                        f"version = (SELECT {extreme}(o2.version) FROM objects o2"
+                        f" WHERE o2.id = objects.id AND ({vis.one[0]}){in_scope})"
+                    )
+                    params.extend([*vis.one[1], *scope_params])
             if v.at:
                 alternatives.append(f"{VERSION_TS} IN ({','.join('?' * len(v.at))})")
                 params.extend(v.at)
