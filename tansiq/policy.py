@@ -15,6 +15,7 @@ The rule, for a principal of partner P on the node of partner N:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from tansiq.accounts.principal import Principal
@@ -84,6 +85,26 @@ def withdrawn_condition(principal: Principal, node_code: str) -> Condition:
         " AND NOT EXISTS (SELECT 1 FROM withdrawals later"
         " WHERE later.id = w.id AND later.partners LIKE ? AND later.added > w.added)",
         (node_code, like, like, like),
+    )
+
+
+def shown_to(
+    added: int,
+    released: Iterable[str],
+    latest: Iterable[str],
+    withdrawals: Iterable[tuple[int, Iterable[str]]],
+) -> list[str]:
+    """The partners a stored version (stored at *added*, released to *released*) of this node's
+    object has been visible to, so whose nodes may hold it: those the object's latest version is
+    released to as well (*latest*), or was until a withdrawal (``(added, partners)`` of the
+    object's *withdrawals*) after the version was stored.  A version stored after a newer one
+    that excludes a partner was never visible to it: its tombstone must not name the object."""
+    now = set(latest)
+    events = [(when, set(codes)) for when, codes in withdrawals]
+    return sorted(
+        p
+        for p in set(released)
+        if p in now or any(when > added and p in codes for when, codes in events)
     )
 
 

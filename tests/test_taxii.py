@@ -760,6 +760,35 @@ def test_withdrawal_feed_names_a_withdrawal_once_and_only_what_was_seen(fed: Fed
     assert [i for i, _ in again] == ["01"] and again[0][1] > first[0][1]
 
 
+def test_withdrawal_feed_names_no_deletion_of_a_version_never_shown(
+    fed: Fed, tc: TestClient
+) -> None:
+    """A version released to TN but stored after a newer one that excludes TN was never
+    visible to TN: deleting it, or the whole object, must not name the object (and the
+    version) to TN's node.  A version TN did see, withdrawn since, still leaves it one."""
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    fed.tokens["sync-tn"] = create_token(fed.node.db, "sync-tn", "feed test", "api sync")
+    ingest = fed.node.ingest
+    ingest([indicator(1, V2)], distribution=["DZ"])
+    ingest([indicator(1, V1)], distribution=["DZ", "TN"])  # older: never visible to TN
+    ingest([indicator(2, V2)], distribution=["DZ"])
+    ingest([indicator(2, V1)], distribution=["TN"])  # older: never visible to TN
+    ingest([indicator(3, V1)], distribution=["DZ", "TN"])  # seen by TN...
+    ingest([indicator(3, V2)], distribution=["DZ"])  # ...then withdrawn from it
+    url = f"{SHARED}objects/indicator--00000000-0000-4000-8000-%012d/"
+    with fed.client("sync-tn") as tn:
+        for n in (1, 2, 3):
+            error_ok(tn.get(url % n), 404)
+    assert tc.delete(url % 1, params={"match[version]": V1}).status_code == 200
+    assert tc.delete(url % 2).status_code == 200
+    assert tc.delete(url % 3).status_code == 200
+    with fed.client("sync-tn", Accept="application/json") as c:
+        r = c.get("/api/sync/withdrawals")
+    assert r.status_code == 200, r.text
+    got = [(i["id"][-2:], i["reason"], i.get("version")) for i in r.json()["withdrawals"]]
+    assert got == [("03", "deleted", to_micros(V1))]
+
+
 # -- visibility and audit --------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tansiq.policy import shown_to
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
 from tansiq.store.query import Condition
@@ -53,15 +54,27 @@ def relatest(db: Database, object_id: str) -> None:
 def record(
     db: Database, last_added: int, object_id: str, origin: str, doomed: Sequence[Version]
 ) -> int:
-    """Write the tombstones for deleting *doomed* (inside the same write); return the clock.
+    """Write the tombstones for deleting *doomed* (inside the same write, before the rows go);
+    return the clock.
 
-    One tombstone per version, released to the partners that version was released to, less the
-    originator; versions released to no one else leave none.
+    One tombstone per version, released to the partners that version was released to and was
+    ever visible to (:func:`tansiq.policy.shown_to`), less the originator; versions released to
+    no one else leave none.
     """
+    top = db.fetchone("SELECT partners FROM objects WHERE id = ? AND is_latest = 1", (object_id,))
+    latest = partner_codes(top[0]) if top is not None else []
+    withdrawals = [
+        (int(r[0]), partner_codes(r[1]))
+        for r in db.fetchall(
+            "SELECT added, partners FROM withdrawals WHERE id = ? AND origin = ?",
+            (object_id, origin),
+        )
+    ]
     clock = max(last_added + 1, now_micros())
     rows = []
-    for _, version, codes in doomed:
-        partners = sorted(set(partner_codes(codes)) - {origin})
+    for added, version, codes in doomed:
+        shown = shown_to(added, partner_codes(codes), latest, withdrawals)
+        partners = sorted(set(shown) - {origin})
         if partners:
             rows.append((clock, object_id, version, origin, partners_column(partners)))
             clock += 1
