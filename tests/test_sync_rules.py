@@ -93,3 +93,44 @@ def test_peer_tokens_are_encrypted_at_rest(node: Node, tmp_path) -> None:  # typ
     stranger.db = node.db
     with pytest.raises(SyncError, match="does not open"):
         peer_token(stranger, "DZ")
+
+
+def test_invite_hands_out_only_a_sync_account_of_the_invited_partner(node: Node) -> None:
+    """An existing account named like DZ's sync account but of another kind (here TN's
+    reader) must not be handed to DZ's node: its token would read what is released to TN."""
+    from fastapi.testclient import TestClient
+
+    from tansiq.accounts.store import create_account
+    from tansiq.api.app import create_app
+    from tansiq.federation.enrol import EnrolmentError, invite, sync_username
+    from tansiq.sharing import add_partner
+
+    for code in ("DZ", "TN"):
+        add_partner(node.db, code, code, partner_identity_id(code))
+    create_account(node.db, sync_username("DZ"), "reader-password-1", "reader", "TN")
+    node.ingest(
+        [
+            {
+                "type": "note",
+                "spec_version": "2.1",
+                "id": "note--7b0e4f1e-3f3c-4f69-9b8e-2b7a1c1d0e01",
+                "created": "2016-01-01T00:00:00.000Z",
+                "modified": "2016-01-01T00:00:00.000Z",
+                "content": "for TN only",
+                "object_refs": [node.identity_id],
+            }
+        ],
+        distribution=["TN"],
+    )
+    try:
+        token = invite(node, "DZ").token
+    except EnrolmentError as exc:
+        assert sync_username("DZ") in str(exc)
+        return
+    with TestClient(
+        create_app(node.settings, node), headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        seen = [
+            o["content"] for o in c.get("/api/objects", params={"type": "note"}).json()["objects"]
+        ]
+    assert seen == [], "DZ's sync token reads what is released to TN"
