@@ -25,6 +25,9 @@ class BadCursor(ValueError):
     """A paging cursor that this node did not issue."""
 
 
+MAX_ADDED = 2**63 - 1  # ``added`` is a signed 64-bit integer in both databases
+
+
 def encode_cursor(added: int) -> str:
     return base64.urlsafe_b64encode(f"a{added}".encode()).decode().rstrip("=")
 
@@ -34,7 +37,10 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith("a"):
             raise ValueError
-        return int(raw[1:])
+        added = int(raw[1:])
+        if not 0 <= added <= MAX_ADDED:  # beyond what the store holds (and can bind)
+            raise ValueError
+        return added
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor(f"invalid cursor {cursor!r}") from None
 
