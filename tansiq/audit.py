@@ -42,6 +42,7 @@ from tansiq.store.database import Database, Row
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"
 MAX_PAGE = 1000
+MAX_SEQ = 2**63 - 1  # seq is a signed 64-bit integer in both databases
 _COLUMNS = "seq, at, actor, action, target, detail, prev_hash, hash"
 
 
@@ -111,9 +112,11 @@ def page(db: Database, after_seq: int | None, limit: int) -> list[dict[str, Any]
     """Up to *limit* (at most :data:`MAX_PAGE`) entries after *after_seq*, oldest first."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    if after_seq is not None and after_seq >= MAX_SEQ:
+        return []  # (no entry can come after it; the database could not even bind it)
     rows = db.fetchall(
         f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-        (-1 if after_seq is None else after_seq, min(limit, MAX_PAGE)),
+        (-1 if after_seq is None else max(after_seq, -1), min(limit, MAX_PAGE)),
     )
     return [_as_dict(r) for r in rows]
 

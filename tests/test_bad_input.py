@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
+
+from tansiq.cli import main
 
 SHARED = "/taxii2/api/collections/shared/objects/"
 TAXII_ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """The CLI in process; an uncaught exception (a traceback for a person) fails the test."""
+    result = CliRunner().invoke(main, list(args), env=env or {}, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _init(tmp_path: Path, name: str = "eg") -> Path:
+    d = tmp_path / name
+    code, out, err = run("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt")
+    assert code == 0, out + err
+    return d
 
 
 def _cursor(text: str) -> str:
@@ -24,3 +41,18 @@ def test_out_of_range_cursor_is_a_bad_request(client: TestClient, raw: str) -> N
     r = client.get(SHARED, params={"next": _cursor(raw)}, headers=TAXII_ACCEPT)
     assert r.status_code == 400, r.text
     assert r.json()["http_status"] == "400" and "next" in r.json()["description"]
+
+
+def test_audit_after_beyond_64_bits_is_an_empty_page(client: TestClient) -> None:
+    r = client.get("/api/audit", params={"after": 10**30})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"entries": [], "next": None}
+
+
+def test_cli_audit_list_after_huge_or_negative(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    code, out, err = run("audit", "list", "--data-dir", str(d), "--after", str(10**30))
+    assert code == 0 and out == "", err
+    _, everything, _ = run("audit", "list", "--data-dir", str(d))
+    code, out, err = run("audit", "list", "--data-dir", str(d), "--after", str(-(10**30)))
+    assert code == 0 and out == everything, err
