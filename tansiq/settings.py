@@ -29,6 +29,9 @@ class Setting:
     default: Any
     help: str
     secret: bool = False
+    minimum: int | None = None  # int settings: the smallest and largest usable values
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()  # str settings: the only values allowed (empty: any)
 
     @property
     def env(self) -> str:
@@ -41,24 +44,45 @@ class Setting:
     def cast(self, raw: Any, source: str) -> Any:
         """Convert *raw* from *source* to this setting's type, with an actionable error."""
         try:
-            if self.type is bool:
-                if isinstance(raw, bool):
-                    return raw
-                text = str(raw).strip().lower()
-                if text in ("1", "true", "yes", "on"):
-                    return True
-                if text in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(f"expected true/false, got {raw!r}")
-            if self.type is int:
-                if isinstance(raw, bool):
-                    raise ValueError("expected an integer")
-                return int(raw)
-            if self.type is float:
-                return float(raw)
-            return str(raw)
+            return self._check(self._convert(raw))
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"setting {self.name} from {source}: {exc}") from None
+
+    def _convert(self, raw: Any) -> Any:
+        if self.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"expected true/false, got {raw!r}")
+        if self.type is int:
+            if isinstance(raw, bool | float):
+                raise ValueError(f"expected an integer, got {raw!r}")
+            return int(raw)
+        if self.type is float:
+            return float(raw)
+        return str(raw).strip().lower() if self.choices else str(raw)
+
+    def _check(self, value: Any) -> Any:
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{value} is below the minimum, {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{value} is above the maximum, {self.maximum}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
+        if self.name == "database_url" and value and not value.startswith(DATABASE_URL_SCHEMES):
+            raise ValueError(
+                f"unsupported database URL {value!r}: use postgresql://… "
+                "(or sqlite:///PATH), or leave it empty for SQLite in the data dir"
+            )
+        return value
+
+
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://", "sqlite:///")  # see store.dialect
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -76,29 +100,44 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         128,
         "SQLite page cache per connection, in MiB; raise it for stores of millions of objects.",
+        minimum=1,
     ),
     Setting("host", str, "127.0.0.1", "Address the web server listens on."),
-    Setting("port", int, 8400, "Port the web server listens on."),
+    Setting("port", int, 8400, "Port the web server listens on.", minimum=1, maximum=65535),
     Setting(
         "public_url", str, "", "URL partners use to reach this node (default: http://host:port)."
     ),
     Setting("certfile", str, "", "TLS certificate (PEM) for HTTPS; empty serves plain HTTP."),
     Setting("keyfile", str, "", "TLS private key (PEM) for HTTPS."),
-    Setting("max_body_bytes", int, 64 * 1024 * 1024, "Largest accepted request body; 413 above."),
-    Setting("page_size", int, 100, "Objects per page when a request gives no limit."),
-    Setting("max_page_size", int, 10_000, "Largest page a request may ask for."),
-    Setting("ingest_batch", int, 2_000, "Objects written per statement batch during ingest."),
-    Setting("session_minutes", int, 480, "Lifetime of a web session."),
-    Setting("token_days", int, 90, "Default lifetime of a new API token."),
     Setting(
-        "login_max_failures", int, 5, "Failed logins allowed per account or address per window."
+        "max_body_bytes",
+        int,
+        64 * 1024 * 1024,
+        "Largest accepted request body; 413 above.",
+        minimum=1,
     ),
-    Setting("login_window_seconds", int, 900, "Window for counting failed logins."),
+    Setting("page_size", int, 100, "Objects per page when a request gives no limit.", minimum=1),
+    Setting("max_page_size", int, 10_000, "Largest page a request may ask for.", minimum=1),
+    Setting(
+        "ingest_batch", int, 2_000, "Objects written per statement batch during ingest.", minimum=1
+    ),
+    Setting("session_minutes", int, 480, "Lifetime of a web session.", minimum=1),
+    # (the maximum is tansiq.accounts.store.MAX_TOKEN_DAYS)
+    Setting("token_days", int, 90, "Default lifetime of a new API token.", minimum=1, maximum=3650),
+    Setting(
+        "login_max_failures",
+        int,
+        5,
+        "Failed logins allowed per account or address per window.",
+        minimum=1,
+    ),
+    Setting("login_window_seconds", int, 900, "Window for counting failed logins.", minimum=1),
     Setting(
         "sync_interval_seconds",
         int,
         30,
         "Seconds between scheduled pulls from partners by `tansiq serve`; 0 turns it off.",
+        minimum=0,
     ),
     Setting(
         "allow_plain_http",
@@ -106,7 +145,13 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Let sync send its token to a partner over plain HTTP on a non-loopback address.",
     ),
-    Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "Log level: " + ", ".join(LOG_LEVELS) + ".",
+        choices=LOG_LEVELS,
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

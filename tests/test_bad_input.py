@@ -56,3 +56,35 @@ def test_cli_audit_list_after_huge_or_negative(tmp_path: Path) -> None:
     _, everything, _ = run("audit", "list", "--data-dir", str(d))
     code, out, err = run("audit", "list", "--data-dir", str(d), "--after", str(-(10**30)))
     assert code == 0 and out == everything, err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--database-url", "mysql://db/x", "unsupported database URL"),
+        ("--log-level", "loud", "not one of critical, error, warning, info, debug, trace"),
+        ("--port", "99999", "above the maximum, 65535"),
+        ("--sqlite-cache-mb", "-5", "below the minimum, 1"),
+        ("--page-size", "0", "below the minimum, 1"),
+        ("--token-days", "0", "below the minimum, 1"),
+        ("--sync-interval-seconds", "-1", "below the minimum, 0"),
+    ],
+)
+def test_unusable_setting_flag_is_refused_by_name(
+    tmp_path: Path, flag: str, value: str, expected: str
+) -> None:
+    d = _init(tmp_path)
+    code, _, err = run("stats", "--data-dir", str(d), flag, value)
+    assert code == 1 and expected in err and f"flag {flag}" in err, err
+
+
+def test_unusable_setting_in_env_or_config_file_names_its_source(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    code, _, err = run("stats", "--data-dir", str(d), env={"TANSIQ_LOG_LEVEL": "chatty"})
+    assert code == 1 and "setting log_level from env TANSIQ_LOG_LEVEL" in err, err
+    (d / "tansiq.toml").write_text("port = 8400.5\n", encoding="utf-8")
+    code, _, err = run("stats", "--data-dir", str(d))
+    assert code == 1 and "setting port from file" in err and "expected an integer" in err, err
+    (d / "tansiq.toml").write_text('log_level = "WARNING"\n', encoding="utf-8")
+    code, out, err = run("settings", "--data-dir", str(d))
+    assert code == 0 and "warning" in out, err
