@@ -14,7 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tansiq import audit
-from tansiq.accounts.store import create_account, create_token, new_password
+from tansiq.accounts.store import (
+    check_password_rules,
+    create_account,
+    create_token,
+    new_password,
+)
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, write_config
 from tansiq.sharing import PARTNER_CODE, local_stamp
@@ -86,6 +91,8 @@ def init_node(
         raise NodeError(f"partner code {code!r}: use 2–8 capital letters, e.g. EG")
     if not name.strip():
         raise NodeError("--name must not be empty")
+    password = admin_password or new_password()
+    check_password_rules(password)  # before anything is written: a refusal leaves no node behind
     data_dir = settings.data_path
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path = data_dir / KEY_FILE
@@ -105,23 +112,28 @@ def init_node(
             raise NodeError(f"the database {db.describe()} already belongs to a node")
         key = Ed25519PrivateKey.generate()
         _write_private_key(key_path, key)
-        (data_dir / PUBLIC_KEY_FILE).write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        try:
+            (data_dir / PUBLIC_KEY_FILE).write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
             )
-        )
-        identity = identity_object(code, name)
-        with db.write():
-            for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
-                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
-        ingest(
-            db,
-            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
-            prepare=local_stamp(db, code, identity["id"]),
-        )
-        password = admin_password or new_password()
-        create_account(db, "admin", password, "admin", code)
-        token = create_token(db, "admin", "created by tansiq init", "api admin")
+            identity = identity_object(code, name)
+            ingest(
+                db,
+                [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
+                prepare=local_stamp(db, code, identity["id"]),
+            )
+            # The node exists once ``meta`` names it: in one transaction with its first admin.
+            with db.write():
+                for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
+                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
+                create_account(db, "admin", password, "admin", code)
+                token = create_token(db, "admin", "created by tansiq init", "api admin")
+        except BaseException:
+            for leftover in (key_path, data_dir / PUBLIC_KEY_FILE):
+                leftover.unlink(missing_ok=True)  # so that `tansiq init` can be run again
+            raise
         return InitResult(data_dir, code, identity["id"], "admin", password, token, db.describe())
     finally:
         db.close()

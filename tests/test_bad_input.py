@@ -88,3 +88,41 @@ def test_unusable_setting_in_env_or_config_file_names_its_source(tmp_path: Path)
     (d / "tansiq.toml").write_text('log_level = "WARNING"\n', encoding="utf-8")
     code, out, err = run("settings", "--data-dir", str(d))
     assert code == 0 and "warning" in out, err
+
+
+def test_init_refusing_the_admin_password_leaves_no_half_node(tmp_path: Path) -> None:
+    d = tmp_path / "eg"
+    args = ("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt")
+    code, _, err = run(*args, "--admin-password", "short")
+    assert code == 1 and "password: at least 10 characters" in err, err
+    code, out, err = run(*args, "--admin-password", "long-enough-1")
+    assert code == 0 and "Initialised node EG" in out, err
+
+
+def test_init_failing_midway_can_be_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tansiq.node
+    from tansiq.node import Node, init_node
+    from tansiq.settings import load
+
+    settings = load({"data_dir": str(tmp_path / "eg")}, env={})
+
+    def broken(*_: object, **__: object) -> str:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(tansiq.node, "create_token", broken)
+        with pytest.raises(OSError):
+            init_node(settings, "EG", "Egypt", "long-enough-1")
+    with pytest.raises(tansiq.node.NodeError, match="holds no node"):
+        Node(settings)  # no node without its admin
+    r = init_node(settings, "EG", "Egypt", "long-enough-1")
+    node = Node(settings)
+    try:
+        from tansiq.accounts.store import account_for_token
+
+        account = account_for_token(node.db, r.admin_token)
+        assert account is not None and account.username == "admin"
+    finally:
+        node.close()

@@ -64,7 +64,8 @@ def new_password() -> str:
 MIN_PASSWORD_LENGTH = 10
 
 
-def _check_password(password: str) -> None:
+def check_password_rules(password: str) -> None:
+    """Raise :class:`AccountError` unless *password* may be an account's password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
 
@@ -88,7 +89,7 @@ def create_account(
     plain = username.replace("-", "").replace("_", "").replace(".", "")
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
-    _check_password(password)
+    check_password_rules(password)
     if get_account(db, username) is not None:
         raise AccountError(f"account {username!r} already exists")
     db.execute(
@@ -142,7 +143,7 @@ def set_disabled(db: Database, username: str, disabled: bool) -> Account:
 def set_password(db: Database, username: str, password: str) -> None:
     """Give *username* a new password and end its web sessions (its API tokens stay valid:
     revoke them with ``tansiq token revoke``).  The old password is refused at once."""
-    _check_password(password)
+    check_password_rules(password)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
     with db.write():
         if get_account(db, username) is None:
