@@ -355,19 +355,20 @@ def account_add(
     node = _open_node(_settings(kwargs))
     generated = password is None
     secret = password or new_password()
-    try:
-        a = create_account(node.db, username, secret, role, (partner or node.code).upper())
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
     from tansiq import audit
 
-    audit.record(
-        node.db,
-        "cli",
-        "account_changed",
-        a.username,
-        {"op": "created", "role": a.role, "partner": a.partner},
-    )
+    try:
+        with node.db.write():  # the account and its audit entry commit together
+            a = create_account(node.db, username, secret, role, (partner or node.code).upper())
+            audit.record_in(
+                node.db,
+                "cli",
+                "account_changed",
+                a.username,
+                {"op": "created", "role": a.role, "partner": a.partner},
+            )
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"created account {a.username!r} (role {a.role}, partner {a.partner})")
     if generated:
         click.echo(f"  password: {secret}  (shown once)")
@@ -395,16 +396,20 @@ def account_list(as_json: bool, **kwargs: Any) -> None:
 
 
 def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any) -> None:
-    """Run *change(db)* on the node's accounts, audit it as *op*, and turn errors into exits."""
+    """Run *change(db, record)* on the node's accounts, where *record* audits it as *op* in the
+    change's own transaction, and turn errors into exits."""
     from tansiq import audit
     from tansiq.accounts.store import AccountError
 
     node = _open_node(_settings(kwargs))
+
+    def record() -> None:
+        audit.record_in(node.db, "cli", "account_changed", username, {"op": op})
+
     try:
-        change(node.db)
+        change(node.db, record)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    audit.record(node.db, "cli", "account_changed", username, {"op": op})
 
 
 @account.command("disable")
@@ -414,7 +419,9 @@ def account_disable(username: str, **kwargs: Any) -> None:
     """Disable an account: its password, API tokens and web sessions are refused at once."""
     from tansiq.accounts.store import set_disabled
 
-    _account_change(kwargs, username, "disabled", lambda db: set_disabled(db, username, True))
+    _account_change(
+        kwargs, username, "disabled", lambda db, rec: set_disabled(db, username, True, rec)
+    )
     click.echo(f"disabled account {username!r}; its web sessions are ended")
 
 
@@ -425,7 +432,9 @@ def account_enable(username: str, **kwargs: Any) -> None:
     """Enable a disabled account again (its unexpired, unrevoked tokens work again)."""
     from tansiq.accounts.store import set_disabled
 
-    _account_change(kwargs, username, "enabled", lambda db: set_disabled(db, username, False))
+    _account_change(
+        kwargs, username, "enabled", lambda db, rec: set_disabled(db, username, False, rec)
+    )
     click.echo(f"enabled account {username!r}")
 
 
@@ -439,7 +448,9 @@ def account_password(username: str, password: str | None, **kwargs: Any) -> None
     from tansiq.accounts.store import new_password, set_password
 
     secret = password or new_password()
-    _account_change(kwargs, username, "password", lambda db: set_password(db, username, secret))
+    _account_change(
+        kwargs, username, "password", lambda db, rec: set_password(db, username, secret, rec)
+    )
     click.echo(f"new password for {username!r}" + ("" if password else f": {secret}  (shown once)"))
 
 
@@ -472,14 +483,15 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
     a = get_account(node.db, username)
     if a is None:
         raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
-    try:
-        lifetime = check_token_days(days if days is not None else settings.token_days)
-        value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
     from tansiq import audit
 
-    audit.record(node.db, "cli", "token_created", username, {"id": token_id(value)})
+    try:
+        lifetime = check_token_days(days if days is not None else settings.token_days)
+        with node.db.write():  # no token without its audit entry
+            value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
+            audit.record_in(node.db, "cli", "token_created", username, {"id": token_id(value)})
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"token {token_id(value)} for {username!r}, {lifetime} days (shown once):", err=True)
     click.echo(value)
 
@@ -505,16 +517,16 @@ def token_list(username: str | None, **kwargs: Any) -> None:
 @_settings_options
 def token_revoke(token_prefix: str, **kwargs: Any) -> None:
     """Revoke a token named by its id (or a unique prefix of it) or the token itself."""
+    from tansiq import audit
     from tansiq.accounts.store import AccountError, revoke_token
 
     node = _open_node(_settings(kwargs))
     try:
-        t = revoke_token(node.db, token_prefix)
+        with node.db.write():  # the revocation and its audit entry commit together
+            t = revoke_token(node.db, token_prefix)
+            audit.record_in(node.db, "cli", "token_revoked", t.username, {"id": t.id})
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    from tansiq import audit
-
-    audit.record(node.db, "cli", "token_revoked", t.username, {"id": t.id})
     click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")
 
 

@@ -126,3 +126,79 @@ def test_init_failing_midway_can_be_run_again(
         assert account is not None and account.username == "admin"
     finally:
         node.close()
+
+
+class AuditDown(RuntimeError):
+    pass
+
+
+def _audit_fails_for(monkeypatch: pytest.MonkeyPatch, action: str) -> None:
+    """Make appending an audit entry of *action* fail, as a full disk or a crash would."""
+    import tansiq.audit
+
+    real = tansiq.audit.record_in
+
+    def record_in(db: object, actor: str, act: str, *args: object, **kw: object) -> int:
+        if act == action:
+            raise AuditDown(act)
+        return real(db, actor, act, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tansiq.audit, "record_in", record_in)
+
+
+def _accounts_and_tokens(d: Path) -> list[tuple[object, ...]]:
+    """Every stored row of accounts (password hash included), tokens and sessions."""
+    import sqlite3
+
+    with sqlite3.connect(d / "tansiq.db") as conn:
+        return [
+            (table, *row)
+            for table in ("accounts", "tokens", "sessions")
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1")
+        ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "create", "admin"),
+        ("token", "revoke", "TOKEN"),
+        ("account", "add", "bob", "--role", "reader"),
+        ("account", "disable", "admin"),
+        ("account", "password", "admin", "--password", "another-password-1"),
+        ("partner", "invite", "DZ"),
+    ],
+)
+def test_cli_account_and_token_changes_commit_with_their_audit_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    d = _init(tmp_path)
+    token_id = run("token", "list", "--data-dir", str(d))[1].split()[0]
+    args = tuple(token_id if a == "TOKEN" else a for a in args)
+    before = _accounts_and_tokens(d)
+    action = {"token": f"token_{args[1]}d", "account": "account_changed"}.get(
+        args[0], "partner_invited"
+    )
+    _audit_fails_for(monkeypatch, action)
+    with pytest.raises(AuditDown):
+        run(*args, "--data-dir", str(d))
+    monkeypatch.undo()
+    assert _accounts_and_tokens(d) == before  # nothing changed without its audit entry
+
+
+def test_api_token_create_and_revoke_commit_with_their_audit_entry(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = client.get("/api/tokens", params={"all": "true"}).json()["tokens"]
+    _audit_fails_for(monkeypatch, "token_created")
+    with pytest.raises(AuditDown):
+        client.post("/api/tokens", json={"label": "x"})
+    monkeypatch.undo()
+    assert client.get("/api/tokens", params={"all": "true"}).json()["tokens"] == before
+    made = client.post("/api/tokens", json={"label": "to revoke"}).json()
+    _audit_fails_for(monkeypatch, "token_revoked")
+    with pytest.raises(AuditDown):
+        client.delete(f"/api/tokens/{made['id']}")
+    monkeypatch.undo()
+    states = {t["id"]: t["state"] for t in client.get("/api/tokens").json()["tokens"]}
+    assert states[made["id"]] == "live"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -127,7 +127,12 @@ def verify_login(db: Database, username: str, password: str) -> Account | None:
     return account
 
 
-def set_disabled(db: Database, username: str, disabled: bool) -> Account:
+Record = Callable[[], object] | None
+"""Called inside the change's transaction (e.g. to append its audit entry with
+:func:`tansiq.audit.record_in`): the change and the record commit together or not at all."""
+
+
+def set_disabled(db: Database, username: str, disabled: bool, record: Record = None) -> Account:
     """Disable *username* (or enable it again).  A disabled account's password, API tokens and
     web sessions are all refused from the next request on; disabling also ends its sessions."""
     with db.write():
@@ -137,10 +142,12 @@ def set_disabled(db: Database, username: str, disabled: bool) -> Account:
         db.execute("UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username))
         if disabled:
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        if record is not None:
+            record()
     return replace(account, disabled=disabled)
 
 
-def set_password(db: Database, username: str, password: str) -> None:
+def set_password(db: Database, username: str, password: str, record: Record = None) -> None:
     """Give *username* a new password and end its web sessions (its API tokens stay valid:
     revoke them with ``tansiq token revoke``).  The old password is refused at once."""
     check_password_rules(password)
@@ -150,6 +157,8 @@ def set_password(db: Database, username: str, password: str) -> None:
             raise AccountError(f"no account {username!r}")
         db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (hashed, username))
         db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        if record is not None:
+            record()
 
 
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")

@@ -321,9 +321,10 @@ def create_api_token(
     if target == me and auth.via == "token" and not set(scopes.split()) <= auth.scopes:
         raise Problem(403, "a token cannot create a token with scopes it does not have")
     days = spec.days or settings_of(request).token_days
-    token = create_token(node.db, target, spec.label, scopes, days)
-    info = find_token(node.db, token, target)
-    audit.record(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
+    with node.db.write():  # no token without its audit entry
+        token = create_token(node.db, target, spec.label, scopes, days)
+        info = find_token(node.db, token, target)
+        audit.record_in(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
     body = {"token": token, **info.as_dict()}
     return Response(orjson.dumps(body), 201, media_type=JSON, headers=NO_STORE)
 
@@ -352,10 +353,13 @@ def revoke_api_token(
 ) -> Response:
     owner = None if _is_admin(auth) else auth.principal.username
     try:
-        info = revoke_token(node.db, token, owner)
+        with node.db.write():  # the revocation and its audit entry commit together
+            info = revoke_token(node.db, token, owner)
+            audit.record_in(
+                node.db, auth.principal.username, "token_revoked", info.username, {"id": info.id}
+            )
     except TokenNotFound as exc:
         raise Problem(404, str(exc)) from None
     except AccountError as exc:
         raise Problem(400, str(exc)) from None
-    audit.record(node.db, auth.principal.username, "token_revoked", info.username, {"id": info.id})
     return Response(orjson.dumps(info.as_dict()), media_type=JSON, headers=NO_STORE)

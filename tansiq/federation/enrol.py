@@ -77,18 +77,19 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
     if partner_code == node.code:
         raise EnrolmentError("a node does not invite itself")
     user = sync_username(partner_code)
-    existing = get_account(node.db, user)
-    if existing is None:
-        create_account(node.db, user, new_password() + new_password(), "sync", partner_code)
-    elif existing.role != "sync" or existing.partner != partner_code:
-        # Its token would read as that account (another partner's reader, or staff), not as
-        # partner_code's node: refuse rather than hand it out.
-        raise EnrolmentError(
-            f"account {user!r} exists as a {existing.role} of {existing.partner}, not as"
-            f" {partner_code}'s sync account (that name is kept for it): nothing handed out"
-        )
-    token = create_token(node.db, user, f"sync token for {partner_code}", "api sync", days)
-    audit.record(node.db, "cli", "partner_invited", partner_code, {"account": user})
+    with node.db.write():  # the account, its token and the audit entry commit together
+        existing = get_account(node.db, user)
+        if existing is None:
+            create_account(node.db, user, new_password() + new_password(), "sync", partner_code)
+        elif existing.role != "sync" or existing.partner != partner_code:
+            # Its token would read as that account (another partner's reader, or staff), not
+            # as partner_code's node: refuse rather than hand it out.
+            raise EnrolmentError(
+                f"account {user!r} exists as a {existing.role} of {existing.partner}, not as"
+                f" {partner_code}'s sync account (that name is kept for it): nothing handed out"
+            )
+        token = create_token(node.db, user, f"sync token for {partner_code}", "api sync", days)
+        audit.record_in(node.db, "cli", "partner_invited", partner_code, {"account": user})
     pem = node.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
