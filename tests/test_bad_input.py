@@ -202,3 +202,19 @@ def test_api_token_create_and_revoke_commit_with_their_audit_entry(
     monkeypatch.undo()
     states = {t["id"]: t["state"] for t in client.get("/api/tokens").json()["tokens"]}
     assert states[made["id"]] == "live"
+
+
+def test_changing_the_distribution_of_an_unversioned_object_is_a_conflict(
+    client: TestClient,
+) -> None:
+    sco = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
+        "value": "198.51.100.3",
+    }
+    assert client.post("/api/bundles", json=[sco]).status_code == 201
+    r = client.put(f"/api/objects/{sco['id']}/distribution", params={"distribution": "all"})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "not versioned" in r.json()["detail"]

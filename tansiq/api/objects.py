@@ -189,8 +189,14 @@ def change_distribution(
         raise Problem(
             403, f"only the originator ({dist.get('origin')}) can change the distribution"
         )
+    if "modified" not in current:  # SCOs and marking definitions have no versions
+        raise Problem(
+            409,
+            f"{current.get('type')} objects are not versioned (no 'modified'), so their "
+            "distribution cannot be changed by a new version",
+        )
     new = dict(current)
-    stamp = max(now_micros(), to_micros(current.get("modified", current.get("created"))) + 1000)
+    stamp = max(now_micros(), to_micros(current["modified"]) + 1000)
     new["modified"] = from_micros(stamp)[:23] + "Z"
     try:
         node.ingest([new], distribution=parse_spec(distribution), tlp=tlp, actor=who.username)
