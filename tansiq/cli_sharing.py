@@ -65,7 +65,7 @@ def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
 @click.option(
     "--public-key",
     "public_key",
-    type=click.Path(exists=True, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="PEM file of the partner node's Ed25519 public key.",
 )
@@ -90,9 +90,11 @@ def partner_add(
         from tansiq.federation.enrol import EnrolmentError, Invitation, accept
 
         source = Path(enrolment)
-        text = source.read_text(encoding="utf-8") if source.is_file() else enrolment
+        text = _read_text(source, "--enrolment") if source.is_file() else enrolment
         try:
-            p = accept(node, Invitation.decode(text))
+            invitation = Invitation.decode(text)
+            _check_key(invitation.public_key, "the invitation's public key")
+            p = accept(node, invitation)
         except (EnrolmentError, SharingError) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"partner {p.code} ({p.name}) enrolled: {p.base_url}")
@@ -102,7 +104,7 @@ def partner_add(
     code = code.upper()
     if code == node.code:
         raise click.ClickException(f"{code} is this node's own partner code")
-    key = public_key.read_text(encoding="utf-8") if public_key else ""
+    key = _public_key(public_key) if public_key else ""
     try:
         with node.db.write():
             p = add_partner(
@@ -118,6 +120,31 @@ def partner_add(
     except SharingError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"partner {code} added ({p.identity_id})")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{what} {path}: not a text file (UTF-8)") from None
+    except OSError as exc:
+        raise click.ClickException(f"{what} {path}: {exc.strerror}") from None
+
+
+def _public_key(path: Path) -> str:
+    """The PEM text of an Ed25519 public key file, checked now rather than at the first sync."""
+    pem = _read_text(path, "--public-key")
+    _check_key(pem, f"--public-key {path}")
+    return pem
+
+
+def _check_key(pem: str, what: str) -> None:
+    from tansiq.federation.signing import SignatureError, load_public_key
+
+    try:
+        load_public_key(pem)
+    except SignatureError as exc:
+        raise click.ClickException(f"{what}: {exc.reason}") from None
 
 
 @partner.command("list")

@@ -218,3 +218,33 @@ def test_changing_the_distribution_of_an_unversioned_object_is_a_conflict(
     assert r.status_code == 409, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert "not versioned" in r.json()["detail"]
+
+
+def test_partner_add_with_unusable_files_says_what_is_wrong(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xb9\xff\x00 not text")
+    rsa = tmp_path / "rsa.pem"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
+
+    rsa.write_bytes(
+        rsa_keys.generate_private_key(65537, 2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    dd = ["--data-dir", str(d)]
+    code, _, err = run("partner", "add", "--enrolment", str(binary), *dd)
+    assert code == 1 and "not a text file" in err, err
+    code, _, err = run(
+        "partner", "add", "DZ", "--name", "Algeria", "--public-key", str(binary), *dd
+    )
+    assert code == 1 and "not a text file" in err, err
+    code, _, err = run(
+        "partner", "add", "DZ", "--name", "Algeria", "--public-key", str(tmp_path), *dd
+    )
+    assert code == 2 and "is a directory" in err, err
+    code, _, err = run("partner", "add", "DZ", "--name", "Algeria", "--public-key", str(rsa), *dd)
+    assert code == 1 and "not an Ed25519 public key" in err, err
+    code, out, err = run("partner", "list", *dd)
+    assert "DZ" not in out  # nothing registered with an unusable key
