@@ -112,6 +112,12 @@ def serve(**kwargs: Any) -> None:
     from tansiq.api.app import create_app
 
     settings = _settings(kwargs)
+    tls: dict[str, Any] = {}
+    if settings.certfile or settings.keyfile:
+        if not (settings.certfile and settings.keyfile):
+            raise click.ClickException("HTTPS needs both --certfile and --keyfile")
+        _check_tls(settings.certfile, settings.keyfile)
+        tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
     node = _open_node(settings)
     node.db.checkpoint_in_background()
     app = create_app(settings, node)
@@ -122,11 +128,6 @@ def serve(**kwargs: Any) -> None:
 
         scheduler = Scheduler(Node(settings))  # its own connections
         scheduler.start()
-    tls: dict[str, Any] = {}
-    if settings.certfile or settings.keyfile:
-        if not (settings.certfile and settings.keyfile):
-            raise click.ClickException("HTTPS needs both --certfile and --keyfile")
-        tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
     scheme = "https" if tls else "http"
     click.echo(
         f"tansiq node {node.code} on {scheme}://{settings.host}:{settings.port}/ "
@@ -140,6 +141,23 @@ def serve(**kwargs: Any) -> None:
     finally:
         if scheduler is not None:
             scheduler.close()
+
+
+def _check_tls(certfile: str, keyfile: str) -> None:
+    """Load the certificate and key as the server will, to refuse them with a message now."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        raise click.ClickException(
+            f"--certfile {certfile} / --keyfile {keyfile}: not a PEM certificate and its "
+            f"matching private key ({exc.reason or exc})"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"--certfile {certfile} / --keyfile {keyfile}: {exc.strerror or exc}"
+        ) from None
 
 
 @main.command("ingest")

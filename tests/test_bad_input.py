@@ -248,3 +248,15 @@ def test_partner_add_with_unusable_files_says_what_is_wrong(tmp_path: Path) -> N
     assert code == 1 and "not an Ed25519 public key" in err, err
     code, out, err = run("partner", "list", *dd)
     assert "DZ" not in out  # nothing registered with an unusable key
+
+
+def test_serve_refuses_unusable_tls_files_before_starting(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n", encoding="utf-8")
+    base = ("serve", "--data-dir", str(d), "--sync-interval-seconds", "0", "--port", "1")
+    missing = str(tmp_path / "missing.pem")
+    code, _, err = run(*base, "--certfile", missing, "--keyfile", missing)
+    assert code == 1 and "No such file or directory" in err, err
+    code, _, err = run(*base, "--certfile", str(junk), "--keyfile", str(junk))
+    assert code == 1 and "not a PEM certificate and its matching private key" in err, err
