@@ -295,7 +295,9 @@ def delete(
             raise NotOriginator(", ".join(foreign) or "unknown")
         doomed = {int(r[0]) for r in rows}
         versions = db.fetchall(
-            "SELECT added, version, is_latest, partners FROM objects WHERE id = ?", (object_id,)
+            "SELECT added, version, is_latest, partners FROM objects WHERE id = ?"
+            " ORDER BY version",  # tombstones oldest first: a peer never re-crowns one it drops
+            (object_id,),
         )
         _refuse_resharing(versions, doomed)
         gone = [(int(v[0]), int(v[1]), str(v[3])) for v in versions if int(v[0]) in doomed]
