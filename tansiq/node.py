@@ -129,7 +129,9 @@ def init_node(
                 for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
                     db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
                 create_account(db, "admin", password, "admin", code)
-                token = create_token(db, "admin", "created by tansiq init", "api admin")
+                token = create_token(
+                    db, "admin", "created by tansiq init", "api admin", settings.token_days
+                )
         except BaseException:
             for leftover in (key_path, data_dir / PUBLIC_KEY_FILE):
                 leftover.unlink(missing_ok=True)  # so that `tansiq init` can be run again

@@ -50,6 +50,25 @@ def test_init_creates_key_with_private_mode(data_dir: Path) -> None:
     assert code == 1 and "already holds a node" in err
 
 
+def test_init_gives_the_admin_token_the_token_days_lifetime(tmp_path: Path) -> None:
+    from tansiq.node import Node
+    from tansiq.settings import load
+    from tansiq.stix.timestamps import now_micros
+
+    d = tmp_path / "eg"
+    code, out, err = run(
+        "init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt", "--token-days", "7"
+    )
+    assert code == 0, out + err
+    node = Node(load({"data_dir": str(d)}, env={}))
+    try:
+        row = node.db.fetchone("SELECT created, expires FROM tokens WHERE username = 'admin'")
+    finally:
+        node.close()
+    assert row is not None and row[1] - row[0] == 7 * 86_400_000_000
+    assert row[1] > now_micros()
+
+
 def test_init_rejects_bad_code(tmp_path: Path) -> None:
     code, _, err = run("init", "--data-dir", str(tmp_path / "x"), "--partner", "e g", "--name", "E")
     assert code == 1 and "partner code" in err
