@@ -312,6 +312,8 @@ def test_token_create_list_revoke(client: TestClient) -> None:
     r = client.get("/api/objects", headers=auth)
     assert r.status_code == 401 and r.json()["detail"] == "the token is unknown, expired or revoked"
     assert client.delete("/api/tokens/ffffffffffff").status_code == 404
+    r = client.post("/api/tokens", json=["not", "an", "object"])  # the whole body is wrong
+    assert r.status_code == 400 and r.json()["detail"].startswith("request body: ")
 
 
 def test_expired_token_is_401(client: TestClient, node: Node) -> None:

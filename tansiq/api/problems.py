@@ -76,7 +76,8 @@ def install(app: FastAPI) -> None:
         parts = []
         for err in exc.errors():
             loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body"))
-            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+            where = "request body" if err.get("loc", ())[:1] == ("body",) else "request"
+            parts.append(f"{loc or where}: {err.get('msg', 'invalid')}")
         return problem_response(400, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(IngestError)
