@@ -131,7 +131,20 @@ def test_browser_login_redirects_and_wrong_password_is_generic(node: Node, reade
             headers=html,
             follow_redirects=False,
         )
-        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert r.status_code == 303 and r.headers["location"] == "/docs"
+
+
+def test_browser_login_lands_on_a_page(node: Node, reader: str) -> None:
+    """The form's default destination is the node's web page, not a 404 problem document."""
+    with web(node) as c:
+        csrf = form_csrf(c.get("/login").text)
+        r = c.post(
+            "/login",
+            data={"username": reader, "password": PASSWORD, "csrf": csrf},
+            headers={"Accept": "text/html"},
+        )
+        assert r.status_code == 200, (r.url, r.text)
+        assert r.headers["content-type"].startswith("text/html")
 
 
 def test_wrong_password_and_unknown_user_answer_alike(node: Node, reader: str) -> None:

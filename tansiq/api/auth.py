@@ -65,7 +65,7 @@ router = APIRouter(tags=["authentication"])
 LOGIN_CSRF_COOKIE = "tansiq_login_csrf"
 LOGIN_CSRF_SECONDS = 3600
 LOGIN_FAILED = "invalid username or password"
-AFTER_LOGIN = "/"
+AFTER_LOGIN = "/docs"  # the web page of the node (the API docs, where "Try it out" runs)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
