@@ -70,7 +70,7 @@ def test_login_page_is_a_plain_form_with_csrf(node: Node) -> None:
         r = c.get("/login")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert "<script" not in r.text and "<style" not in r.text and "style=" not in r.text
-        assert form_csrf(r.text) == c.cookies.get("tansiq_login_csrf")
+        assert form_csrf(r.text) == c.cookies.get("tansiq_login_csrf_eg")
         # without the pre-session cookie the form's token is worth nothing
         data = {"username": "admin", "password": "admin-password-1", "csrf": form_csrf(r.text)}
         c.cookies.clear()
@@ -87,7 +87,7 @@ def test_login_sets_hardened_session_cookie(node: Node) -> None:
     ):
         with web(node, base) as c:
             page = c.get("/login")
-            pre = cookie_attrs(page, "tansiq_login_csrf")
+            pre = cookie_attrs(page, "tansiq_login_csrf_eg")
             assert {"HttpOnly", "SameSite=Strict", "Path=/login"} <= set(pre)
             assert ("Secure" in pre) is secure
             # a client keeps Secure cookies from plain http to itself: send the cookie by hand
@@ -95,11 +95,11 @@ def test_login_sets_hardened_session_cookie(node: Node) -> None:
             c.cookies.clear()
             r = c.post(
                 "/login",
-                headers={"Cookie": f"tansiq_login_csrf={csrf}"},
+                headers={"Cookie": f"tansiq_login_csrf_eg={csrf}"},
                 data={"username": "admin", "password": "admin-password-1", "csrf": csrf},
             )
             assert r.status_code == 200, r.text
-            attrs = cookie_attrs(r, "tansiq_session")
+            attrs = cookie_attrs(r, "tansiq_session_eg")
             assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs), attrs
             assert f"Max-Age={node.settings.session_minutes * 60}" in attrs
             assert ("Secure" in attrs) is secure, (base, attrs)
@@ -154,7 +154,7 @@ def test_wrong_password_and_unknown_user_answer_alike(node: Node, reader: str) -
         for r in (wrong, unknown):
             assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
             assert r.json()["detail"] == "invalid username or password"
-        assert "tansiq_session" not in c.cookies
+        assert "tansiq_session_eg" not in c.cookies
 
 
 def test_lockout_per_account(node: Node, reader: str) -> None:
@@ -239,14 +239,41 @@ def test_csrf_required_for_cookie_writes(admin_web: TestClient) -> None:
 
 
 def test_logout_needs_csrf_and_ends_session(admin_web: TestClient) -> None:
-    cookie = admin_web.cookies["tansiq_session"]
+    cookie = admin_web.cookies["tansiq_session_eg"]
     assert admin_web.post("/logout").status_code == 403
     assert admin_web.post("/logout", data={"csrf": "wrong"}).status_code == 403
     r = admin_web.post("/logout", data={"csrf": admin_web.headers["X-Test-CSRF"]})
     assert r.status_code == 204
     assert admin_web.get("/api/objects").status_code == 401
-    admin_web.cookies.set("tansiq_session", cookie)  # a stolen copy is dead too
+    admin_web.cookies.set("tansiq_session_eg", cookie)  # a stolen copy is dead too
     assert admin_web.get("/api/objects").status_code == 401
+
+
+def test_nodes_on_one_host_keep_their_own_sessions(node: Node, tmp_path: Path) -> None:
+    """Cookies are per host, not per port: the demo's three nodes on 127.0.0.1 share a browser's
+    cookie jar, so logging in (or out) on one node must not end the session on another."""
+    from conftest import make_settings
+
+    from tansiq.node import init_node
+
+    other_settings = make_settings(tmp_path / "dz", node.settings.database_url)
+    init_node(other_settings, "DZ", "Algeria", admin_password="dz-admin-password")
+    other = Node(other_settings)
+    try:
+        with web(node) as eg, web(other) as dz:  # one browser: the jar goes from tab to tab
+            assert login(eg, "admin", "admin-password-1").status_code == 200
+            dz.cookies = eg.cookies
+            assert login(dz, "admin", "dz-admin-password").status_code == 200
+            eg.cookies = dz.cookies
+            assert eg.get("/api/session").json()["partner"] == "EG"
+            assert dz.get("/api/session").json()["partner"] == "DZ"
+            csrf = dz.get("/api/session").json()["csrf"]
+            assert dz.post("/logout", data={"csrf": csrf}).status_code == 204
+            eg.cookies = dz.cookies
+            assert eg.get("/api/session").status_code == 200
+            assert dz.get("/api/session").status_code == 401
+    finally:
+        other.close()
 
 
 def test_bearer_requests_need_no_csrf(client: TestClient) -> None:
@@ -483,7 +510,7 @@ def test_https_server(settings: Settings, admin_token: str, tmp_path: Path) -> N
             assert_security_headers(r, https=True)
             r = login(c, "admin", "admin-password-1")
             assert r.status_code == 200
-            assert "Secure" in cookie_attrs(r, "tansiq_session")
+            assert "Secure" in cookie_attrs(r, "tansiq_session_eg")
         with pytest.raises(httpx.ConnectError):  # the default trust store does not know it
             httpx.get(server.url + "/api/objects", timeout=30)
     finally:

@@ -2,7 +2,7 @@
 
 ``GET /login`` renders the form with a CSRF token bound to a short-lived pre-session cookie
 (double submit: ``POST /login`` must bring the same value in the form and the cookie, which a
-foreign site can neither read nor set).  A successful login sets ``tansiq_session``:
+foreign site can neither read nor set).  A successful login sets ``tansiq_session_<code>``:
 ``HttpOnly; SameSite=Strict; Path=/`` plus ``Secure`` - always, except for plain-http requests
 to a loopback host (``127.0.0.1``, ``::1``, ``localhost``), so a node tried out on one machine
 works without a certificate.  Behind a TLS-terminating proxy, uvicorn takes the scheme from
@@ -46,13 +46,14 @@ from tansiq.api.deps import (
     CSRF_FAILED,
     CSRF_FIELD,
     FORM,
-    SESSION_COOKIE,
     Auth,
     authenticate,
     csrf_matches,
     current_auth,
     get_node,
+    node_cookie,
     principal,
+    session_cookie,
     settings_of,
     submitted_csrf,
 )
@@ -62,7 +63,7 @@ from tansiq.settings import Settings
 
 router = APIRouter(tags=["authentication"])
 
-LOGIN_CSRF_COOKIE = "tansiq_login_csrf"
+LOGIN_CSRF_COOKIE = "tansiq_login_csrf"  # + "_" + the node's code, like the session cookie
 LOGIN_CSRF_SECONDS = 3600
 LOGIN_FAILED = "invalid username or password"
 AFTER_LOGIN = "/docs"  # the web page of the node (the API docs, where "Try it out" runs)
@@ -138,8 +139,12 @@ def _safe_next(value: str) -> str:
     return AFTER_LOGIN
 
 
+def login_cookie(request: Request) -> str:
+    return node_cookie(request, LOGIN_CSRF_COOKIE)
+
+
 def _login_csrf(request: Request) -> str:
-    value = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    value = request.cookies.get(login_cookie(request), "")
     return value if 20 <= len(value) <= 100 and value.isalnum() else secrets.token_hex(32)
 
 
@@ -166,7 +171,7 @@ def _login_page(
     csrf = _login_csrf(request)
     page = _page(node, csrf, next_path, username, error)
     response = HTMLResponse(page, status, headers={**NO_STORE, **(headers or {})})
-    set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, LOGIN_CSRF_SECONDS, "/login")
+    set_cookie(response, request, login_cookie(request), csrf, LOGIN_CSRF_SECONDS, "/login")
     return response
 
 
@@ -203,7 +208,7 @@ async def login(request: Request, node: NodeDep) -> Response:
     form = await _form(request)
     username = form.get("username", "").strip()
     next_path = _safe_next(form.get("next", AFTER_LOGIN))
-    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get(CSRF_FIELD, "")):
+    if not csrf_matches(request.cookies.get(login_cookie(request)), form.get(CSRF_FIELD, "")):
         return _fail(request, node, 403, CSRF_FAILED, username, next_path)
     address = request.client.host if request.client else "unknown"
     s = settings_of(request)
@@ -216,7 +221,7 @@ async def login(request: Request, node: NodeDep) -> Response:
         return _fail(request, node, 429, str(locked), username, next_path, retry)
     if username_ok is None:
         return _fail(request, node, 401, LOGIN_FAILED, username, next_path)
-    old = request.cookies.get(SESSION_COOKIE)
+    old = request.cookies.get(session_cookie(request))
     if old:
         await run_in_threadpool(end_session, node.db, old)
     response: Response
@@ -225,8 +230,8 @@ async def login(request: Request, node: NodeDep) -> Response:
     else:
         body = {"username": username_ok, "csrf": csrf, "expires_in": s.session_minutes * 60}
         response = Response(orjson.dumps(body), media_type=JSON, headers=NO_STORE)
-    set_cookie(response, request, SESSION_COOKIE, session, s.session_minutes * 60)
-    clear_cookie(response, request, LOGIN_CSRF_COOKIE, "/login")
+    set_cookie(response, request, session_cookie(request), session, s.session_minutes * 60)
+    clear_cookie(response, request, login_cookie(request), "/login")
     return response
 
 
@@ -253,7 +258,7 @@ async def logout(
     request: Request, node: NodeDep, auth: Annotated[Auth, Depends(authenticate)]
 ) -> Response:
     """End the session (needs its CSRF token); without a live session just clear the cookie."""
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(session_cookie(request))
     if auth.via == "session" and cookie:
         if not csrf_matches(auth.csrf, await submitted_csrf(request)):
             raise Problem(403, CSRF_FAILED)
@@ -261,7 +266,7 @@ async def logout(
     response: Response = (
         RedirectResponse("/login", 303) if _wants_html(request) else Response(status_code=204)
     )
-    clear_cookie(response, request, SESSION_COOKIE)
+    clear_cookie(response, request, session_cookie(request))
     return response
 
 

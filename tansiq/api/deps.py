@@ -1,10 +1,11 @@
 """Request dependencies: the node and the authenticated principal.
 
-A request authenticates with ``Authorization: Bearer TOKEN`` or with the ``tansiq_session``
-cookie set by ``POST /login``; the header wins when both are present.  A cookie is sent by the
-browser on its own, so every state-changing request (not GET/HEAD/OPTIONS) authenticated by it
-must also carry the session's CSRF token: the ``X-CSRF-Token`` header, or a ``csrf`` field of an
-``application/x-www-form-urlencoded`` body.  Bearer requests need no CSRF token.
+A request authenticates with ``Authorization: Bearer TOKEN`` or with the session cookie
+(``tansiq_session_<code>``, e.g. ``tansiq_session_eg``) set by ``POST /login``; the header wins
+when both are present.  A cookie is sent by the browser on its own, so every state-changing
+request (not GET/HEAD/OPTIONS) authenticated by it must also carry the session's CSRF token: the
+``X-CSRF-Token`` header, or a ``csrf`` field of an ``application/x-www-form-urlencoded`` body.
+Bearer requests need no CSRF token.
 
 Token scopes: :func:`principal` (the REST API) needs a token with the ``api`` scope;
 :func:`scoped_principal` builds the dependency for another scope.  A session holds every scope
@@ -29,7 +30,7 @@ from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.settings import Settings
 
-SESSION_COOKIE = "tansiq_session"
+SESSION_COOKIE = "tansiq_session"  # + "_" + the node's code: see session_cookie
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 FORM = "application/x-www-form-urlencoded"
@@ -55,6 +56,18 @@ NO_AUTH = Auth(ANONYMOUS, "none", frozenset())
 def node_of(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
+
+
+def node_cookie(request: Request, prefix: str) -> str:
+    """*prefix* + ``_`` + the node's code in lower case, e.g. ``tansiq_session_eg``.
+
+    Browsers keep cookies per host, not per port: nodes on one host (the demo's three on
+    127.0.0.1) would otherwise overwrite and log out each other's sessions."""
+    return f"{prefix}_{node_of(request).code.lower()}"
+
+
+def session_cookie(request: Request) -> str:
+    return node_cookie(request, SESSION_COOKIE)
 
 
 def settings_of(request: Request) -> Settings:
@@ -110,7 +123,7 @@ def _resolve(request: Request) -> Auth:
             {"method": request.method, "path": request.url.path},
         )
         return Auth(account.principal(node_of(request).code), "token", scopes)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(session_cookie(request))
     if cookie:
         found = session_account(db, cookie)
         if found is None:
