@@ -50,3 +50,26 @@ def test_api_docs_render_offline(browser: Any, settings: Settings) -> None:
         assert outside == []  # everything the page needs is served by the node
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_docs_try_it_out_writes_with_a_session(browser: Any, settings: Settings) -> None:
+    """Logged in through the form, "Try it out" on /docs sends the session's CSRF token, so a
+    state-changing route (here POST /api/tokens) works, not 403."""
+    server = Server(settings.data_path)
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/login")
+        page.fill("#username", "admin")
+        page.fill("#password", "admin-password-1")
+        page.click("button[type=submit]")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
+        op = page.locator(".opblock-post", has_text="/api/tokens").first
+        op.locator(".opblock-summary").click()
+        op.locator("button.try-out__btn").click()
+        op.locator("textarea.body-param__text").fill('{"label": "from the docs page"}')
+        with page.expect_response(lambda r: r.url.endswith("/api/tokens")) as answer:
+            op.locator("button.execute").click()
+        assert answer.value.status == 201, answer.value.text()
+    finally:
+        server.stop()
