@@ -195,6 +195,20 @@ def test_lock_lifts_after_window_and_success_clears(node: Node, reader: str) -> 
         assert login(c, reader, PASSWORD).status_code == 200
 
 
+def test_lockout_holds_against_concurrent_guesses(node: Node, reader: str) -> None:
+    """Guesses sent at once, each checked against the limit before any failure was recorded,
+    must not get more than login_max_failures password checks between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with web(node, login_max_failures=3) as c:
+        csrf = form_csrf(c.get("/login").text)
+        data = {"username": reader, "password": "wrong-password", "csrf": csrf}
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda _: c.post("/login", data=data).status_code, range(12)))
+        assert set(codes) <= {401, 429} and codes.count(401) <= 3, codes
+        assert login(c, reader, PASSWORD).status_code == 429
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_lockout_holds_across_server_processes(settings: Settings, node: Node, reader: str) -> None:
     env = {"TANSIQ_LOGIN_MAX_FAILURES": "3"}

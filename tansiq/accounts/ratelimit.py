@@ -6,6 +6,11 @@ for the address within the last ``window_s`` seconds number ``max_failures`` or 
 lifts by itself once enough of those failures are older than the window; a successful login
 clears the account's failures.
 
+:func:`attempt` records each login attempt as a failure *before* the password is checked and
+only then counts: guesses sent at once see each other's rows, so together they get no more than
+``max_failures`` password checks.  A refused attempt takes its row back (being locked out does
+not lengthen the lock) and so does a successful one (:func:`succeeded`).
+
 Addresses are the TCP peer as the server sees it.  Behind a reverse proxy every client shares the
 proxy's address, so the per-address limit then applies to all clients together.
 """
@@ -78,17 +83,43 @@ def check(db: Database, username: str, address: str, max_failures: int, window_s
         raise locked
 
 
-def note_failure(db: Database, username: str, address: str, window_s: int) -> None:
-    """Record a failed login (also for unknown usernames: no account enumeration)."""
+def note_failure(db: Database, username: str, address: str, window_s: int) -> int:
+    """Record a failed login (also for unknown usernames: no account enumeration); its seq."""
     now = now_micros()
     # ``seq`` is a plain BIGINT key on PostgreSQL (no sequence): a random 62-bit value avoids a
     # MAX()+1 race between server processes.
+    seq = secrets.randbits(62)
     db.execute(
         "INSERT INTO login_failures (seq, username, address, at) VALUES (?, ?, ?, ?)",
-        (secrets.randbits(62), _name(username), address, now),
+        (seq, _name(username), address, now),
     )
     # Rows older than the window count for nothing; keep the table small.
     db.execute("DELETE FROM login_failures WHERE at <= ?", (now - window_s * SECOND_US,))
+    return seq
+
+
+def attempt(db: Database, username: str, address: str, max_failures: int, window_s: int) -> int:
+    """Start a login attempt: recorded as a failure until :func:`succeeded`; its seq.
+
+    Raises :class:`LockedOut` (taking the row back) when the account or address already has
+    ``max_failures`` failures or attempts in progress within the window."""
+    seq = note_failure(db, username, address, window_s)
+    limit = max_failures + 1 if max_failures > 0 else 0  # this attempt's own row counts too
+    locked = locked_for(db, username, address, limit, window_s)
+    if locked is not None:
+        forget(db, seq)
+        raise locked
+    return seq
+
+
+def forget(db: Database, seq: int) -> None:
+    db.execute("DELETE FROM login_failures WHERE seq = ?", (seq,))
+
+
+def succeeded(db: Database, username: str, seq: int) -> None:
+    """The attempt *seq* logged in as *username*: drop it and the account's failures."""
+    forget(db, seq)
+    clear(db, username)
 
 
 def clear(db: Database, username: str) -> None:

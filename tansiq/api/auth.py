@@ -239,15 +239,16 @@ def _check_login(
     node: Node, s: Settings, username: str, password: str, address: str
 ) -> tuple[str | None, str, str]:
     """Rate limit, verify, record: ``(username, session, csrf)``; username None on failure."""
-    ratelimit.check(node.db, username, address, s.login_max_failures, s.login_window_seconds)
+    seq = ratelimit.attempt(
+        node.db, username, address, s.login_max_failures, s.login_window_seconds
+    )
     account = verify_login(node.db, username, password) if username and password else None
-    if account is None:
-        ratelimit.note_failure(node.db, username, address, s.login_window_seconds)
+    if account is None:  # the attempt's row stays: it is the failure
         audit.record(
             node.db, username[:64] or "-", "login_failed", username[:64], {"address": address}
         )
         return None, "", ""
-    ratelimit.clear(node.db, account.username)
+    ratelimit.succeeded(node.db, account.username, seq)
     session, csrf = start_session(node.db, account.username, s.session_minutes)
     audit.record(node.db, account.username, "login", account.username, {"address": address})
     return account.username, session, csrf

@@ -149,12 +149,11 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
     address = request.client.host if request.client else "unknown"
     limit, window = settings.login_max_failures, settings.login_window_seconds
     try:
-        ratelimit.check(db, username, address, limit, window)
+        seq = ratelimit.attempt(db, username, address, limit, window)
     except ratelimit.LockedOut as locked:
         raise TaxiiError(429, str(locked), {"Retry-After": str(locked.retry_after)}) from None
     account = verify_login(db, username, password) if username and password else None
-    if account is None:
-        ratelimit.note_failure(db, username, address, window)
+    if account is None:  # the attempt's row stays: it is the failure
         audit.record(
             db,
             username[:64] or "-",
@@ -163,7 +162,7 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
             {"address": address, "via": "taxii"},
         )
         raise TaxiiError(401, "invalid username or password", CHALLENGE)
-    ratelimit.clear(db, account.username)
+    ratelimit.succeeded(db, account.username, seq)
     if record is not None:
         _remember(key, record[0])
     return _client_of(account, node.code)
