@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from test_store import indicator
 
 from tansiq.cli import main
 
 SHARED = "/taxii2/api/collections/shared/objects/"
-TAXII_ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
+TAXII = "application/taxii+json;version=2.1"
+TAXII_ACCEPT = {"Accept": TAXII}
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -260,3 +264,44 @@ def test_serve_refuses_unusable_tls_files_before_starting(tmp_path: Path) -> Non
     assert code == 1 and "No such file or directory" in err, err
     code, _, err = run(*base, "--certfile", str(junk), "--keyfile", str(junk))
     assert code == 1 and "not a PEM certificate and its matching private key" in err, err
+
+
+def _with_number(n: int, number: str) -> tuple[str, bytes]:
+    """(id, JSON text) of an indicator with a custom property ``x_n`` written as *number*."""
+    obj = indicator(n)
+    return obj["id"], orjson.dumps(obj)[:-1] + b',"x_n":' + number.encode() + b"}"
+
+
+@pytest.mark.parametrize(
+    "number", ["123456789012345678901234567890", "18446744073709551616", "-9223372036854775809"]
+)
+def test_integer_beyond_64_bits_is_refused_not_rounded(client: TestClient, number: str) -> None:
+    """orjson reads an integer beyond 64 bits as a float (123456789012345678901234567890 became
+    1.2345678901234568e+29, stored and served so): refused with a 400 instead."""
+    oid, text = _with_number(1, number)
+    r = client.post(
+        "/api/bundles", content=b"[" + text + b"]", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "64 bits" in r.json()["detail"], r.text
+    r = client.post(
+        SHARED,
+        content=b'{"objects":[' + text + b"]}",
+        headers={"Content-Type": TAXII, **TAXII_ACCEPT},
+    )
+    assert r.status_code == 400 and "64 bits" in r.json()["description"], r.text
+    assert client.get(f"/api/objects/{oid}").status_code == 404
+
+
+@pytest.mark.parametrize("number", ["18446744073709551615", "-9223372036854775808", "1.0"])
+def test_numbers_within_64_bits_are_kept_exactly(client: TestClient, number: str) -> None:
+    oid, text = _with_number(2, number)
+    r = client.post(
+        SHARED,
+        content=b'{"objects":[' + text + b"]}",
+        headers={"Content-Type": TAXII, **TAXII_ACCEPT},
+    )
+    assert r.status_code == 202 and r.json()["success_count"] == 1, r.text
+    r = client.get(f"{SHARED}{oid}/", headers=TAXII_ACCEPT)
+    assert r.status_code == 200
+    assert json.loads(r.text)["objects"][0]["x_n"] == json.loads(number)
+    assert number.encode() in r.content

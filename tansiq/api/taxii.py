@@ -46,6 +46,7 @@ from tansiq.api.taxii_http import (
 from tansiq.node import TANSIQ_NAMESPACE, Node
 from tansiq.settings import Settings
 from tansiq.sharing import SharingError
+from tansiq.stix import jsonstream
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 from tansiq.store import taxii_query as tq
 from tansiq.store.ingest import IngestError
@@ -484,7 +485,7 @@ async def add_objects(
     if len(body) > settings.max_body_bytes:
         raise TaxiiError(413, f"request body exceeds {settings.max_body_bytes} bytes")
     try:
-        envelope = orjson.loads(body)
+        envelope = jsonstream.loads(body)
     except orjson.JSONDecodeError as exc:
         raise TaxiiError(400, f"not valid JSON: {exc}") from None
     objects = envelope.get("objects", []) if isinstance(envelope, dict) else None

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tansiq.stix.jsonstream import StreamError, stream_objects
+from tansiq.stix.jsonstream import StreamError, loads, stream_objects
 
 STREAM_ABOVE_BYTES = 32 * 1024 * 1024
 _BUNDLE_ID = re.compile(r"bundle--[0-9a-fA-F-]{36}\Z")
@@ -39,7 +39,7 @@ def objects_of(document: Any) -> list[Any]:
 
 def parse_bytes(data: bytes) -> list[Any]:
     try:
-        document = orjson.loads(data)
+        document = loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}") from None
     return objects_of(document)
