@@ -147,3 +147,16 @@ def test_runs_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
 )
 def test_last_cut(buf: bytes, lo: int, hi: int, cut: tuple[int, int] | None) -> None:
     assert jsonstream._last_cut(buf, lo, hi) == cut
+
+
+@pytest.mark.parametrize(
+    "value", [b"1e400", b'"\\ud800"', b"123456789012345678901234567890", b"NaN"]
+)
+def test_element_by_element_decoding_refuses_what_orjson_refuses(value: bytes) -> None:
+    """Elements a run could not decode go through the standard library's decoder, which read
+    1e400 as inf (stored as null), a lone surrogate (which the store could not write) and an
+    integer beyond 64 bits exactly (likewise): refused there as orjson refuses them."""
+    element = b'{"type":"x","a":' + value + b"}"
+    for data in (b"[" + element + b"]", b'[{"type":"x"},' + element + b',{"type":"x"}]'):
+        with pytest.raises(StreamError):
+            objects(data)

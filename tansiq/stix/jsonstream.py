@@ -137,7 +137,7 @@ class _Reader:
         self.buf = b""
         self.pos = 0
         self.eof = False
-        self.decoder = json.JSONDecoder(parse_constant=_no_constants)
+        self.decoder = json.JSONDecoder(parse_constant=_no_constants, parse_int=_exact_int)
         self.consumed = 0  # bytes dropped from the front of the buffer
         self.slow_left = 0  # elements to decode one by one before trying a run again
 
@@ -184,14 +184,26 @@ class _Reader:
                 raise StreamError(f"not UTF-8 at byte {self.where() + exc.start}") from None
             more = end < len(self.buf) or not self.eof  # could the value go on?
             try:
-                obj, stop = self.decoder.raw_decode(text)
+                _, stop = self.decoder.raw_decode(text)
+            except BigInteger as exc:
+                message = big_integer_message(str(exc))
+                raise StreamError(f"{message} in the value at byte {self.where()}") from None
             except json.JSONDecodeError as exc:
                 if not more:
                     at = self.where() + len(text[: exc.pos].encode())
                     raise StreamError(f"{exc.msg} at byte {at}") from None
                 stop = -1  # perhaps only cut by the window
             if stop >= 0 and (stop < len(text) or not more):
-                self.pos += stop if text.isascii() else len(text[:stop].encode())
+                # The standard decoder found where the value ends; orjson decodes it, so that
+                # what it refuses (1e400, a lone surrogate) is refused here too, not stored
+                # altered (inf as null) or failing later.
+                length = stop if text.isascii() else len(text[:stop].encode())
+                try:
+                    obj = orjson.loads(self.buf[self.pos : self.pos + length])
+                except orjson.JSONDecodeError as exc:
+                    at = self.where() + len(text[: exc.pos].encode())
+                    raise StreamError(f"{exc.msg} at byte {at}") from None
+                self.pos += length
                 return obj
             # cut by the window (or a number that could go on): a wider one
             if end - self.pos >= MAX_OBJECT_BYTES:
