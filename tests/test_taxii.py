@@ -254,7 +254,7 @@ def test_errors_are_taxii_error_messages(tc: TestClient) -> None:
     error_ok(tc.get(f"/taxii2/api/status/{uuid.uuid4()}/"), 404)
     r = tc.put("/taxii2/api/")
     error_ok(r, 405)
-    assert r.headers["allow"] == "GET"
+    assert r.headers["allow"] == "GET, HEAD"
     for params in (
         {"limit": "0"},
         {"limit": "x"},
@@ -979,3 +979,28 @@ def test_taxii_never_leaks_postgresql(fed: Any, tmp_path_factory: Any) -> None:
             node.close()
     finally:
         schema.drop()
+
+
+def test_head_answers_like_get_without_a_body(fed: Fed, tc: TestClient) -> None:
+    """HTTP (RFC 9110 9.1): a server supporting GET on a resource supports HEAD; the TAXII
+    endpoints answered 405 to it."""
+    fed.node.ingest([indicator(1, V1), indicator(1, V2)])
+    oid = indicator(1)["id"]
+    for url in (
+        "/taxii2/",
+        "/taxii2/api/",
+        COLLECTIONS,
+        SHARED,
+        f"{SHARED}manifest/",
+        f"{SHARED}objects/",
+        f"{SHARED}objects/{oid}/",
+        f"{SHARED}objects/{oid}/versions/",
+    ):
+        get, head = tc.get(url), tc.head(url)
+        assert head.status_code == get.status_code == 200, (url, head.text)
+        assert head.content == b""
+        for name in ("content-type", "x-taxii-date-added-first", "x-taxii-date-added-last"):
+            assert head.headers.get(name) == get.headers.get(name), (url, name)
+    error_ok(tc.get(f"{SHARED}objects/indicator--{uuid.uuid4()}/"), 404)
+    r = tc.put("/taxii2/api/")
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"}

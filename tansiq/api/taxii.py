@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Match as RouteMatch
@@ -552,6 +553,17 @@ def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[
     tq.save_status(node.db, who.username, status)
     return status
 
+
+# HTTP (RFC 9110 9.1): every resource that answers GET answers HEAD (the same, without a body;
+# the server sends none).  Added before the catch-all below, out of the OpenAPI schema.
+for _route in list(router.routes):
+    if isinstance(_route, APIRoute) and "GET" in (_route.methods or ()):
+        router.add_api_route(
+            _route.path.removeprefix(PREFIX),
+            _route.endpoint,
+            methods=["HEAD"],
+            include_in_schema=False,
+        )
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
