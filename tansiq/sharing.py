@@ -61,6 +61,15 @@ def add_partner(
         raise SharingError(f"partner code {code!r}: use 2–8 capital letters")
     if db.fetchone("SELECT 1 FROM partners WHERE code = ?", (code,)):
         raise SharingError(f"partner {code} is already registered")
+    # Pull sync accepts a peer's objects created by its identity: an identity that is already
+    # this node's or another partner's would let the peer publish as that agency.
+    taken = db.fetchone(
+        "SELECT code FROM partners WHERE identity_id = ?"
+        " UNION ALL SELECT 'this node' FROM meta WHERE key = 'identity_id' AND value = ?",
+        (identity_id, identity_id),
+    )
+    if taken is not None:
+        raise SharingError(f"identity {identity_id} is {taken[0]}'s: not registered for {code}")
     db.execute(
         "INSERT INTO partners (code, name, identity_id, public_key, base_url, created) "
         "VALUES (?, ?, ?, ?, ?, ?)",

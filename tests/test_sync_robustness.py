@@ -267,3 +267,17 @@ def test_pulls_on_one_database_run_one_at_a_time(
     assert done.wait(30)
     t.join(5)
     assert "waiting for it to end" in caplog.text  # says why it waits
+
+
+def test_invitation_cannot_claim_another_partners_identity(node: Node) -> None:
+    """An invitation names the identity its node's objects are created by.  One claiming
+    another partner's identity (or this node's) would let that peer publish objects whose
+    created_by_ref is that partner's and pass the foreign-originator check of every pull."""
+    from tansiq.federation.enrol import EnrolmentError
+    from tansiq.sharing import SharingError
+
+    accept(node, Invitation("DZ", "Algeria", partner_identity_id("DZ"), "https://dz", "PEM", "t"))
+    for code, claimed in (("LY", partner_identity_id("DZ")), ("MA", node.identity_id)):
+        with pytest.raises((EnrolmentError, SharingError), match="identity"):
+            accept(node, Invitation(code, "Fake", claimed, "https://x", "PEM", "tsq_x"))
+        assert code not in {p.code for p in list_partners(node.db)}
