@@ -281,3 +281,42 @@ def test_invitation_cannot_claim_another_partners_identity(node: Node) -> None:
         with pytest.raises((EnrolmentError, SharingError), match="identity"):
             accept(node, Invitation(code, "Fake", claimed, "https://x", "PEM", "tsq_x"))
         assert code not in {p.code for p in list_partners(node.db)}
+
+
+def without(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != key}
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_peer_cannot_publish_another_partners_identity_object(
+    node: Node, workers: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer serving, signed as its own, the identity object of another partner (one this
+    node does not hold yet) would own that identity here: this node would show the peer's
+    version as that agency, and reject the agency's own identity object as a foreign version."""
+    from tansiq.federation import verify
+    from tansiq.node import identity_object
+    from tansiq.sharing import add_partner
+
+    if workers:  # pages checked by the worker processes, as large ones are
+        monkeypatch.setattr(verify, "PROCESS_PAGE_MIN", 1)
+
+    with node.db.write():
+        add_partner(node.db, "TN", "Tunisia", partner_identity_id("TN"))
+    peer = FakePeer()
+    try:
+        accept(node, peer.invitation())
+        fake_tn = {**identity_object("TN", "Tunisia"), "description": "contact: evil.example"}
+        fake_own = identity_object(node.code, "Egypt (LY's version)")
+        fake_own["modified"] = "2030-01-01T00:00:00.000Z"
+        peer.objects = [  # no created_by_ref (optional): only the signed origin says whose
+            sign(set_distribution(without(o, "created_by_ref"), "LY", ["EG", "LY"]), peer.key, "LY")
+            for o in (fake_tn, fake_own)
+        ]
+        report = sync_partner(node, "LY")
+        assert (report.stored, report.rejected) == (0, 2), report.rejections
+        assert not node.db.fetchone(
+            "SELECT 1 FROM objects WHERE origin = 'LY' AND type = 'identity'"
+        )
+    finally:
+        peer.stop()

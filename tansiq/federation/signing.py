@@ -165,7 +165,10 @@ def verify(obj: dict[str, Any], public_key_pem: str, *, signer: str | None = Non
 
 
 def receive_hook(
-    own_code: str, sender: Partner, held_versions: Callable[[str], int | None]
+    own_code: str,
+    sender: Partner,
+    held_versions: Callable[[str], int | None],
+    others: frozenset[str] = frozenset(),
 ) -> Prepare:
     """The write-path hook for objects pulled from peer *sender*.
 
@@ -173,7 +176,10 @@ def receive_hook(
     an unsigned version or one not signed by ``sender.code`` with ``sender.public_key``; a
     distribution missing, not originated by the sender, or not including *own_code*; a
     ``created_by_ref`` other than ``sender.identity_id`` (objects without one, e.g. marking
-    definitions and SCOs, rely on the signed ``origin``); and a version older than the latest we
+    definitions and SCOs, rely on the signed ``origin``); an object whose id is in *others* (the
+    identities of this node and of the other partners: only their own nodes publish them, and
+    without ``created_by_ref`` nothing else would stop the sender from claiming one this node
+    does not hold yet); and a version older than the latest we
     hold (``held_versions(id)``: its version in µs, or None).  An equal version passes: the store
     makes an identical re-send a no-op and reports a different one as a conflict.
 
@@ -220,6 +226,8 @@ def receive_hook(
                 f"from {peer}: created by {creator}, not by {peer} ({sender.identity_id})",
             )
         oid = obj.get("id")
+        if oid in others:
+            raise ObjectRejected("id", f"from {peer}: another partner's (or this node's) identity")
         if isinstance(oid, str):
             held = held_versions(oid)
             try:

@@ -186,15 +186,17 @@ def sync_partner(
     Pulls on one database run one at a time (:func:`pull_lock`): a scheduled pull and a
     ``tansiq sync`` that overlapped could store a page of the first after the second applied a
     withdrawal covering it, and the object would stay for good."""
-    partner = next((p for p in list_partners(node.db) if p.code == code), None)
+    partners = list_partners(node.db)
+    partner = next((p for p in partners if p.code == code), None)
     if partner is None:
         raise SyncError(f"no partner {code}; see `tansiq partner list`")
+    others = frozenset({node.identity_id, *(p.identity_id for p in partners if p.code != code)})
     credentials.seal_legacy(node)  # tokens an earlier version stored in clear
     report = SyncReport(code)
     with contextlib.ExitStack() as stack:
         stack.enter_context(pull_lock(node))
         try:
-            verifier = stack.enter_context(PageVerifier(node.code, partner))
+            verifier = stack.enter_context(PageVerifier(node.code, partner, others))
         except SignatureError as exc:
             raise SyncError(f"{code}: {exc}") from None
         http = client or stack.enter_context(client_for(node, partner))

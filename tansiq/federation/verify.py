@@ -41,9 +41,9 @@ _held: dict[str, int] = {}
 _hook: Hook | None = None
 
 
-def _init(own_code: str, partner: tuple[str, str, str, str, str]) -> None:
+def _init(own_code: str, partner: tuple[str, str, str, str, str], others: frozenset[str]) -> None:
     global _hook
-    _hook = receive_hook(own_code, Partner(*partner), _held.get)
+    _hook = receive_hook(own_code, Partner(*partner), _held.get, others)
 
 
 def _check_share(page: bytes, start: int, stop: int, held: dict[str, int]) -> list[str | None]:
@@ -57,11 +57,16 @@ def _check_share(page: bytes, start: int, stop: int, held: dict[str, int]) -> li
 class PageVerifier:
     """Checks pages from one peer; use as a context manager (it may own worker processes)."""
 
-    def __init__(self, own_code: str, partner: Partner) -> None:
+    def __init__(
+        self, own_code: str, partner: Partner, others: frozenset[str] = frozenset()
+    ) -> None:
+        """*others*: the identity ids of this node and of the other partners (see
+        :func:`~tansiq.federation.signing.receive_hook`)."""
         self.own_code = own_code
         self.partner = partner
+        self.others = others
         self.held: dict[str, int] = {}
-        self.hook = receive_hook(own_code, partner, self.held.get)
+        self.hook = receive_hook(own_code, partner, self.held.get, others)
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> PageVerifier:
@@ -90,7 +95,11 @@ class PageVerifier:
                 WORKERS,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_init,
-                initargs=(self.own_code, (p.code, p.name, p.identity_id, p.public_key, p.base_url)),
+                initargs=(
+                    self.own_code,
+                    (p.code, p.name, p.identity_id, p.public_key, p.base_url),
+                    self.others,
+                ),
             )
         step = -(-len(objects) // WORKERS)
         futures: list[Future[list[str | None]]] = [
