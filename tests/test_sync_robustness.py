@@ -320,3 +320,24 @@ def test_peer_cannot_publish_another_partners_identity_object(
         )
     finally:
         peer.stop()
+
+
+def test_version_deleted_and_stored_again_changed_reaches_partners(fed: dict) -> None:  # type: ignore[type-arg]
+    """The originator deletes a version and stores it again, changed (same id and modified:
+    nothing else can revise an SCO or correct a version in place).  The partner holding the old
+    copy must end up with the new one, not keep the old one and reject the new as a conflict."""
+    nodes = list(fed.values())
+    sync_everyone(nodes)
+    eg, dz = fed["EG"], fed["DZ"].node
+    first = {**tf.indicator(950), "created_by_ref": eg.node.identity_id, "name": "first"}
+    eg.node.ingest([first], distribution=["DZ"])
+    sync_everyone(nodes)
+    assert holds(fed["DZ"], first["id"])
+    _delete_all(eg, first["id"])
+    eg.node.ingest([{**first, "name": "corrected"}], distribution=["DZ"])
+    reports = [r for r in sync_everyone(nodes) if r.partner == "EG"]
+    rows = dz.db.fetchall("SELECT json FROM objects WHERE id = ?", (first["id"],))
+    names = [orjson.loads(r[0])["name"] for r in rows]
+    assert names == ["corrected"], [r.rejections for r in reports]
+    again = [r for r in sync_everyone(nodes) if r.partner == "EG"]
+    assert sum(r.stored + r.rejected + r.deleted for r in again) == 0

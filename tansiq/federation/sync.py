@@ -36,7 +36,7 @@ from tansiq.sharing import Partner, list_partners
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros, version_micros
 from tansiq.store import deletions
 from tansiq.store.dialect import connect_postgresql
-from tansiq.store.ingest import IngestError, IngestResult, ingest
+from tansiq.store.ingest import CONFLICT, IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
 TAXII = "application/taxii+json;version=2.1"
@@ -303,7 +303,15 @@ def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
 
 
 def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> None:
-    """Store a page's accepted versions and advance the cursor in the same transaction."""
+    """Store a page's accepted versions and advance the cursor in the same transaction.
+
+    A version this node holds with other content (same id and ``modified``) from the same
+    originator is that originator's replacement (it deleted the version and stored it again:
+    its own store never holds two): the held copy goes first, then the page is stored.  The
+    originator's tombstone is no help there, since it no longer names the partners the version
+    is released to again (:func:`tansiq.store.deletions.forget`).  A crash between the two
+    leaves the cursor before the page, so it is pulled again."""
+    replaced: set[tuple[str, int]] = set()
     while True:
 
         def commit(result: IngestResult) -> None:
@@ -318,15 +326,41 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
 
         try:
             result = ingest(node.db, good, before_commit=commit, validated=True)
-        except IngestError as exc:  # e.g. same id and modified, different content: reject those
-            bad = {e.index for e in exc.errors}
+        except IngestError as exc:  # e.g. a foreign version: reject those
+            bad = set()
+            renew = []
             for e in exc.errors:
-                _reject(node, report, good[e.index], f"{e.property}: {e.reason}")
+                obj = good[e.index]
+                key = (obj["id"], version_micros(obj))
+                if e.reason == CONFLICT and key not in replaced:
+                    renew.append(key)  # stored again
+                    replaced.add(key)
+                else:
+                    bad.add(e.index)
+                    _reject(node, report, obj, f"{e.property}: {e.reason}")
+            _replace(node, report, renew)
             good = [o for i, o in enumerate(good) if i not in bad]
             continue
         report.stored += result.stored
         report.unchanged += result.unchanged
         return
+
+
+def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) -> None:
+    """Delete the held copies of the sender's *versions* (id, version µs) it stored anew."""
+    if not versions:
+        return
+    with node.db.write():
+        for oid, version in versions:
+            if deletions.remove(node.db, oid, report.partner, version):
+                detail = {"partner": report.partner, "version": from_micros(version)}
+                audit.record_in(
+                    node.db,
+                    f"sync-{report.partner}",
+                    "object_deleted",
+                    oid,
+                    {**detail, "reason": "stored again by its originator, changed"},
+                )
 
 
 def _feed_item(item: Any) -> tuple[str, str, int | None, int]:
