@@ -341,3 +341,48 @@ def test_version_deleted_and_stored_again_changed_reaches_partners(fed: dict) ->
     assert names == ["corrected"], [r.rejections for r in reports]
     again = [r for r in sync_everyone(nodes) if r.partner == "EG"]
     assert sum(r.stored + r.rejected + r.deleted for r in again) == 0
+
+
+class EndlessPeer(FakePeer):
+    """A peer whose answer never ends: bytes keep coming, slowly or in bulk."""
+
+    def __init__(self, pause: float, chunk: bytes) -> None:
+        self.pause, self.chunk = pause, chunk
+        super().__init__()
+
+    async def envelope(self, request: Request) -> Response:
+        import asyncio
+
+        from starlette.responses import StreamingResponse
+
+        async def body() -> Any:
+            yield b'{"more": false, "objects": []'
+            for _ in range(200):
+                await asyncio.sleep(self.pause)
+                yield self.chunk
+            yield b"}"
+
+        return StreamingResponse(body(), media_type=TAXII)
+
+
+@pytest.mark.parametrize("kind", ["trickle", "flood"])
+def test_peer_answering_without_end_cannot_hold_the_pull(
+    node: Node, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pull runs in the server (the scheduler) under the pull lock: a peer trickling its
+    answer would hold every other partner's pull for good, one sending without end would exhaust
+    the server's memory.  Both limits are lowered here to keep the test short."""
+    from tansiq.federation import sync as sync_mod
+
+    monkeypatch.setattr(sync_mod, "RESPONSE_SECONDS", 1.0, raising=False)
+    monkeypatch.setattr(sync_mod, "MAX_RESPONSE_BYTES", 2**20, raising=False)
+    # trickle: 200 x 20 ms = 4 s, each wait far below the read timeout; flood: 12.5 MiB
+    peer = EndlessPeer(0.02, b" ") if kind == "trickle" else EndlessPeer(0, b" " * 65536)
+    try:
+        accept(node, peer.invitation())
+        started = time.monotonic()
+        with pytest.raises(SyncError, match=r"took more than|more than \d+ bytes"):
+            sync_partner(node, "LY")
+        assert time.monotonic() - started < 3.5
+    finally:
+        peer.stop()

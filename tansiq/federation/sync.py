@@ -17,6 +17,7 @@ import fcntl
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import ip_address
@@ -125,14 +126,45 @@ def _set_cursor(node: Node, partner: str, collection: str, value: str) -> None:
     )
 
 
-def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> httpx.Response:
+MAX_RESPONSE_BYTES = 512 * 2**20
+"""Largest answer read from a peer: the scheduler pulls inside ``tansiq serve``, so a peer
+sending without end must not exhaust the server's memory."""
+RESPONSE_SECONDS = 600.0
+"""Longest a peer may take over one answer: the read timeout bounds each wait for bytes only,
+and a peer trickling them would hold the pull lock, and every other partner's pull, for good."""
+
+
+@dataclass
+class Answer:
+    """A peer's 200 answer, read whole."""
+
+    content: bytes
+    headers: httpx.Headers
+
+
+def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Answer:
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    where = f"{client.base_url}{path}"
     try:
-        r = client.get(path, params=params)
+        with client.stream("GET", path, params=params) as r:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise SyncError(f"{where} answered more than {MAX_RESPONSE_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise SyncError(f"{where} took more than {RESPONSE_SECONDS:g} s to answer")
+                chunks.append(chunk)
+            status = r.status_code
+            headers = r.headers
     except httpx.HTTPError as exc:
         raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
-    if r.status_code != 200:
-        raise SyncError(f"{client.base_url}{path} answered {r.status_code}: {r.text[:300]}")
-    return r
+    content = b"".join(chunks)
+    if status != 200:
+        text = content[:300].decode("utf-8", "replace")
+        raise SyncError(f"{where} answered {status}: {text}")
+    return Answer(content, headers)
 
 
 Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
