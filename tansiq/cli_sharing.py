@@ -122,6 +122,70 @@ def partner_add(
     click.echo(f"partner {code} added ({p.identity_id})")
 
 
+@partner.command("update")
+@click.argument("code", required=False)
+@click.option(
+    "--enrolment",
+    default=None,
+    help="A new invitation from the partner's node (a file, or the string itself): its key, "
+    "URL and sync token replace the ones held.",
+)
+@click.option("--name", default="", help="The partner agency's new name.")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM file of the partner node's new Ed25519 public key.",
+)
+@click.option("--url", "base_url", default="", help="New base URL of the partner's node.")
+@_settings_options
+def partner_update(
+    code: str | None,
+    enrolment: str | None,
+    name: str,
+    public_key: Path | None,
+    base_url: str,
+    **kwargs: Any,
+) -> None:
+    """Change a registered partner: from a new invitation, or by hand (CODE --public-key/--url/
+    --name).  Versions rejected under the old key are pulled again by `tansiq sync --partner CODE
+    --from-start`."""
+    from tansiq import audit
+    from tansiq.sharing import SharingError, update_partner
+
+    node = _open_node(_settings(kwargs))
+    if enrolment is not None:
+        from tansiq.federation.enrol import EnrolmentError, Invitation, renew
+
+        source = Path(enrolment)
+        text = _read_text(source, "--enrolment") if source.is_file() else enrolment
+        try:
+            invitation = Invitation.decode(text)
+            _check_key(invitation.public_key, "the invitation's public key")
+            p = renew(node, invitation)
+        except (EnrolmentError, SharingError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url}")
+        return
+    if code is None or not (name or public_key or base_url):
+        raise click.UsageError("give --enrolment, or CODE and --public-key, --url or --name")
+    key = _public_key(public_key) if public_key else ""
+    try:
+        with node.db.write():
+            p = update_partner(node.db, code.upper(), name=name, public_key=key, base_url=base_url)
+            audit.record_in(
+                node.db,
+                "cli",
+                "partner_changed",
+                p.code,
+                {"name": p.name, "base_url": p.base_url, "key_changed": bool(key)},
+            )
+    except SharingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url or 'no URL'}")
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -210,9 +274,18 @@ def group_list(**kwargs: Any) -> None:
     show_default=True,
     help="Objects per TAXII page asked of the partner.",
 )
+@click.option(
+    "--from-start",
+    is_flag=True,
+    help="With --partner: pull everything the partner releases to this node again, not only"
+    " what is new (versions rejected before, e.g. under a key since corrected, are taken now;"
+    " versions held already are left as they are).",
+)
 @_settings_options
-def sync(partner_code: str | None, page_size: int, **kwargs: Any) -> None:
+def sync(partner_code: str | None, page_size: int, from_start: bool, **kwargs: Any) -> None:
     """Pull what partners originated and released to this node, now."""
+    if from_start and not partner_code:
+        raise click.UsageError("--from-start needs --partner CODE")
     from tansiq.federation.sync import SyncError, SyncReport, sync_all, sync_partner
 
     node = _open_node(_settings(kwargs))
@@ -225,7 +298,13 @@ def sync(partner_code: str | None, page_size: int, **kwargs: Any) -> None:
         if partner_code:
             try:
                 reports = [
-                    sync_partner(node, partner_code.upper(), progress=progress, page_size=page_size)
+                    sync_partner(
+                        node,
+                        partner_code.upper(),
+                        progress=progress,
+                        page_size=page_size,
+                        from_start=from_start,
+                    )
                 ]
             except SyncError as exc:
                 raise click.ClickException(str(exc)) from None

@@ -78,6 +78,24 @@ def add_partner(
     return Partner(code, name, identity_id, public_key, base_url)
 
 
+def update_partner(
+    db: Database, code: str, *, name: str = "", public_key: str = "", base_url: str = ""
+) -> Partner:
+    """Replace the name, key and/or URL of registered partner *code* (empty: keep); its code
+    and identity stay (another identity is another agency: register it as a partner)."""
+    row = db.fetchone(
+        "SELECT name, identity_id, public_key, base_url FROM partners WHERE code = ?", (code,)
+    )
+    if row is None:
+        raise SharingError(f"no partner {code}; see `tansiq partner list`")
+    new = Partner(code, name or row[0], row[1], public_key or row[2], base_url or row[3])
+    db.execute(
+        "UPDATE partners SET name = ?, public_key = ?, base_url = ? WHERE code = ?",
+        (new.name, new.public_key, new.base_url, code),
+    )
+    return new
+
+
 def list_partners(db: Database) -> list[Partner]:
     rows = db.fetchall(
         "SELECT code, name, identity_id, public_key, base_url FROM partners ORDER BY code"

@@ -3,6 +3,7 @@ fails without its fix)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -13,11 +14,13 @@ import httpx
 import orjson
 import pytest
 import test_federation as tf
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tansiq.demo import sync_everyone
-from tansiq.federation.enrol import Invitation, accept
+from tansiq.federation.enrol import EnrolmentError, Invitation, accept, renew
 from tansiq.federation.signing import sign
 from tansiq.federation.sync import SyncError, client_for, pull_lock, sync_all, sync_partner
 from tansiq.node import Node, partner_identity_id
@@ -386,3 +389,97 @@ def test_peer_answering_without_end_cannot_hold_the_pull(
         assert time.monotonic() - started < 3.5
     finally:
         peer.stop()
+
+
+class CursorPeer(FakePeer):
+    """A peer that honours ``added_after``: its objects come once, then only from the start."""
+
+    stamp = "2026-01-01T00:00:00.000000Z"
+
+    async def envelope(self, request: Request) -> Response:
+        if request.query_params.get("added_after", "") >= self.stamp:
+            return Response(b'{"more": false, "objects": []}', media_type=TAXII)
+        body = {"more": False, "objects": self.objects}
+        headers = {"X-TAXII-Date-Added-Last": self.stamp}
+        return Response(orjson.dumps(body), media_type=TAXII, headers=headers)
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def test_versions_rejected_under_a_wrong_key_are_pulled_again_from_start(fed: dict) -> None:  # type: ignore[type-arg]
+    """A partner enrolled with a wrong key: everything it sends is rejected and the cursor moves
+    past it.  `partner update` with its real invitation, then a pull --from-start, takes it all;
+    a second such pull counts what is held as unchanged, older versions included (no replays)."""
+    dz = fed["DZ"].node
+    peer = CursorPeer()
+    try:
+        invitation = peer.invitation()
+        accept(dz, dataclasses.replace(invitation, public_key=_pem(Ed25519PrivateKey.generate())))
+        peer.objects = [
+            peer.version(1),
+            peer.version(1, "2015-03-20T10:00:00.000Z"),
+            peer.version(2),
+        ]
+        first = sync_partner(dz, "LY")
+        assert (first.stored, first.rejected) == (0, 3), str(first)
+        renew(dz, invitation)
+        again = sync_partner(dz, "LY")
+        assert (again.received, again.stored, again.rejected) == (0, 0, 0), str(again)
+        full = sync_partner(dz, "LY", from_start=True)
+        assert (full.stored, full.rejected) == (3, 0), full.rejections
+        twice = sync_partner(dz, "LY", from_start=True)
+        assert (twice.stored, twice.unchanged, twice.rejected) == (0, 3, 0), twice.rejections
+        changes = dz.db.fetchall("SELECT detail FROM audit WHERE action = 'partner_changed'")
+        assert len(changes) == 1 and orjson.loads(changes[0][0])["key_changed"] is True
+    finally:
+        peer.stop()
+
+
+def test_partner_update_keeps_the_identity(fed: dict) -> None:  # type: ignore[type-arg]
+    dz = fed["DZ"].node
+    peer = CursorPeer()
+    try:
+        invitation = peer.invitation()
+        with pytest.raises(EnrolmentError, match="no partner LY"):
+            renew(dz, invitation)
+        accept(dz, invitation)
+        with pytest.raises(EnrolmentError, match="registered as"):
+            renew(dz, dataclasses.replace(invitation, identity_id=partner_identity_id("XX")))
+        renew(dz, dataclasses.replace(invitation, url="http://127.0.0.1:1", name="Moved"))
+        ly = next(p for p in list_partners(dz.db) if p.code == "LY")
+        assert (ly.name, ly.base_url, ly.identity_id) == (
+            "Moved",
+            "http://127.0.0.1:1",
+            partner_identity_id("LY"),
+        )
+    finally:
+        peer.stop()
+
+
+def test_cli_partner_update_and_sync_from_start(fed: dict) -> None:  # type: ignore[type-arg]
+    from click.testing import CliRunner
+
+    from tansiq.cli import main
+
+    dz = fed["DZ"].node
+    where = ["--data-dir", str(dz.settings.data_path)]
+    runner = CliRunner()
+    r = runner.invoke(main, ["sync", "--from-start", *where])
+    assert r.exit_code == 2 and "--from-start needs --partner" in r.output
+    r = runner.invoke(main, ["partner", "update", "EG", *where])
+    assert r.exit_code == 2 and "--public-key, --url or --name" in r.output
+    eg_url = next(p for p in list_partners(dz.db) if p.code == "EG").base_url
+    r = runner.invoke(main, ["partner", "update", "eg", "--name", "Egypt (MOI)", *where])
+    assert r.exit_code == 0, r.output
+    eg = next(p for p in list_partners(dz.db) if p.code == "EG")
+    assert (eg.name, eg.base_url) == ("Egypt (MOI)", eg_url)
+    r = runner.invoke(main, ["partner", "update", "QQ", "--name", "x", *where])
+    assert r.exit_code == 1 and "no partner QQ" in r.output
+    r = runner.invoke(main, ["sync", "--partner", "EG", "--from-start", *where])
+    assert r.exit_code == 0, r.output

@@ -20,7 +20,7 @@ from tansiq import audit
 from tansiq.accounts.store import create_account, create_token, get_account, new_password
 from tansiq.federation import credentials
 from tansiq.node import Node
-from tansiq.sharing import PARTNER_CODE, Partner, add_partner
+from tansiq.sharing import PARTNER_CODE, Partner, add_partner, list_partners, update_partner
 
 PREFIX = "tansiq-enrol:"
 
@@ -116,5 +116,42 @@ def accept(node: Node, invitation: Invitation) -> Partner:
             "partner_added",
             invitation.code,
             {"name": invitation.name, "url": invitation.url, "enrolment": True},
+        )
+    return partner
+
+
+def renew(node: Node, invitation: Invitation) -> Partner:
+    """Take a new invitation from a registered partner: its key, URL and token replace the
+    ones held (a key or token the partner replaced, a node that moved).  The identity must be
+    the one registered: another identity is another agency."""
+    known = next((p for p in list_partners(node.db) if p.code == invitation.code), None)
+    if known is None:
+        raise EnrolmentError(f"no partner {invitation.code} yet: use `tansiq partner add`")
+    if known.identity_id != invitation.identity_id:
+        raise EnrolmentError(
+            f"the invitation names identity {invitation.identity_id}, but {known.code} is"
+            f" registered as {known.identity_id}: nothing changed"
+        )
+    with node.db.write():
+        partner = update_partner(
+            node.db,
+            invitation.code,
+            name=invitation.name,
+            public_key=invitation.public_key,
+            base_url=invitation.url,
+        )
+        node.db.execute("DELETE FROM peer_credentials WHERE partner = ?", (invitation.code,))
+        credentials.save(node, invitation.code, invitation.token)
+        audit.record_in(
+            node.db,
+            "cli",
+            "partner_changed",
+            invitation.code,
+            {
+                "name": invitation.name,
+                "url": invitation.url,
+                "key_changed": known.public_key != invitation.public_key,
+                "enrolment": True,
+            },
         )
     return partner

@@ -212,8 +212,10 @@ def sync_partner(
     page_size: int = 1000,
     progress: Callable[[SyncReport], None] | None = None,
     client: httpx.Client | None = None,
+    from_start: bool = False,
 ) -> SyncReport:
-    """Pull everything new from partner *code*; return what happened.
+    """Pull everything new from partner *code* (with *from_start*, everything it releases to
+    this node, again: what was rejected before is offered once more); return what happened.
 
     Pulls on one database run one at a time (:func:`pull_lock`): a scheduled pull and a
     ``tansiq sync`` that overlapped could store a page of the first after the second applied a
@@ -232,13 +234,14 @@ def sync_partner(
         except SignatureError as exc:
             raise SyncError(f"{code}: {exc}") from None
         http = client or stack.enter_context(client_for(node, partner))
-        pages = _prefetch(_pages(http, _cursor(node, code, SHARED_COLLECTION), page_size))
+        cursor = None if from_start else _cursor(node, code, SHARED_COLLECTION)
+        pages = _prefetch(_pages(http, cursor, page_size))
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
         for objects, last, raw in pages:
             report.pages += 1
             report.received += len(objects)
-            checking = verifier.submit(raw, objects, _held(node, objects))
+            checking = verifier.submit(raw, objects, _replay_check(node, objects))
             if pending is not None:
                 _finish_page(node, report, *pending)
                 if progress is not None:
@@ -259,10 +262,11 @@ def _finish_page(
     last: str,
     checking: Callable[[], list[str | None]],
 ) -> None:
-    held = _held(node, objects)  # again: the previous page may have brought newer versions
+    held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
     good = []
     for obj, reason in zip(objects, checking(), strict=True):
-        if reason is None and held.get(obj["id"], -1) > version_micros(obj):
+        version = (obj["id"], version_micros(obj)) if reason is None else None
+        if version is not None and held.get(version[0], -1) > version[1] and version not in kept:
             reason = "modified: older than the version already held (replay)"
         if reason is None:
             good.append(obj)
@@ -318,6 +322,37 @@ def _held(node: Node, objects: list[Any]) -> dict[str, int]:
     ids = list({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
     rows = node.db.fetch_in("SELECT id, version FROM latest_objects WHERE id IN", ids)
     return {oid: int(version) for oid, version in rows}
+
+
+def _held_and_kept(node: Node, objects: list[Any]) -> tuple[dict[str, int], set[tuple[str, int]]]:
+    """The latest version held of each object of a page (:func:`_held`), and which of the
+    page's versions older than that this node holds already, as (id, version µs).
+
+    Those are no replays (a pull ``--from-start`` brings them all again): ingest counts each
+    unchanged, or replaces it if its originator changed it."""
+    held = _held(node, objects)
+    older = set()
+    for obj in objects:
+        try:
+            if held.get(obj["id"], -1) > version_micros(obj):
+                older.add(obj["id"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not a valid version: the checks reject it
+    if not older:
+        return held, set()
+    rows = node.db.fetch_in("SELECT id, version FROM objects WHERE id IN", sorted(older))
+    return held, {(str(oid), int(version)) for oid, version in rows}
+
+
+def _replay_check(node: Node, objects: list[Any]) -> dict[str, int]:
+    """What the page's checks take as held (they reject older versions as replays): the
+    latest versions held, less the ids of which the page brings versions held already
+    (:func:`_finish_page` decides on those, knowing which)."""
+    held, kept = _held_and_kept(node, objects)
+    if kept:
+        mentioned = {oid for oid, _ in kept}
+        held = {oid: v for oid, v in held.items() if oid not in mentioned}
+    return held
 
 
 def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
