@@ -270,7 +270,7 @@ def test_nodes_on_one_host_keep_their_own_sessions(node: Node, tmp_path: Path) -
 
     from tansiq.node import init_node
 
-    other_settings = make_settings(tmp_path / "dz", node.settings.database_url)
+    other_settings = make_settings(tmp_path / "dz")  # (its own database: SQLite will do)
     init_node(other_settings, "DZ", "Algeria", admin_password="dz-admin-password")
     other = Node(other_settings)
     try:
