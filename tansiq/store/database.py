@@ -75,6 +75,11 @@ class Database:
 
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._lost(conn) and not getattr(self._local, "depth", 0):
+            # PostgreSQL: the server ended this session (a restart, a timeout, an administrator).
+            # A new one, but never inside a transaction: its statements would commit alone.
+            self._drop(conn)
+            conn = None
         if conn is None:
             conn = self._open()
             self._local.conn = conn
@@ -122,6 +127,9 @@ class Database:
         committed data only, and may query while the first is inside a write (even a ``COPY``
         on PostgreSQL, which allows no other statement on its connection)."""
         pid, conn = getattr(self._local, "reader", (0, None))
+        if conn is not None and pid == os.getpid() and self._lost(conn):
+            self._drop(conn)
+            conn = None
         if conn is None or pid != os.getpid():  # never a connection inherited through fork
             conn = self._open()
             self._local.reader = (os.getpid(), conn)
@@ -137,10 +145,33 @@ class Database:
     def adopt(self, conn: Any) -> None:
         """Make this thread use *conn* (a worker inside another thread's transaction)."""
         self._local.conn = conn
+        self._local.depth = 1
 
     def release(self) -> None:
         """Undo :meth:`adopt` in this thread."""
         self._local.conn = None
+        self._local.depth = 0
+
+    def _lost(self, conn: Any) -> bool:
+        """Has the server ended *conn*'s session?  (PostgreSQL only.)"""
+        return self.path is None and bool(conn.closed)
+
+    def _drop(self, conn: Any) -> None:
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    @contextmanager
+    def transaction_depth(self) -> Iterator[None]:
+        """Count this thread's open transactions (see :meth:`connection`); every transaction
+        on this thread's connection is opened inside one."""
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -206,6 +237,10 @@ class Database:
     def write(self) -> Iterator[int]:
         """A write transaction holding the node write lock; yields the last ``date_added``."""
         conn = self.connection()
+        with self.transaction_depth():
+            yield from self._write(conn)
+
+    def _write(self, conn: Any) -> Iterator[int]:
         if self.dialect.is_sqlite:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -226,16 +261,17 @@ class Database:
     def read(self) -> Iterator[None]:
         """A consistent snapshot for multi-statement reads."""
         conn = self.connection()
-        if self.dialect.is_sqlite:
-            conn.execute("BEGIN")
-            try:
-                yield
-            finally:
-                conn.execute("COMMIT")
-        else:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield
+        with self.transaction_depth():
+            if self.dialect.is_sqlite:
+                conn.execute("BEGIN")
+                try:
+                    yield
+                finally:
+                    conn.execute("COMMIT")
+            else:
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    yield
 
     def set_clock(self, last_added: int) -> None:
         """Record the last ``date_added`` handed out (call inside :meth:`write`)."""

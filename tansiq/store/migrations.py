@@ -302,7 +302,7 @@ def _migrate(db: Database) -> list[str]:
                 raise
             conn.execute("COMMIT")
         else:
-            with conn.transaction():
+            with db.transaction_depth(), conn.transaction():
                 for statement in step(db.dialect):
                     conn.execute(statement)
                 db.execute(

@@ -1,0 +1,51 @@
+"""The store after failures and beside other writers: connections, transactions, the clock."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PG_URL
+from test_store import count, indicator
+
+from tansiq.node import Node
+from tansiq.store.ingest import ingest
+
+
+def _terminate(pid: int) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_postgresql_session_lost_between_requests_is_opened_again(node: Node) -> None:
+    """PostgreSQL: when the server ends a thread's session (a restart, an idle timeout, an
+    administrator), the request that meets the dead connection fails, and the next one on that
+    thread opens a new session instead of failing the same way for ever."""
+    if node.db.dialect.is_sqlite:
+        pytest.skip("PostgreSQL sessions only")
+    before = count(node)
+    for conn in (node.db.connection(), node.db.reader()):
+        _terminate(int(conn.execute("SELECT pg_backend_pid()").fetchone()[0]))
+    with pytest.raises(Exception, match=r"(?i)terminat|closed|server"):
+        ingest(node.db, [indicator(900)])
+    assert ingest(node.db, [indicator(900), indicator(901)]).stored == 2
+    assert count(node) == before + 2
+    with pytest.raises(Exception, match=r"(?i)terminat|closed|server"):
+        node.db.reader().execute("SELECT 1").fetchone()
+    assert node.db.reader().execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_postgresql_session_lost_inside_a_write_is_not_replaced_there(node: Node) -> None:
+    """A session lost in the middle of a write transaction stays lost until the transaction
+    ends: a new session there would run the rest of the transaction's statements each in a
+    transaction of its own, without the write lock."""
+    if node.db.dialect.is_sqlite:
+        pytest.skip("PostgreSQL sessions only")
+    before = count(node)
+    lost = r"(?i)terminat|closed|lost|server"
+    with pytest.raises(Exception, match=lost), node.db.write():
+        _terminate(int(node.db.fetchone("SELECT pg_backend_pid()")[0]))
+        with pytest.raises(Exception, match=lost):
+            node.db.execute("DELETE FROM objects")
+        node.db.execute("DELETE FROM objects")
+    assert count(node) == before
