@@ -31,7 +31,13 @@ from tansiq.stix.extensions import (
     distribution_of,
 )
 from tansiq.store.database import Database
-from tansiq.store.ingest import IngestResult, ObjectRejected, ingest, store_batches
+from tansiq.store.ingest import (
+    IngestResult,
+    ObjectRejected,
+    ingest,
+    same_json,
+    store_batches,
+)
 from tansiq.store.migrations import migrate
 from tansiq.store.parallel import WORKERS, file_batches
 from tansiq.store.rows import version_of
@@ -270,7 +276,7 @@ class Node:
             )
             .fetchone()
         )
-        return row is not None and bool(orjson.loads(row[0]) == obj)
+        return row is not None and same_json(orjson.loads(row[0]), obj)
 
     def _audit_write(
         self, actor: str, distribution: Sequence[str] | None, tlp: str | None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import PG_URL
 from test_store import count, indicator
 
 from tansiq.node import Node
-from tansiq.store.ingest import ingest
+from tansiq.store.ingest import IngestError, ingest
 
 
 def _terminate(pid: int) -> None:
@@ -49,3 +51,20 @@ def test_postgresql_session_lost_inside_a_write_is_not_replaced_there(node: Node
             node.db.execute("DELETE FROM objects")
         node.db.execute("DELETE FROM objects")
     assert count(node) == before
+
+
+@pytest.mark.parametrize(("stored", "posted"), [(1, True), (0, False), ([1], [True])])
+def test_a_boolean_is_not_the_same_as_a_number(node: Node, stored: Any, posted: Any) -> None:
+    """A version that differs from the stored one only by ``true`` for ``1`` (JSON values of
+    different types, equal in Python) is a conflict, not an identical no-op that is dropped;
+    within one bundle as well as against a committed version."""
+    ingest(node.db, [indicator(910, x_flag=stored)])
+    with pytest.raises(IngestError) as exc:
+        ingest(node.db, [indicator(910, x_flag=posted)])
+    assert exc.value.only_conflicts
+    with pytest.raises(IngestError) as exc:
+        ingest(node.db, [indicator(911, x_flag=stored), indicator(911, x_flag=posted)])
+    assert exc.value.only_conflicts
+    same = ingest(node.db, [indicator(910, x_flag=stored), indicator(912, x_n=1.0)])
+    assert (same.stored, same.unchanged) == (1, 1)
+    assert ingest(node.db, [indicator(912, x_n=1)]).unchanged == 1  # one JSON number

@@ -260,7 +260,25 @@ class _Writer:
             self.end_stream()
             row = self.db.fetchone("SELECT json FROM objects WHERE added = ?", (prior,))
             stored = row[0] if row else None
-        return stored is not None and (stored == text or orjson.loads(stored) == orjson.loads(text))
+        return stored is not None and (
+            stored == text or same_json(orjson.loads(stored), orjson.loads(text))
+        )
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Are *a* and *b* (parsed JSON) the same JSON value?  As ``==`` (key order aside, ``1`` is
+    ``1.0``), except that ``true`` and ``false`` are not the numbers ``1`` and ``0``."""
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(same_json(v, b[k]) for k, v in a.items())
+        )
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same_json, a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
 
 
 _switching_lock = threading.Lock()
