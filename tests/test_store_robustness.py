@@ -68,3 +68,25 @@ def test_a_boolean_is_not_the_same_as_a_number(node: Node, stored: Any, posted: 
     same = ingest(node.db, [indicator(910, x_flag=stored), indicator(912, x_n=1.0)])
     assert (same.stored, same.unchanged) == (1, 1)
     assert ingest(node.db, [indicator(912, x_n=1)]).unchanged == 1  # one JSON number
+
+
+def test_sqlite_commit_that_fails_leaves_no_transaction_open(node: Node) -> None:
+    """SQLite: when ``COMMIT`` itself fails (here a deferred foreign key; a full disk or an I/O
+    error alike) the transaction stays open unless rolled back: the write's changes would then
+    be committed by whatever statement ends it later, and every later write on the thread
+    failed with 'cannot start a transaction within a transaction'."""
+    if not node.db.dialect.is_sqlite:
+        pytest.skip("SQLite only (psycopg ends a transaction whose COMMIT fails)")
+    db = node.db
+    db.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+    db.execute(
+        "CREATE TEMP TABLE child (parent INTEGER"
+        " REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    before = count(node)
+    with pytest.raises(Exception, match=r"(?i)foreign key"), db.write():
+        db.execute("INSERT INTO child (parent) VALUES (1)")
+        db.execute("DELETE FROM objects")
+    assert not db.connection().in_transaction
+    assert count(node) == before
+    assert ingest(db, [indicator(920)]).stored == 1

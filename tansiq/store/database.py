@@ -249,7 +249,7 @@ class Database:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            commit_sqlite(conn)
         else:
             with conn.transaction():
                 row = conn.execute(
@@ -343,6 +343,17 @@ class Database:
             )
             types = self._types[key] = [found[c] for c in columns]
         return types
+
+
+def commit_sqlite(conn: sqlite3.Connection) -> None:
+    """``COMMIT``, or roll back if it fails: SQLite leaves the transaction open then (a
+    deferred constraint, a full disk), and a later statement would commit it."""
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class CopyStream:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tansiq.stix.timestamps import now_micros
-from tansiq.store.database import Database
+from tansiq.store.database import Database, commit_sqlite
 from tansiq.store.dialect import Dialect
 
 
@@ -300,7 +300,7 @@ def _migrate(db: Database) -> list[str]:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            commit_sqlite(conn)
         else:
             with db.transaction_depth(), conn.transaction():
                 for statement in step(db.dialect):
