@@ -269,6 +269,13 @@ CASES: Final[list[tuple[str, dict[str, Any]]]] = [
     ("created-february-30", mutate("campaign", created="2016-02-30T20:03:00.000Z")),
     ("created-hour-24", mutate("campaign", created="2016-04-06T24:03:00.000Z")),
     ("created-leap-second", mutate("campaign", created="2016-04-06T20:03:60.000Z")),
+    # Unicode digits: a regex \d matches them and int() reads them ("\u0660" is Arabic-Indic 0)
+    ("created-arabic-indic-digit", mutate("campaign", created="2016-04-06T20:03:0\u0660.000Z")),
+    (
+        "modified-arabic-indic-fraction",
+        mutate("campaign", modified="2016-05-07T11:22:30.12\u0663Z"),
+    ),
+    ("report-published-devanagari-year", mutate("report", published="\u0968016-01-20T17:00:00Z")),
     ("modified-before-created", mutate("campaign", modified="2016-04-06T20:02:59.999Z")),
     ("indicator-valid_from-bad", mutate("indicator", valid_from="2016-01-01")),
     (

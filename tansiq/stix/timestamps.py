@@ -12,7 +12,10 @@ import time
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z\Z")
+# ASCII digits only: ``\d`` would match any Unicode digit ("٣") and int() would take it.
+_TS = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?Z\Z"
+)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
