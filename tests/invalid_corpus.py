@@ -210,6 +210,22 @@ VALID: Final[dict[str, dict[str, Any]]] = {
         "value": "198.51.100.3",
     },
     "x-acme-widget": _obj("x-acme-widget", 30, x_acme_colour="red", name="Widget"),
+    **{
+        sco["type"]: {"spec_version": "2.1", "id": uid(sco["type"], 40 + i), **sco}
+        for i, sco in enumerate(
+            [
+                {"type": "file", "name": "a.exe", "hashes": {"SHA-256": "ab" * 32}},
+                {"type": "autonomous-system", "number": 15139},
+                {"type": "network-traffic", "src_ref": uid("ipv4-addr", 18), "protocols": ["tcp"]},
+                {"type": "process", "pid": 4},
+                {
+                    "type": "artifact",
+                    "url": "https://example.com/a.bin",
+                    "hashes": {"MD5": "a" * 32},
+                },
+            ]
+        )
+    },
 }
 
 
@@ -533,6 +549,18 @@ CASES: Final[list[tuple[str, dict[str, Any]]]] = [
         mutate("extension-definition", extension_types=["new-widget"]),
     ),
     ("ipv4-addr-no-value", mutate("ipv4-addr", value=DELETE)),
+    # --- cyber-observables: the types of required properties, hashes, at-least-one rules
+    ("ipv4-addr-value-number", mutate("ipv4-addr", value=3325256707)),
+    ("autonomous-system-number-string", mutate("autonomous-system", number="15139")),
+    ("autonomous-system-number-fraction", mutate("autonomous-system", number=1.5)),
+    ("network-traffic-protocols-string", mutate("network-traffic", protocols="tcp")),
+    ("file-name-number", mutate("file", name=7)),
+    ("file-hashes-string", mutate("file", hashes="ab" * 32)),
+    ("file-hashes-empty", mutate("file", hashes={})),
+    ("file-hashes-sha-256-short", mutate("file", hashes={"SHA-256": "abc"})),
+    ("process-without-properties", mutate("process", pid=DELETE)),
+    ("artifact-url-without-hashes", mutate("artifact", hashes=DELETE)),
+    ("artifact-url-and-payload_bin", mutate("artifact", payload_bin="aGVsbG8=")),
 ]
 
 #: One defect each, rejected by tansiq; stix2-validator raises on them instead of answering.
@@ -540,6 +568,7 @@ VALIDATOR_RAISES: Final[list[tuple[str, dict[str, Any]]]] = [
     ("type-missing", mutate("campaign", type=DELETE)),
     ("id-missing", mutate("campaign", id=DELETE)),
     ("created-epoch-number", mutate("campaign", created=1459972980000)),
+    ("file-hashes-list", mutate("file", hashes=[{"SHA-256": "ab" * 32}])),
     (
         "kill_chain_phases-no-phase_name",
         mutate("attack-pattern", kill_chain_phases=[{"kill_chain_name": "mitre-attack"}]),

@@ -5,8 +5,8 @@ types (``x-...``) and custom properties are accepted so custom content round-tri
 properties are opaque (only the name, no-null and no-empty-list rules apply), custom objects get
 the common-property rules.  The rules agree with stix2-validator's error level (the test oracle)
 except where listed in ``DISAGREEMENTS`` in ``tests/test_validate.py``.  Not replicated: the STIX
-patterning grammar (a cheap shape check only), cyber-observable schemas beyond their required
-properties, and the contents of the deprecated ``observed-data.objects``.
+patterning grammar (a cheap shape check only), cyber-observable schemas beyond the rules listed in
+:mod:`tansiq.stix.observables`, and the contents of the deprecated ``observed-data.objects``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Final
 
+from tansiq.stix.observables import SCO_GROUPS, SCO_SPECS, SCO_TYPES, UUID4_UNLESS
 from tansiq.stix.timestamps import to_micros
 
 __all__ = ["Problem", "check_object"]
@@ -58,6 +59,7 @@ _base64_ok: Final = re.compile(
     r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)\Z"
 ).match
 _hex_ok: Final = re.compile(r"(?:[0-9a-fA-F]{2})+\Z").match
+_hash_key_ok: Final = re.compile(r"[a-zA-Z0-9_-]{3,250}\Z").match  # a custom hash algorithm
 _url_ok: Final = re.compile(  # runs of plain characters matched at once: ~8x faster
     r"[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-]++|%[0-9A-Fa-f]{2})*+\Z"
 ).match
@@ -89,11 +91,7 @@ _SDO: Final = _words(
     "report threat-actor tool vulnerability"
 )
 _SRO: Final = _words("relationship sighting")
-_SCO: Final = _words(
-    "artifact autonomous-system directory domain-name email-addr email-message file ipv4-addr "
-    "ipv6-addr mac-addr mutex network-traffic process software url user-account "
-    "windows-registry-key x509-certificate"
-)
+_SCO: Final = SCO_TYPES
 _META: Final = _words("bundle marking-definition language-content extension-definition")
 # "Core" objects need spec_version, created and modified (custom ones: when they have either).
 _CORE: Final = _SDO | _SRO | _words("language-content extension-definition")
@@ -116,15 +114,7 @@ _TLP1: Final = {  # the four fixed TLP 1.0 marking definitions of STIX 2.1 secti
     "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": "red",
 }
 _TLP1_PROPS: Final = _words("type id spec_version created name definition definition_type")
-# SCOs whose id must be a UUIDv4 when none of these ID-contributing properties is present.
-_UUID4_UNLESS: Final = {
-    t: tuple(filter(None, props.split(",")))
-    for t, props in _pairs(
-        "artifact=hashes,payload_bin email-message=from_ref,subject,body process= "
-        "user-account=account_type,user_id,account_login windows-registry-key=key,values "
-        "x509-certificate=hashes,serial_number"
-    ).items()
-}
+_UUID4_UNLESS: Final = UUID4_UNLESS
 # Every top-level *_ref / *_refs property STIX 2.1 defines: these must hold identifiers.  Custom
 # properties with these suffixes are opaque (ATT&CK ships x_mitre_data_source_ref: "").
 _SPEC_REFS: Final = _words(
@@ -315,18 +305,25 @@ def _c_external_references(obj: _Obj, k: str, v: Any, out: _Out) -> None:
                 out.append(Problem(f"{k}[{i}].{name}", "must be a string"))
         if "url" in r and (type(r["url"]) is not str or not _url_ok(r["url"])):
             out.append(Problem(f"{k}[{i}].url", "must be a URL (RFC 3986)"))
-        if "hashes" not in r:
-            continue
-        hashes = r["hashes"]
-        if type(hashes) is not dict or not hashes:
-            out.append(Problem(f"{k}[{i}].hashes", "must be a non-empty dictionary"))
-            continue
-        for algo, value in hashes.items():
-            size = _HEX_LEN.get(algo, 0)
-            if algo not in _HASH_ALGOS:
-                out.append(Problem(f"{k}[{i}].hashes.{algo}", "must be a hash-algorithm-ov name"))
-            elif type(value) is not str or (size and (len(value) != size or not _hex_ok(value))):
-                out.append(Problem(f"{k}[{i}].hashes.{algo}", f"must be a {algo} hash"))
+        if "hashes" in r:
+            _hashes(f"{k}[{i}].hashes", r["hashes"], out, False)
+
+
+def _hashes(where: str, hashes: object, out: _Out, custom: bool) -> None:
+    """A hashes dictionary; *custom*: other keys than hash-algorithm-ov names are allowed."""
+    if type(hashes) is not dict or not hashes:
+        out.append(Problem(where, "must be a non-empty dictionary"))
+        return
+    for algo, value in hashes.items():
+        size = _HEX_LEN.get(algo, 0)
+        if algo not in _HASH_ALGOS and not (custom and type(algo) is str and _hash_key_ok(algo)):
+            out.append(Problem(f"{where}.{algo}", "must be a hash-algorithm-ov name"))
+        elif type(value) is not str or (size and (len(value) != size or not _hex_ok(value))):
+            out.append(Problem(f"{where}.{algo}", f"must be a {algo} hash"))
+
+
+def _c_hashes(obj: _Obj, k: str, v: Any, out: _Out) -> None:  # of a cyber-observable
+    _hashes(k, v, out, True)
 
 
 def _selects(obj: _Obj, selector: str) -> bool:
@@ -463,6 +460,7 @@ _KINDS: Final[dict[str, _Check]] = {
     "l": _c_strs,
     "t": _c_ts,
     "k": _c_kill_chain,
+    "i": _int_range(-(2**53) + 2, 2**53 - 2),  # spec 2.8: integers are signed 54-bit values
 }
 _SPECIAL: Final[dict[str, _Check]] = {
     "confidence": _int_range(0, 100),
@@ -483,6 +481,7 @@ _SPECIAL: Final[dict[str, _Check]] = {
     "contents": _c_contents,
     "extension_types": _c_extension_types,
     "extension_properties": _c_extension_properties,
+    "hashes": _c_hashes,
 }
 _COMMON_SPEC = " ".join(
     (
@@ -533,15 +532,8 @@ _TYPE_SPECS: Final = {
     "language-content": "object_ref!:r-lc object_modified:t contents!:*",
     "extension-definition": f"created_by_ref!:r=identity {_NAMED} schema!:s version!:s "
     "extension_types!:* extension_properties:*",
-    **dict.fromkeys(_SCO, "defanged:b"),
+    **SCO_SPECS,
 }
-_SCO_REQUIRED = _pairs(
-    "autonomous-system=number directory=path email-message=is_multipart mutex=name "
-    "network-traffic=protocols software=name domain-name=value email-addr=value "
-    "ipv4-addr=value ipv6-addr=value mac-addr=value url=value"
-)
-for _sco, _prop in _SCO_REQUIRED.items():
-    _TYPE_SPECS[_sco] += f" {_prop}!:-"
 
 
 def _kind(name: str, kind: str) -> _Check | None:
@@ -630,7 +622,13 @@ def _post_marking_definition(obj: _Obj, out: _Out) -> None:
         out.append(Problem("object_marking_refs", "must not reference this marking-definition"))
 
 
+def _post_artifact(obj: _Obj, out: _Out) -> None:
+    if "url" in obj and "hashes" not in obj:
+        out.append(Problem("hashes", "required when url is present"))
+
+
 _POST: Final[dict[str, Callable[[_Obj, _Out], None]]] = {
+    "artifact": _post_artifact,
     "location": _post_location,
     "malware": _post_malware,
     "marking-definition": _post_marking_definition,
@@ -638,9 +636,8 @@ _POST: Final[dict[str, Callable[[_Obj, _Out], None]]] = {
 # type -> (properties, how many of them must be present)
 _GROUPS: Final = {
     "malware-analysis": (("result", "analysis_sco_refs"), "at least one"),
-    "file": (("hashes", "name"), "at least one"),
-    "network-traffic": (("src_ref", "dst_ref"), "at least one"),
     "observed-data": (("object_refs", "objects"), "exactly one"),
+    **SCO_GROUPS,
 }
 
 # --- property names and values ---------------------------------------------------------------
