@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PG_URL
+from conftest import BACKENDS, PG_URL
 from test_store import count, indicator
 
 from tansiq.node import Node
@@ -19,12 +19,14 @@ def _terminate(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
+
+
+@ON_POSTGRESQL
 def test_postgresql_session_lost_between_requests_is_opened_again(node: Node) -> None:
     """PostgreSQL: when the server ends a thread's session (a restart, an idle timeout, an
     administrator), the request that meets the dead connection fails, and the next one on that
     thread opens a new session instead of failing the same way for ever."""
-    if node.db.dialect.is_sqlite:
-        pytest.skip("PostgreSQL sessions only")
     before = count(node)
     for conn in (node.db.connection(), node.db.reader()):
         _terminate(int(conn.execute("SELECT pg_backend_pid()").fetchone()[0]))
@@ -37,12 +39,11 @@ def test_postgresql_session_lost_between_requests_is_opened_again(node: Node) ->
     assert node.db.reader().execute("SELECT 1").fetchone()[0] == 1
 
 
+@ON_POSTGRESQL
 def test_postgresql_session_lost_inside_a_write_is_not_replaced_there(node: Node) -> None:
     """A session lost in the middle of a write transaction stays lost until the transaction
     ends: a new session there would run the rest of the transaction's statements each in a
     transaction of its own, without the write lock."""
-    if node.db.dialect.is_sqlite:
-        pytest.skip("PostgreSQL sessions only")
     before = count(node)
     lost = r"(?i)terminat|closed|lost|server"
     with pytest.raises(Exception, match=lost), node.db.write():
@@ -70,13 +71,12 @@ def test_a_boolean_is_not_the_same_as_a_number(node: Node, stored: Any, posted: 
     assert ingest(node.db, [indicator(912, x_n=1)]).unchanged == 1  # one JSON number
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_commit_that_fails_leaves_no_transaction_open(node: Node) -> None:
     """SQLite: when ``COMMIT`` itself fails (here a deferred foreign key; a full disk or an I/O
     error alike) the transaction stays open unless rolled back: the write's changes would then
     be committed by whatever statement ends it later, and every later write on the thread
     failed with 'cannot start a transaction within a transaction'."""
-    if not node.db.dialect.is_sqlite:
-        pytest.skip("SQLite only (psycopg ends a transaction whose COMMIT fails)")
     db = node.db
     db.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
     db.execute(
