@@ -608,3 +608,33 @@ def test_cli_disable_enable_and_new_password(settings: Settings, node: Node, rea
         if e["action"] == "account_changed" and e["target"] == reader
     ]
     assert ops == ["disabled", "enabled", "password"]
+
+
+def test_login_racing_a_password_change_keeps_no_session(
+    node: Node, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login whose (slow) argon2 check of the old password overlaps `account password` must
+    not open a session after the change committed: set_password ends the account's sessions,
+    and one started with the old password just after would outlive it."""
+    from tansiq.accounts import store
+
+    real = store.check_password
+    changed: list[bool] = []
+
+    def check_then_change(stored: str, password: str) -> bool:
+        ok = real(stored, password)
+        if ok and not changed:  # the password changes while this login is being checked
+            changed.append(True)
+            store.set_password(node.db, reader, "a-new-password-2")
+        return ok
+
+    monkeypatch.setattr(store, "check_password", check_then_change)
+    with web(node) as c:
+        r = login(c, reader, PASSWORD)
+        assert changed
+        assert r.status_code == 401, r.text
+        assert c.get("/api/session").status_code == 401
+    assert node.db.fetchone("SELECT COUNT(*) FROM sessions WHERE username = ?", (reader,)) == (0,)
+    monkeypatch.setattr(store, "check_password", real)
+    with web(node) as c:
+        assert login(c, reader, "a-new-password-2").status_code == 200

@@ -16,18 +16,32 @@ from tansiq.store.database import Database
 MINUTE_US = 60 * 1_000_000
 
 
-def start_session(db: Database, username: str, minutes: int) -> tuple[str, str]:
-    """Open a session for *username*; return ``(session_token, csrf_token)``."""
+def start_session(
+    db: Database, username: str, minutes: int, password_hash: str | None = None
+) -> tuple[str, str] | None:
+    """Open a session for *username*; return ``(session_token, csrf_token)``.
+
+    With *password_hash* (the stored hash the login's password matched), only while the
+    account still has that password and is enabled, else ``None``: checked under the write lock,
+    so a password change (which ends the account's sessions) that commits while the password
+    is being checked cannot leave a session opened with the old password behind it."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    now = now_micros()
-    db.execute(
-        "INSERT INTO sessions (session_hash, username, csrf_token, created, expires) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (token_hash(token), username, csrf, now, now + minutes * MINUTE_US),
-    )
-    # Housekeeping: sessions past their expiry can never be used again.
-    db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+    with db.write():
+        if password_hash is not None:
+            row = db.fetchone(
+                "SELECT password_hash, disabled FROM accounts WHERE username = ?", (username,)
+            )
+            if row is None or row[0] != password_hash or row[1]:
+                return None
+        now = now_micros()
+        db.execute(
+            "INSERT INTO sessions (session_hash, username, csrf_token, created, expires) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (token_hash(token), username, csrf, now, now + minutes * MINUTE_US),
+        )
+        # Housekeeping: sessions past their expiry can never be used again.
+        db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
     return token, csrf
 
 

@@ -117,6 +117,14 @@ def login_record(db: Database, username: str) -> tuple[str, Account] | None:
 
 
 def verify_login(db: Database, username: str, password: str) -> Account | None:
+    matched = match_login(db, username, password)
+    return None if matched is None else matched[0]
+
+
+def match_login(db: Database, username: str, password: str) -> tuple[Account, str] | None:
+    """The enabled account *password* logs in as, with the stored hash it matched (a session
+    opened on the strength of this check names that hash: see
+    :func:`tansiq.accounts.sessions.start_session`)."""
     record = login_record(db, username)
     if record is None:
         check_password(_DUMMY_HASH, password)  # same work as a real check: no user enumeration
@@ -124,7 +132,7 @@ def verify_login(db: Database, username: str, password: str) -> Account | None:
     stored, account = record
     if account.disabled or not check_password(stored, password):
         return None
-    return account
+    return account, stored
 
 
 Record = Callable[[], object] | None

@@ -38,9 +38,9 @@ from tansiq.accounts.store import (
     find_token,
     get_account,
     list_tokens,
+    match_login,
     parse_scopes,
     revoke_token,
-    verify_login,
 )
 from tansiq.api.deps import (
     CSRF_FAILED,
@@ -242,14 +242,19 @@ def _check_login(
     seq = ratelimit.attempt(
         node.db, username, address, s.login_max_failures, s.login_window_seconds
     )
-    account = verify_login(node.db, username, password) if username and password else None
-    if account is None:  # the attempt's row stays: it is the failure
+    matched = match_login(node.db, username, password) if username and password else None
+    # Only while the password just checked is still the account's (not changed meanwhile).
+    started = None
+    if matched is not None:
+        started = start_session(node.db, matched[0].username, s.session_minutes, matched[1])
+    if matched is None or started is None:  # the attempt's row stays: it is the failure
         audit.record(
             node.db, username[:64] or "-", "login_failed", username[:64], {"address": address}
         )
         return None, "", ""
+    account = matched[0]
+    session, csrf = started
     ratelimit.succeeded(node.db, account.username, seq)
-    session, csrf = start_session(node.db, account.username, s.session_minutes)
     audit.record(node.db, account.username, "login", account.username, {"address": address})
     return account.username, session, csrf
 
