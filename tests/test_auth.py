@@ -638,3 +638,23 @@ def test_login_racing_a_password_change_keeps_no_session(
     monkeypatch.setattr(store, "check_password", real)
     with web(node) as c:
         assert login(c, reader, "a-new-password-2").status_code == 200
+
+
+def test_login_with_a_nul_in_the_username_is_a_plain_failure(node: Node, reader: str) -> None:
+    """No account's name holds NUL, which PostgreSQL text cannot store either: such a login (web
+    form or TAXII Basic) is an ordinary failed login, counted and audited, on both databases
+    (on PostgreSQL it was a 500 from the rate limiter's insert, and neither)."""
+    import base64
+
+    from tansiq import audit
+
+    odd = "ri\x00ta"
+    basic = base64.b64encode(f"{odd}:{PASSWORD}".encode()).decode()
+    with web(node, login_max_failures=2) as c:
+        assert login(c, odd, PASSWORD).status_code == 401
+        r = c.get("/taxii2/", headers={"Authorization": f"Basic {basic}"})
+        assert r.status_code == 401
+        assert login(c, odd, PASSWORD).status_code == 429  # both failures counted
+    failed = [e for e in audit.page(node.db, None, 1000) if e["action"] == "login_failed"]
+    assert len(failed) == 2 and all(e["target"][:2] + e["target"][3:] == "rita" for e in failed)
+    assert audit.verify(node.db).ok

@@ -116,6 +116,13 @@ def login_record(db: Database, username: str) -> tuple[str, Account] | None:
     return None if row is None else (row[0], Account(row[1], row[2], row[3], bool(row[4])))
 
 
+def typed_username(text: str) -> str:
+    """A username as typed at a login, fit to store (rate limit, audit) in either database:
+    PostgreSQL text cannot hold NUL, which no account's name holds either, so it becomes
+    U+FFFD (in no account's name as well): the login then fails like any other."""
+    return text.replace("\x00", "\ufffd")
+
+
 def verify_login(db: Database, username: str, password: str) -> Account | None:
     matched = match_login(db, username, password)
     return None if matched is None else matched[0]

@@ -41,6 +41,7 @@ from tansiq.accounts.store import (
     match_login,
     parse_scopes,
     revoke_token,
+    typed_username,
 )
 from tansiq.api.deps import (
     CSRF_FAILED,
@@ -206,7 +207,7 @@ async def _form(request: Request) -> dict[str, str]:
 @router.post("/login", include_in_schema=False)
 async def login(request: Request, node: NodeDep) -> Response:
     form = await _form(request)
-    username = form.get("username", "").strip()
+    username = typed_username(form.get("username", "").strip())
     next_path = _safe_next(form.get("next", AFTER_LOGIN))
     if not csrf_matches(request.cookies.get(login_cookie(request)), form.get(CSRF_FIELD, "")):
         return _fail(request, node, 403, CSRF_FAILED, username, next_path)

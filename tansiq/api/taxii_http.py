@@ -43,6 +43,7 @@ from tansiq.accounts.store import (
     login_record,
     token_id,
     token_scopes,
+    typed_username,
     verify_login,
 )
 from tansiq.api.deps import get_node, get_settings
@@ -131,7 +132,8 @@ def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise TaxiiError(401, "malformed Basic credentials", CHALLENGE) from None
-    username, _, password = decoded.partition(":")
+    typed, _, password = decoded.partition(":")
+    username = typed_username(typed)
     digest = hashlib.sha256(password.encode()).hexdigest()
     return username, password, (node.db.describe(), username, digest)
 
