@@ -658,3 +658,25 @@ def test_login_with_a_nul_in_the_username_is_a_plain_failure(node: Node, reader:
     failed = [e for e in audit.page(node.db, None, 1000) if e["action"] == "login_failed"]
     assert len(failed) == 2 and all(e["target"][:2] + e["target"][3:] == "rita" for e in failed)
     assert audit.verify(node.db).ok
+
+
+def test_a_token_cannot_create_a_token_that_outlives_it(
+    client: TestClient, node: Node, reader: str
+) -> None:
+    """Like its scopes, a token's lifetime bounds what it can hand itself: a token due to expire
+    tomorrow minting one for ten years would make its expiry (and, once leaked, its revocation)
+    meaningless.  (Sessions and admins acting for other accounts are not bounded by it.)"""
+    from tansiq.accounts.store import find_token, token_id
+
+    short = create_token(node.db, reader, "one day", days=1)
+    limit = find_token(node.db, short).expires
+    auth = {"Authorization": f"Bearer {short}"}
+    r = client.post("/api/tokens", json={"label": "long", "days": 3650}, headers=auth)
+    assert r.status_code == 201, r.text
+    child = find_token(node.db, r.json()["token"])
+    assert child.id != token_id(short) and child.expires <= limit
+    r = client.post("/api/tokens", json={"label": "default"}, headers=auth)
+    assert r.status_code == 201 and find_token(node.db, r.json()["token"]).expires <= limit
+    # the admin's token (90 days) may still give rita a longer one
+    r = client.post("/api/tokens", json={"username": reader, "days": 365})
+    assert r.status_code == 201 and find_token(node.db, r.json()["token"]).expires > limit

@@ -180,17 +180,26 @@ _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
 def create_token(
-    db: Database, username: str, label: str, scopes: str = "api", days: int = 90
+    db: Database,
+    username: str,
+    label: str,
+    scopes: str = "api",
+    days: int = 90,
+    not_after: int | None = None,
 ) -> str:
-    """A new API token for *username*; only its hash is stored, the token is shown once."""
+    """A new API token for *username*; only its hash is stored, the token is shown once.
+    It expires in *days*, or at *not_after* (µs) if that comes first."""
     if get_account(db, username) is None:
         raise AccountError(f"no account {username!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = now_micros()
+    expires = now + days * DAY_US
+    if not_after is not None:
+        expires = min(expires, not_after)
     db.execute(
         "INSERT INTO tokens (token_hash, username, label, scopes, created, expires) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (token_hash(token), username, label, scopes, now, now + days * DAY_US),
+        (token_hash(token), username, label, scopes, now, expires),
     )
     return token
 
@@ -310,11 +319,17 @@ def token_id(token: str) -> str:
 
 def token_scopes(db: Database, token: str) -> frozenset[str] | None:
     """The scopes of a live (unexpired, unrevoked) token, or ``None``."""
+    grant = token_grant(db, token)
+    return None if grant is None else grant[0]
+
+
+def token_grant(db: Database, token: str) -> tuple[frozenset[str], int] | None:
+    """The scopes and expiry (µs) of a live (unexpired, unrevoked) token, or ``None``."""
     row = db.fetchone(
-        "SELECT scopes FROM tokens WHERE token_hash = ? AND revoked = 0 AND expires > ?",
+        "SELECT scopes, expires FROM tokens WHERE token_hash = ? AND revoked = 0 AND expires > ?",
         (token_hash(token), now_micros()),
     )
-    return None if row is None else frozenset(str(row[0]).split())
+    return None if row is None else (frozenset(str(row[0]).split()), int(row[1]))
 
 
 def list_tokens(db: Database, username: str | None = None) -> list[TokenInfo]:

@@ -330,11 +330,13 @@ def create_api_token(
         scopes = parse_scopes(spec.scopes, account.role)
     except AccountError as exc:
         raise Problem(400, str(exc)) from None
-    if target == me and auth.via == "token" and not set(scopes.split()) <= auth.scopes:
+    own_token = target == me and auth.via == "token"
+    if own_token and not set(scopes.split()) <= auth.scopes:
         raise Problem(403, "a token cannot create a token with scopes it does not have")
     days = spec.days or settings_of(request).token_days
+    not_after = auth.expires if own_token else None  # nor one that outlives it
     with node.db.write():  # no token without its audit entry
-        token = create_token(node.db, target, spec.label, scopes, days)
+        token = create_token(node.db, target, spec.label, scopes, days, not_after)
         info = find_token(node.db, token, target)
         audit.record_in(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
     body = {"token": token, **info.as_dict()}

@@ -25,7 +25,7 @@ from fastapi import Depends, Request
 from tansiq import audit
 from tansiq.accounts.principal import ANONYMOUS, Principal
 from tansiq.accounts.sessions import session_account
-from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_id, token_scopes
+from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_grant, token_id
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -48,6 +48,7 @@ class Auth:
     scopes: frozenset[str]
     csrf: str | None = None  # the session's CSRF token
     stale_session: bool = False  # a session cookie came but is unknown or expired
+    expires: int | None = None  # the token's expiry (µs): a token it creates expires no later
 
 
 NO_AUTH = Auth(ANONYMOUS, "none", frozenset())
@@ -105,8 +106,8 @@ def _resolve(request: Request) -> Auth:
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, "use 'Authorization: Bearer TOKEN'", BEARER)
         account = account_for_token(db, token)
-        scopes = token_scopes(db, token) if account is not None else None
-        if account is None or scopes is None:
+        grant = token_grant(db, token) if account is not None else None
+        if account is None or grant is None:
             audit.record(
                 db,
                 "-",
@@ -122,7 +123,7 @@ def _resolve(request: Request) -> Auth:
             token_id(token),
             {"method": request.method, "path": request.url.path},
         )
-        return Auth(account.principal(node_of(request).code), "token", scopes)
+        return Auth(account.principal(node_of(request).code), "token", grant[0], expires=grant[1])
     cookie = request.cookies.get(session_cookie(request))
     if cookie:
         found = session_account(db, cookie)
