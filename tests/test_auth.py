@@ -680,3 +680,14 @@ def test_a_token_cannot_create_a_token_that_outlives_it(
     # the admin's token (90 days) may still give rita a longer one
     r = client.post("/api/tokens", json={"username": reader, "days": 365})
     assert r.status_code == 201 and find_token(node.db, r.json()["token"]).expires > limit
+
+
+def test_usernames_differing_only_in_case_or_width_are_one_name(node: Node, reader: str) -> None:
+    """'Rita' or fullwidth 'ｒｉｔａ' beside 'rita' would read as the same person in the audit
+    log (actor and target are usernames) and invite logging in as the wrong one."""
+    from tansiq.accounts.store import AccountError, list_accounts
+
+    for name in ("Rita", "RITA", "\uff52\uff49\uff54\uff41", "ADMIN"):
+        with pytest.raises(AccountError, match="already exists"):
+            create_account(node.db, name, "some-password-1", "reader", "EG")
+    assert sorted(a.username for a in list_accounts(node.db)) == ["admin", "rita"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -70,6 +71,12 @@ def check_password_rules(password: str) -> None:
         raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def name_key(username: str) -> str:
+    """What two usernames that read as one have in common: compatibility-normalised (NFKC:
+    fullwidth and other variant forms) and case-folded.  No two accounts share it."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
 def create_account(
     db: Database, username: str, password: str, role: str, partner: str | None
 ) -> Account:
@@ -90,8 +97,11 @@ def create_account(
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
     check_password_rules(password)
-    if get_account(db, username) is not None:
-        raise AccountError(f"account {username!r} already exists")
+    key = name_key(username)
+    for (existing,) in db.fetchall("SELECT username FROM accounts"):
+        if name_key(existing) == key:
+            same = "" if existing == username else f" ({username!r} reads the same)"
+            raise AccountError(f"account {existing!r} already exists{same}")
     db.execute(
         "INSERT INTO accounts (username, password_hash, role, partner, created) "
         "VALUES (?, ?, ?, ?, ?)",
