@@ -175,7 +175,8 @@ def _check_tls(certfile: str, keyfile: str) -> None:
 def ingest_cmd(
     files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any
 ) -> None:
-    """Validate and store STIX bundles; all of them, or nothing when any object is invalid."""
+    """Validate and store STIX bundles (files, or directories of *.json files); all of them,
+    or nothing when any object is invalid."""
 
     from tqdm import tqdm
 
@@ -185,8 +186,16 @@ def ingest_cmd(
 
     settings = _settings(kwargs)
     node = _open_node(settings)
+    paths: list[Path] = []
     for f in files:
-        if not f.is_file():
+        if f.is_dir():  # a directory stands for the *.json files in it, in name order
+            found = sorted(p for p in f.glob("*.json") if p.is_file())
+            if not found:
+                raise click.ClickException(f"{f}: directory holds no .json files")
+            paths.extend(found)
+        elif f.is_file():
+            paths.append(f)
+        else:
             raise click.ClickException(f"{f}: no such file")
     bar = tqdm(unit=" objects", desc="ingest", disable=None, file=sys.stderr)
 
@@ -195,7 +204,7 @@ def ingest_cmd(
 
     try:
         result = node.ingest_files(
-            files,
+            paths,
             distribution=parse_spec(distribution),
             tlp=tlp,
             progress=progress,

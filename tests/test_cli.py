@@ -187,3 +187,23 @@ def test_ingest_streams_a_large_bundle_in_bounded_memory(tmp_path: Path) -> None
     assert int(peak_kb) / 1024 < 160, f"peak RSS {int(peak_kb) / 1024:.0f} MB"
     code, out, _ = run("stats", "--data-dir", str(d), "--json")
     assert json.loads(out)["indicator"] == n
+
+
+def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path) -> None:
+    """A directory argument stands for the ``*.json`` files in it, in name order."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("apt1.json", "poisonivy.json"):
+        (src / name).write_bytes((STIX_DIR / name).read_bytes())
+    (src / "README.txt").write_text("not STIX")
+    code, out, err = run("ingest", "--data-dir", str(data_dir), str(src))
+    assert code == 0, err
+    n = sum(
+        len(orjson.loads((src / f).read_bytes())["objects"])
+        for f in ("apt1.json", "poisonivy.json")
+    )
+    assert f"{n} objects read: {n} stored" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
+    assert code == 1 and "no .json files" in err
