@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -249,10 +250,15 @@ def export(output: Path | None, **kwargs: Any) -> None:
         sys.stdout.buffer.write(b"\n")
         return
     tmp = output.with_name(output.name + ".part")
-    with tmp.open("wb") as f:
-        for chunk in chunks:
-            f.write(chunk)
-    tmp.replace(output)  # never leave a half-written export under the final name
+    try:
+        with tmp.open("wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        tmp.replace(output)  # never leave a half-written export under the final name
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}", err=True)
 
 

@@ -207,3 +207,9 @@ def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path)
     empty.mkdir()
     code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
     assert code == 1 and "no .json files" in err
+
+
+def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
+    assert code == 1
+    assert "Traceback" not in err and "x.json" in err
