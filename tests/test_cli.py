@@ -213,3 +213,12 @@ def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path:
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
     assert code == 1
     assert "Traceback" not in err and "x.json" in err
+
+
+def test_settings_does_not_print_the_database_password(tmp_path: Path) -> None:
+    url = "postgresql://tansiq:s3cret-pw@db.example:5432/tansiq"
+    code, out, _ = run("settings", "--data-dir", str(tmp_path), "--database-url", url)
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("database_url"))
+    assert "s3cret-pw" not in out
+    assert "postgresql://tansiq:********@db.example:5432/tansiq" in line
