@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -218,13 +219,42 @@ def ingest_cmd(
         raise click.ClickException(f"{exc}; nothing stored") from None
     except IngestError as exc:
         bar.close()
+        where = _file_of(paths, [e.index for e in exc.errors[:50]])
         for e in exc.errors[:50]:
-            click.echo(f"error: {e}", err=True)
+            if e.index in where:  # the index within that file, not across all of them
+                path, local = where[e.index]
+                e = dataclasses.replace(e, index=local)
+                click.echo(f"error: {path}: {e}", err=True)
+            else:
+                click.echo(f"error: {e}", err=True)
         if len(exc.errors) > 50:
             click.echo(f"... and {len(exc.errors) - 50} more", err=True)
         raise click.ClickException(str(exc)) from None
     bar.close()
     click.echo(f"{result.total} objects read: {result.stored} stored, {result.unchanged} unchanged")
+
+
+def _file_of(paths: list[Path], indexes: list[int]) -> dict[int, tuple[Path, int]]:
+    """Map object *indexes* counted across *paths* (several files) to (file, index in it)."""
+    from tansiq.stix.bundles import InputError, iter_file
+
+    if len(paths) < 2 or not indexes:
+        return {}
+    wanted = sorted(set(indexes))
+    found: dict[int, tuple[Path, int]] = {}
+    start = 0
+    try:
+        for path in paths:
+            count = sum(1 for _ in iter_file(path))
+            for i in wanted:
+                if start <= i < start + count:
+                    found[i] = (path, i - start)
+            start += count
+            if start > wanted[-1]:
+                break
+    except InputError:
+        pass
+    return found
 
 
 @main.command()

@@ -222,3 +222,15 @@ def test_settings_does_not_print_the_database_password(tmp_path: Path) -> None:
     line = next(x for x in out.splitlines() if x.startswith("database_url"))
     assert "s3cret-pw" not in out
     assert "postgresql://tansiq:********@db.example:5432/tansiq" in line
+
+
+def test_ingest_errors_name_the_file_and_the_index_in_it(data_dir: Path, tmp_path: Path) -> None:
+    bad = indicator(2)
+    del bad["pattern_type"]
+    f = tmp_path / "second.json"
+    f.write_text(json.dumps([indicator(1), bad]))
+    first = STIX_DIR / "apt1.json"
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(first), str(f))
+    assert code == 1
+    line = next(x for x in err.splitlines() if "pattern_type" in x)
+    assert f"{f}: object 1 " in line, line
