@@ -352,6 +352,18 @@ def test_staff_accounts_belong_to_the_node_agency(node: Node) -> None:
         assert c.get(f"/api/objects/{hidden['id']}", headers=auth).status_code == 404
 
 
+def test_reading_the_audit_log_needs_the_admin_scope(node: Node) -> None:
+    """The audit log is administration: an admin's token without the 'admin' scope (say, one
+    made for a script that lists objects) does not read it."""
+    api_only = create_token(node.db, "admin", "script", "api")
+    full = create_token(node.db, "admin", "console", "api admin")
+    with web(node) as c:
+        r = c.get("/api/audit", headers={"Authorization": f"Bearer {api_only}"})
+        assert r.status_code == 403 and "'admin' scope" in r.json()["detail"]
+        r = c.get("/api/audit", headers={"Authorization": f"Bearer {full}"})
+        assert r.status_code == 200 and r.json()["entries"]
+
+
 # -- API tokens ------------------------------------------------------------------------------
 def test_token_create_list_revoke(client: TestClient) -> None:
     r = client.post("/api/tokens", json={"label": "ci", "days": 7, "scopes": "api"})

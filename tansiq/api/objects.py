@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tansiq import audit, policy
 from tansiq.accounts.principal import Principal
-from tansiq.api.deps import get_node, principal
+from tansiq.api.deps import Auth, current_auth, get_node, principal
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.sharing import SharingError, parse_spec
@@ -220,11 +220,12 @@ def change_distribution(
 def audit_log(
     node: NodeDep,
     who: PrincipalDep,
+    auth: Annotated[Auth, Depends(current_auth)],
     after: Annotated[int | None, Query(ge=0, description="last seq of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    if not who.can("admin"):
-        raise Problem(403, "only admins may read the audit log")
+    if not who.can("admin") or "admin" not in auth.scopes:
+        raise Problem(403, "only an admin (with the 'admin' scope) may read the audit log")
     entries = audit.page(node.db, after, limit)
     nxt = entries[-1]["seq"] if len(entries) == limit else None
     return Response(orjson.dumps({"entries": entries, "next": nxt}), media_type=JSON)
