@@ -200,7 +200,11 @@ def local_stamp(
     partners = expand(db, distribution, own_code) if distribution is not None else None
     if tlp is not None and tlp not in TLP_IDS:
         raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
-    foreign = {p.identity_id: p.code for p in list_partners(db) if p.identity_id != own_identity}
+    registered = list_partners(db)
+    foreign = {p.identity_id: p.code for p in registered if p.identity_id != own_identity}
+    # A kept distribution may name only partners registered now: a code registered later
+    # would otherwise see what was never released to it (as "all" does not, either).
+    known = {p.code for p in registered} | {own_code}
     # Built once, shared by every object this hook stamps.
     asked = None if partners is None else distribution_value(own_code, partners)
     own_only = distribution_value(own_code, [own_code])
@@ -224,6 +228,8 @@ def local_stamp(
         else:
             codes = current.get("partners")
             odd = odd_codes(codes)
+            if not odd and isinstance(codes, list):
+                odd = [repr(c) for c in codes if c not in known]
             if not isinstance(codes, list) or odd or own_code not in codes:
                 more = f" ({', '.join(odd)} is not one)" if odd else ""
                 raise ObjectRejected(

@@ -141,3 +141,25 @@ def test_reads_writes_and_exports_are_audited(fed: Node, client: TestClient) -> 
     for action in ("objects_written", "object_read", "export", "token_used"):
         assert action in actions
     assert audit.verify(fed.db).ok
+
+
+def test_kept_distribution_names_only_registered_partners(fed: Node) -> None:
+    """A distribution already on an ingested object may not name a code that is no partner yet:
+    the partner registered under that code later would see what was never released to it
+    ("all" is expanded to the partners registered at the time; a forged code must not do
+    better)."""
+    obj = set_distribution(indicator(30), "EG", ["EG", "ZZ"])
+    create_account(fed.db, "ea", "editor-password-1", "editor", "EG")
+    token = create_token(fed.db, "ea", "t")
+    with TestClient(
+        create_app(fed.settings, fed), headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        r = c.post("/api/bundles", json=bundle(obj))
+    assert r.status_code == 422 and "'ZZ'" in r.text, r.text
+    add_partner(fed.db, "ZZ", "ZZ", partner_identity_id("ZZ"))
+    create_account(fed.db, "zz1", "reader-password-1", "reader", "ZZ")
+    token = create_token(fed.db, "zz1", "t")
+    with TestClient(
+        create_app(fed.settings, fed), headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        assert c.get(f"/api/objects/{obj['id']}").status_code == 404
