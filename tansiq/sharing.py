@@ -19,7 +19,7 @@ from tansiq.stix.extensions import (
     set_distribution,
     with_distribution,
 )
-from tansiq.stix.markings import TLP_IDS
+from tansiq.stix.markings import TLP1_IDS, TLP_IDS
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
 from tansiq.store.ingest import ObjectRejected, Prepare
@@ -38,7 +38,7 @@ def odd_codes(codes: object) -> list[str] | None:
     return [repr(c) for c in codes if not isinstance(c, str) or not PARTNER_CODE.match(c)]
 
 
-TLP_MARKING_IDS = frozenset(TLP_IDS.values())
+TLP_MARKING_IDS = frozenset(TLP_IDS.values()) | TLP1_IDS
 
 
 class SharingError(ValueError):
@@ -175,7 +175,7 @@ def parse_spec(text: str | None) -> list[str] | None:
 
 
 def with_tlp(obj: dict[str, Any], tlp: str) -> dict[str, Any]:
-    """*obj* marked with TLP 2.0 *tlp* (any other TLP marking replaced)."""
+    """*obj* marked with TLP 2.0 *tlp* (any other TLP marking, 2.0 or 1.0, replaced)."""
     if tlp not in TLP_IDS:
         raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
     refs = [r for r in obj.get("object_marking_refs", []) if r not in TLP_MARKING_IDS]

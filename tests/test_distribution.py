@@ -163,3 +163,14 @@ def test_kept_distribution_names_only_registered_partners(fed: Node) -> None:
         create_app(fed.settings, fed), headers={"Authorization": f"Bearer {token}"}
     ) as c:
         assert c.get(f"/api/objects/{obj['id']}").status_code == 404
+
+
+def test_tlp_replaces_a_tlp_1_marking_too(fed: Node, client: TestClient) -> None:
+    """--tlp / tlp= replaces any other TLP marking: a TLP:RED object must not keep the
+    TLP 1.0 TLP:WHITE marking it came with (a TLP 1.0 reader would take it as unrestricted)."""
+    white = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
+    other = "marking-definition--1d2f0a6e-0f47-4bd1-9e3e-0c6b1c4c3f0a"
+    obj = indicator(31, object_marking_refs=[white, other])
+    assert client.post("/api/bundles", params={"tlp": "red"}, json=bundle(obj)).status_code == 201
+    got = client.get(f"/api/objects/{obj['id']}").json()
+    assert got["object_marking_refs"] == [TLP_IDS["red"], other]

@@ -53,6 +53,17 @@ TLP_IDS: Final[dict[str, str]] = {
     "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
 
+#: The four fixed STIX 2.1 TLP 1.0 marking-definition ids (TLP:WHITE, GREEN, AMBER, RED): not
+#: used by this platform, but an object marked with TLP 2.0 must not keep one beside it.
+TLP1_IDS: Final = frozenset(
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+    )
+)
+
 #: Marking-definition id -> TLP level name.
 TLP_NAMES: Final[dict[str, str]] = {mid: name for name, mid in TLP_IDS.items()}
 
