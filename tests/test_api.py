@@ -140,6 +140,30 @@ def test_body_over_limit_is_413(node: Node, admin_token: str, tmp_path) -> None:
         assert r.status_code == 413
 
 
+def test_streamed_body_over_limit_is_413_on_every_route(node: Node, admin_token: str) -> None:
+    """A chunked body (no Content-Length) over max_body_bytes is 413 wherever a body is read,
+    also where FastAPI parses it into a model (POST /api/tokens said 400 'error parsing the
+    body') and on the login form."""
+    settings = node.settings.with_overrides(max_body_bytes=1000)
+    with TestClient(
+        create_app(settings, node), headers={"Authorization": f"Bearer {admin_token}"}
+    ) as c:
+        routes = {
+            "/api/tokens": ("application/json", b'{"label": "' + b"x" * 2000 + b'"}'),
+            "/api/bundles": ("application/json", orjson.dumps(bundle(indicator(1))) * 5),
+            "/login": ("application/x-www-form-urlencoded", b"username=" + b"x" * 2000),
+        }
+        for path, (ctype, body) in routes.items():
+
+            def chunks(body: bytes = body):  # type: ignore[no-untyped-def]
+                for start in range(0, len(body), 100):
+                    yield body[start : start + 100]
+
+            r = c.post(path, content=chunks(), headers={"content-type": ctype})
+            assert r.status_code == 413, (path, r.text)
+            assert r.headers["content-type"] == PROBLEM
+
+
 def test_export_streams_bundle_of_latest(client: TestClient) -> None:
     data = (STIX_DIR / "poisonivy.json").read_bytes()
     assert (

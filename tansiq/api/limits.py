@@ -34,18 +34,27 @@ class BodySizeLimit:
                     return
         seen = 0
         started = False
+        overflowed = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    overflowed = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if overflowed:
+                # The app caught BodyTooLarge and answered itself (FastAPI turns any error while
+                # reading a body into its model into 400 "error parsing the body"): 413 instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(scope, receive, send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
