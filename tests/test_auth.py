@@ -266,6 +266,18 @@ def test_logout_needs_csrf_and_ends_session(admin_web: TestClient) -> None:
     assert admin_web.get("/api/objects").status_code == 401
 
 
+def test_a_form_with_too_many_fields_is_400_not_500(node: Node, admin_web: TestClient) -> None:
+    """parse_qs(max_num_fields=...) raises ValueError: the login form (and a cookie-authenticated
+    form's CSRF field) answered 500 'internal server error' to a form with many fields."""
+    many = {f"f{i}": "1" for i in range(150)}
+    with web(node) as c:
+        csrf = form_csrf(c.get("/login").text)
+        r = c.post("/login", data={"username": "admin", "csrf": csrf, **many})
+        assert r.status_code == 400, r.text
+    r = admin_web.post("/logout", data={"csrf": admin_web.headers["X-Test-CSRF"], **many})
+    assert r.status_code == 400, r.text
+
+
 def test_nodes_on_one_host_keep_their_own_sessions(node: Node, tmp_path: Path) -> None:
     """Cookies are per host, not per port: the demo's three nodes on 127.0.0.1 share a browser's
     cookie jar, so logging in (or out) on one node must not end the session on another."""

@@ -19,7 +19,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -53,6 +52,7 @@ from tansiq.api.deps import (
     current_auth,
     get_node,
     node_cookie,
+    parse_form,
     principal,
     session_cookie,
     settings_of,
@@ -200,7 +200,7 @@ async def _form(request: Request) -> dict[str, str]:
     if ctype != FORM:
         raise Problem(415, f"send the form as {FORM}")
     body = await request.body()
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+    fields = parse_form(body, max_fields=20, keep_blank=True)
     return {k: v[0] for k, v in fields.items()}
 
 

@@ -147,9 +147,19 @@ async def submitted_csrf(request: Request) -> str:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == FORM:
         body = await request.body()  # cached: the route can still read it
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=100)
+        fields = parse_form(body, max_fields=100)
         return fields.get(CSRF_FIELD, [""])[0]
     return ""
+
+
+def parse_form(body: bytes, max_fields: int, keep_blank: bool = False) -> dict[str, list[str]]:
+    """An urlencoded form's fields; 400 (not parse_qs's ValueError, a 500) over *max_fields*."""
+    try:
+        return parse_qs(
+            body.decode("utf-8", "replace"), keep_blank_values=keep_blank, max_num_fields=max_fields
+        )
+    except ValueError:
+        raise Problem(400, f"the form has more than {max_fields} fields") from None
 
 
 def csrf_matches(expected: str | None, given: str) -> bool:
