@@ -9,6 +9,7 @@ from conftest import STIX_DIR
 from fastapi.testclient import TestClient
 from test_store import indicator
 
+from tansiq.api import objects
 from tansiq.api.app import create_app
 from tansiq.node import Node
 from tansiq.stix.extensions import strip_distribution
@@ -162,6 +163,29 @@ def test_streamed_body_over_limit_is_413_on_every_route(node: Node, admin_token:
             r = c.post(path, content=chunks(), headers={"content-type": ctype})
             assert r.status_code == 413, (path, r.text)
             assert r.headers["content-type"] == PROBLEM
+
+
+def test_head_answers_wherever_get_does(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """RFC 9110 9.1: HEAD is supported wherever GET is; /docs, /login and every GET of /api
+    answered 405.  HEAD gets GET's status and headers, without a body."""
+    client.post("/api/bundles", json=bundle(indicator(1)))
+    oid = indicator(1)["id"]
+    paths = ["/docs", "/login", "/openapi.json", "/api/objects", f"/api/objects/{oid}"]
+    paths += ["/api/export", "/api/stats", "/api/node", "/api/session", "/api/tokens"]
+    for path in paths:
+        get, head = client.get(path), client.head(path)
+        assert get.status_code == 200, (path, get.text)
+        assert head.status_code == 200, (path, head.text)
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    assert (
+        client.head("/api/objects/indicator--00000000-0000-4000-8000-000000000000").status_code
+        == 404
+    )
+    r = client.head("/api/bundles")  # POST only
+    assert r.status_code == 405
+    monkeypatch.setattr(objects, "stream_bundle", None)  # HEAD /api/export exports nothing
+    assert client.head("/api/export").status_code == 200
 
 
 def test_export_streams_bundle_of_latest(client: TestClient) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from tansiq import __version__
 from tansiq.api import auth, docs, objects, problems, sync, taxii
@@ -26,10 +27,28 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     app.state.node = node
     app.state.settings = settings  # may differ from node.settings (overrides)
     problems.install(app)
-    app.include_router(objects.router)
-    app.include_router(auth.router)
-    app.include_router(sync.router)
-    taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages
+    _answer_head(app.router)
+    for router in (objects.router, auth.router, sync.router):
+        _answer_head(router)
+        app.include_router(router)
+    taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages (HEAD too)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
     return app
+
+
+def _answer_head(router: APIRouter) -> None:
+    """HTTP (RFC 9110 9.1): every resource that answers GET answers HEAD, as TAXII's do (the
+    same endpoint; the server sends no body).  FastAPI's GET routes answer only GET.  Adds the
+    HEAD routes *router* still lacks (so at most once however many apps are built)."""
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    heads = {r.path for r in routes if "HEAD" in (r.methods or ())}
+    for route in routes:
+        if "GET" in (route.methods or ()) and route.path not in heads:
+            router.add_api_route(
+                route.path.removeprefix(router.prefix),
+                route.endpoint,
+                methods=["HEAD"],
+                response_class=route.response_class,
+                include_in_schema=False,
+            )
