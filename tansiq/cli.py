@@ -122,8 +122,16 @@ def serve(**kwargs: Any) -> None:
         tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
     node = _open_node(settings)
     node.db.checkpoint_in_background()
-    app = create_app(settings, node)
     scheduler = None
+
+    def close() -> None:
+        """Stop the scheduler, then close every connection (SQLite folds its WAL in)."""
+        if scheduler is not None:
+            scheduler.close()
+            scheduler.node.close()
+        node.close()
+
+    app = create_app(settings, node, on_shutdown=close)
     if settings.sync_interval_seconds > 0:
         from tansiq.federation.sync import Scheduler
         from tansiq.node import Node
@@ -141,8 +149,7 @@ def serve(**kwargs: Any) -> None:
             app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls
         )
     finally:
-        if scheduler is not None:
-            scheduler.close()
+        close()  # also when the server never started (the port in use, say)
 
 
 def _check_tls(certfile: str, keyfile: str) -> None:

@@ -38,3 +38,24 @@ def test_two_server_processes_share_one_database(settings: Settings, admin_token
     finally:
         for server in servers:
             server.stop()
+
+
+def test_sigterm_closes_the_database_cleanly(settings: Settings, admin_token: str) -> None:
+    """uvicorn re-raises SIGTERM once it has stopped serving, which killed the process before
+    ``serve`` stopped the scheduler and closed the database: the WAL was left behind, holding
+    the last writes (a copy of tansiq.db made after `systemctl stop` missed them).  Now the
+    app's shutdown closes the scheduler and every connection, so SQLite folds the WAL in."""
+    if settings.database_url:
+        return  # SQLite's WAL only
+    server = Server(settings.data_path, "--sync-interval-seconds", "3600")
+    try:
+        body = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator(7)]}
+        auth = {"Authorization": f"Bearer {admin_token}"}
+        r = httpx.post(server.url + "/api/bundles", json=body, headers=auth, timeout=30)
+        assert r.status_code == 201, r.text
+        assert settings.data_path.joinpath("tansiq.db-wal").exists()
+    finally:
+        server.stop()  # SIGTERM
+    assert server.proc.returncode in (0, -15), server.log.read_text()
+    assert "scheduler" not in server.log.read_text().lower()  # no error on the way out
+    assert not settings.data_path.joinpath("tansiq.db-wal").exists(), "the WAL was left"

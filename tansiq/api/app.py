@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -13,10 +16,23 @@ from tansiq.node import Node
 from tansiq.settings import Settings
 
 
-def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
-    """Build the app for the node in ``settings.data_dir`` (opened now: fail fast)."""
+def create_app(
+    settings: Settings, node: Node | None = None, on_shutdown: Callable[[], None] | None = None
+) -> FastAPI:
+    """Build the app for the node in ``settings.data_dir`` (opened now: fail fast).
+
+    *on_shutdown* runs when the server stops serving, before uvicorn re-raises the SIGTERM or
+    SIGINT that stopped it (which ends the process: code after ``uvicorn.run`` never runs)."""
     node = node or Node(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"tansiq node {node.code}",
         version=__version__,
         description="REST API of a tansiq node. Authenticate with `Authorization: Bearer TOKEN`.",
