@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -90,3 +92,37 @@ def test_sqlite_commit_that_fails_leaves_no_transaction_open(node: Node) -> None
     assert not db.connection().in_transaction
     assert count(node) == before
     assert ingest(db, [indicator(920)]).stored == 1
+
+
+def test_checkpointer_survives_a_failed_checkpoint(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One failed ``wal_checkpoint`` (a full disk, an I/O error) ended the checkpointer thread
+    for good; with every connection's own autocheckpoint off, the WAL then grew without end."""
+    from tansiq.store import database as dbmod
+
+    real = dbmod.connect_sqlite
+    calls = []
+
+    class Flaky:
+        def __init__(self, conn):  # type: ignore[no-untyped-def]
+            self.conn = conn
+
+        def execute(self, sql, *args):  # type: ignore[no-untyped-def]
+            if "wal_checkpoint" in sql:
+                calls.append(sql)
+                if len(calls) == 1:
+                    raise sqlite3.OperationalError("database or disk is full")
+            return self.conn.execute(sql, *args)
+
+        def close(self) -> None:
+            self.conn.close()
+
+    monkeypatch.setattr(dbmod, "connect_sqlite", lambda *a, **k: Flaky(real(*a, **k)))
+    db = dbmod.Database("", tmp_path)
+    try:
+        db.checkpoint_in_background(interval=0.05)
+        deadline = time.monotonic() + 5
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(calls) >= 3, "the checkpointer stopped after its first failure"
+    finally:
+        db.close()

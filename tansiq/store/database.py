@@ -9,6 +9,7 @@ by ``added_after`` can never skip an object that commits late with an earlier ``
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -29,6 +30,8 @@ from tansiq.store.dialect import (
 Row = tuple[Any, ...]
 ROWS_PER_INSERT = 500  # SQLite rows per INSERT statement when binding beside another thread
 IN_CHUNK = 500  # values per ``IN (...)`` list (SQLite limits the parameters of a statement)
+
+log = logging.getLogger("tansiq.store")
 
 
 class StoreError(RuntimeError):
@@ -103,7 +106,10 @@ class Database:
             conn = connect_sqlite(path)
             try:
                 while not self._stop_checkpoints.wait(interval):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:  # a full disk, say: the next round tries again
+                        log.exception("WAL checkpoint of %s failed", path)
             finally:
                 conn.close()
 
