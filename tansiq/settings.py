@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("login_window_seconds", int, 900, "Window for counting failed logins.", minimum=1),
     Setting(
+        "taxii_status_days",
+        int,
+        30,
+        "Days a TAXII status resource (of a POST) is kept; older ones are deleted and answer 404.",
+        minimum=1,
+    ),
+    Setting(
         "sync_interval_seconds",
         int,
         30,

@@ -506,7 +506,7 @@ def test_migration_009_records_the_withdrawals_of_a_store(
             released(3, v1, ["DZ", "EG", "TN"]),  # still released to both
         ]
         ingest(db, objects, prepare=lambda o: o)  # one batch: no withdrawal recorded by 008's code
-        assert migrations.migrate(db) == ["009_withdrawals"]
+        assert migrations.migrate(db)[0] == "009_withdrawals"  # (and any later ones)
 
         def owed(code: str) -> list[str]:
             who = Principal(f"sync-{code}", "sync", code)

@@ -586,6 +586,23 @@ def test_add_objects_status_and_distribution(fed: Fed, tc: TestClient) -> None:
         error_ok(post(peer, f"{SHARED}objects/", indicator(7)), 403)
 
 
+def test_status_resources_expire_after_taxii_status_days(fed: Fed, tc: TestClient) -> None:
+    """A status resource is kept ``taxii_status_days`` (30) after its request: older ones answer
+    404 and the next POST deletes them (the table grew without bound)."""
+    first = post(tc, f"{SHARED}objects/", indicator(1)).json()["id"]
+    kept = post(tc, f"{SHARED}objects/", indicator(2)).json()["id"]
+    day = 86_400 * 1_000_000
+    fed.node.db.execute(
+        "UPDATE taxii_status SET request_timestamp = request_timestamp - ? WHERE id = ?",
+        (31 * day, first),
+    )
+    error_ok(tc.get(f"/taxii2/api/status/{first}/"), 404)
+    assert tc.get(f"/taxii2/api/status/{kept}/").status_code == 200
+    post(tc, f"{SHARED}objects/", indicator(3))
+    left = {r[0] for r in fed.node.db.fetchall("SELECT id FROM taxii_status")}
+    assert first not in left and kept in left and len(left) == 2
+
+
 def test_exact_duplicate_of_a_partner_object_is_no_error(fed: Fed, tc: TestClient) -> None:
     """TAXII 2.1 5.5: an exact duplicate of an object already in the collection is not an error,
     even one another partner originated (which this node may not publish): it is unchanged.

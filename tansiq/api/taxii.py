@@ -318,8 +318,8 @@ def _status_resource(status: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get(API_ROOT + "status/{status_id}/", summary="TAXII status of an add-objects request")
-def get_status(status_id: str, node: NodeDep, who: ClientDep) -> Response:
-    status = tq.load_status(node.db, status_id, who.username)
+def get_status(status_id: str, node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
+    status = tq.load_status(node.db, status_id, who.username, settings.taxii_status_days)
     if status is None:
         raise TaxiiError(404, f"no status {status_id!r}")
     return taxii_response(_status_resource(status))
@@ -492,7 +492,7 @@ async def add_objects(
     objects = envelope.get("objects", []) if isinstance(envelope, dict) else None
     if not isinstance(objects, list):
         raise TaxiiError(400, "expected an envelope: an object with an 'objects' list")
-    status = await run_in_threadpool(_add, node, who, coll, objects)
+    status = await run_in_threadpool(_add, node, who, coll, objects, settings.taxii_status_days)
     return taxii_response(_status_resource(status), 202)
 
 
@@ -519,7 +519,9 @@ def _unversioned(node: Node, objects: list[Any]) -> dict[str, str]:
     return {str(r[0]): from_micros(int(r[1])) for r in rows}
 
 
-def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[str, Any]:
+def _add(
+    node: Node, who: Client, coll: Collection, objects: list[Any], keep_days: int
+) -> dict[str, Any]:
     """Ingest *objects* (all or nothing) and store the status resource of the request."""
     requested = now_micros()
     stamp = from_micros(requested)
@@ -550,7 +552,7 @@ def _add(node: Node, who: Client, coll: Collection, objects: list[Any]) -> dict[
         "failures": failures,
         "pending_count": 0,
     }
-    tq.save_status(node.db, who.username, status)
+    tq.save_status(node.db, who.username, status, keep_days)
     return status
 
 

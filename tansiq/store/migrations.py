@@ -245,6 +245,12 @@ def _m009_withdrawals(d: Dialect) -> list[str]:
     ]
 
 
+def _m010_status_age(d: Dialect) -> list[str]:
+    """Index TAXII status resources by request time: they are deleted once older than
+    ``taxii_status_days`` (each POST deletes what has expired), and the table grew for ever."""
+    return ["CREATE INDEX taxii_status_age ON taxii_status (request_timestamp)"]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -255,6 +261,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("007_no_created_index", _m007_no_created_index),
     ("008_created_index", _m008_created_index),
     ("009_withdrawals", _m009_withdrawals),
+    ("010_status_age", _m010_status_age),
 ]
 
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from tansiq.stix.timestamps import now_micros
 from tansiq.store import deletions
 from tansiq.store.database import Database
 from tansiq.store.query import Condition
@@ -324,8 +325,16 @@ def _refuse_resharing(versions: list[Any], doomed: set[int]) -> None:
 # -- status resources ------------------------------------------------------------------------
 
 
-def save_status(db: Database, username: str, status: dict[str, Any]) -> None:
+DAY_US = 86_400 * 1_000_000
+
+
+def save_status(db: Database, username: str, status: dict[str, Any], keep_days: int) -> None:
+    """Store a status resource; delete those whose request is more than *keep_days* old."""
     details = {k: status[k] for k in ("successes", "failures", "pendings") if k in status}
+    db.execute(
+        "DELETE FROM taxii_status WHERE request_timestamp < ?",
+        (now_micros() - keep_days * DAY_US,),
+    )
     db.execute(
         "INSERT INTO taxii_status (id, username, status, request_timestamp, total_count,"
         " success_count, failure_count, pending_count, details)"
@@ -344,12 +353,16 @@ def save_status(db: Database, username: str, status: dict[str, Any]) -> None:
     )
 
 
-def load_status(db: Database, status_id: str, username: str) -> dict[str, Any] | None:
-    """The status resource *username* created, or None (also for another user's)."""
+def load_status(
+    db: Database, status_id: str, username: str, keep_days: int
+) -> dict[str, Any] | None:
+    """The status resource *username* created, or None (also for another user's, and for one
+    older than *keep_days*, deleted or not yet)."""
     row = db.fetchone(
         "SELECT id, status, request_timestamp, total_count, success_count, failure_count,"
-        " pending_count, details FROM taxii_status WHERE id = ? AND username = ?",
-        (status_id, username),
+        " pending_count, details FROM taxii_status"
+        " WHERE id = ? AND username = ? AND request_timestamp >= ?",
+        (status_id, username, now_micros() - keep_days * DAY_US),
     )
     if row is None:
         return None
