@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from tansiq.cli import _open_node, _settings, _settings_options
+
+if TYPE_CHECKING:
+    from tansiq.sharing import Partner
 
 
 @click.group()
@@ -87,16 +91,9 @@ def partner_add(
 
     node = _open_node(_settings(kwargs))
     if enrolment is not None:
-        from tansiq.federation.enrol import EnrolmentError, Invitation, accept
+        from tansiq.federation.enrol import accept
 
-        source = Path(enrolment)
-        text = _read_text(source, "--enrolment") if source.is_file() else enrolment
-        try:
-            invitation = Invitation.decode(text)
-            _check_key(invitation.public_key, "the invitation's public key")
-            p = accept(node, invitation)
-        except (EnrolmentError, SharingError) as exc:
-            raise click.ClickException(str(exc)) from None
+        p = _take_invitation(node, enrolment, accept)
         click.echo(f"partner {p.code} ({p.name}) enrolled: {p.base_url}")
         return
     if code is None or name is None:
@@ -156,16 +153,9 @@ def partner_update(
 
     node = _open_node(_settings(kwargs))
     if enrolment is not None:
-        from tansiq.federation.enrol import EnrolmentError, Invitation, renew
+        from tansiq.federation.enrol import renew
 
-        source = Path(enrolment)
-        text = _read_text(source, "--enrolment") if source.is_file() else enrolment
-        try:
-            invitation = Invitation.decode(text)
-            _check_key(invitation.public_key, "the invitation's public key")
-            p = renew(node, invitation)
-        except (EnrolmentError, SharingError) as exc:
-            raise click.ClickException(str(exc)) from None
+        p = _take_invitation(node, enrolment, renew)
         click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url}")
         return
     if code is None or not (name or public_key or base_url):
@@ -184,6 +174,22 @@ def partner_update(
     except SharingError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url or 'no URL'}")
+
+
+def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partner]) -> Partner:
+    """Decode *enrolment* (a file, or the string itself), check its key, and hand it to *take*
+    (``enrol.accept`` or ``enrol.renew``); errors as a message."""
+    from tansiq.federation.enrol import EnrolmentError, Invitation
+    from tansiq.sharing import SharingError
+
+    source = Path(enrolment)
+    text = _read_text(source, "--enrolment") if source.is_file() else enrolment
+    try:
+        invitation = Invitation.decode(text)
+        _check_key(invitation.public_key, "the invitation's public key")
+        return take(node, invitation)
+    except (EnrolmentError, SharingError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 
 from tansiq import __version__
 from tansiq.api import auth, docs, objects, problems, sync, taxii
+from tansiq.api.head import answer_head
 from tansiq.api.headers import SecurityHeaders
 from tansiq.api.limits import BodySizeLimit
 from tansiq.node import Node
@@ -43,28 +43,11 @@ def create_app(
     app.state.node = node
     app.state.settings = settings  # may differ from node.settings (overrides)
     problems.install(app)
-    _answer_head(app.router)
+    answer_head(app.router)
     for router in (objects.router, auth.router, sync.router):
-        _answer_head(router)
+        answer_head(router)
         app.include_router(router)
     taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages (HEAD too)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
     return app
-
-
-def _answer_head(router: APIRouter) -> None:
-    """HTTP (RFC 9110 9.1): every resource that answers GET answers HEAD, as TAXII's do (the
-    same endpoint; the server sends no body).  FastAPI's GET routes answer only GET.  Adds the
-    HEAD routes *router* still lacks (so at most once however many apps are built)."""
-    routes = [r for r in router.routes if isinstance(r, APIRoute)]
-    heads = {r.path for r in routes if "HEAD" in (r.methods or ())}
-    for route in routes:
-        if "GET" in (route.methods or ()) and route.path not in heads:
-            router.add_api_route(
-                route.path.removeprefix(router.prefix),
-                route.endpoint,
-                methods=["HEAD"],
-                response_class=route.response_class,
-                include_in_schema=False,
-            )

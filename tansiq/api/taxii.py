@@ -28,12 +28,12 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Match as RouteMatch
 
 from tansiq import audit, policy
+from tansiq.api.head import answer_head
 from tansiq.api.taxii_http import (
     TAXII,
     Client,
@@ -556,16 +556,7 @@ def _add(
     return status
 
 
-# HTTP (RFC 9110 9.1): every resource that answers GET answers HEAD (the same, without a body;
-# the server sends none).  Added before the catch-all below, out of the OpenAPI schema.
-for _route in list(router.routes):
-    if isinstance(_route, APIRoute) and "GET" in (_route.methods or ()):
-        router.add_api_route(
-            _route.path.removeprefix(PREFIX),
-            _route.endpoint,
-            methods=["HEAD"],
-            include_in_schema=False,
-        )
+answer_head(router)  # before the catch-all below
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
