@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from test_store import indicator
 
-from tansiq.node import Node
-from tansiq.store.ingest import IngestError
+from tansiq.node import Node, partner_identity_id
+from tansiq.sharing import add_partner
+from tansiq.store.ingest import IngestError, ingest
 from tansiq.store.parallel import file_batches
 
 
@@ -67,3 +73,65 @@ def test_batches_cover_each_object_once(tmp_path: Path, workers: int) -> None:
     batches = list(file_batches([write(tmp_path / "b.json", objs)], None, 5, workers))
     indexes = [i for b in batches for i in b[1]]
     assert indexes == list(range(23)) and batches[-1][3] == 23
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail with TimeoutError instead of hanging (the parent waits on its workers' pipes)."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def lock_held_elsewhere(lock: Any) -> Iterator[None]:
+    """*lock* held by another thread of this process until the block ends."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            done.wait()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    held.wait()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_workers_use_no_lock_or_connection_of_the_parent(
+    node: Node, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The workers are forked while another thread may hold ``Database._lock`` (a server
+    thread opening its connection, say).  A worker that asks the database (the stamp refuses a
+    partner's object: is it stored exactly so?) opens its own connection and must not wait on
+    that lock, which no thread of the child would ever release."""
+    monkeypatch.setattr("tansiq.node.WORKERS", 2)
+    node.settings = node.settings.with_overrides(ingest_batch=7)
+    add_partner(node.db, "DZ", "DZ", partner_identity_id("DZ"))
+    theirs = indicator(10, created_by_ref=partner_identity_id("DZ"))
+    ingest(node.db, [theirs])  # as sync stores it
+    objs = [indicator(i) for i in range(20)]
+    objs[10] = theirs  # posted back unchanged: counted, not refused
+    objs[15] = indicator(15, created_by_ref=partner_identity_id("DZ"))  # refused
+    path = write(tmp_path / "b.json", objs)
+    node.db.reader()  # this thread's connections are open: it needs no lock either
+    with lock_held_elsewhere(node.db._lock), deadline(20), pytest.raises(IngestError) as exc:
+        node.ingest_files([path])
+    assert [(e.index, e.property) for e in exc.value.errors] == [(15, "created_by_ref")]
+    del objs[15]
+    with lock_held_elsewhere(node.db._lock), deadline(20):
+        result = node.ingest_files([write(tmp_path / "c.json", objs)])
+    assert (result.total, result.stored, result.unchanged) == (19, 18, 1)

@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -38,8 +39,23 @@ class StoreError(RuntimeError):
     """The database cannot be opened or used."""
 
 
+_open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for db in list(_open_databases):
+        db._forget_the_parent()
+
+
 class Database:
-    """A node's database.  Thread-safe: one connection per thread."""
+    """A node's database.  Thread-safe: one connection per thread.
+
+    In a child forked from the process (file ingest's workers, :mod:`tansiq.store.parallel`)
+    every ``Database`` starts over: the parent's connections are never used there (each could
+    be inside a transaction of the parent's, and a PostgreSQL one shares its socket) and
+    ``_lock`` is a new lock, as another thread of the parent may have held the old one at the
+    moment of the fork: held in the child for ever, as that thread does not exist there.
+    """
 
     def __init__(self, url: str, data_dir: Path, cache_mb: int = 128) -> None:
         self.url = url
@@ -54,6 +70,18 @@ class Database:
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._inherited: list[Any] = []
+        _open_databases.add(self)
+
+    def _forget_the_parent(self) -> None:
+        """In a child just forked: no connection, lock or thread of the parent's."""
+        # Kept, never closed: closing would act on the parent's open files and sessions.
+        self._inherited.append((self._all, self._local))
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._checkpointer = None
+        self._stop_checkpoints = threading.Event()
 
     def describe(self) -> str:
         if self.path is not None:
@@ -349,6 +377,9 @@ class Database:
             )
             types = self._types[key] = [found[c] for c in columns]
         return types
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def commit_sqlite(conn: sqlite3.Connection) -> None:

@@ -6,6 +6,27 @@ prepares only its own chunks, and the parent stores the batches in their origina
 the parent's database work runs, the workers prepare what comes next, so the CPU-bound half of
 ingest spreads over the machine's cores.  Memory stays bounded: each pipe holds at most about
 one batch in flight.
+
+The workers are forked (they inherit the *prepare* hook, a closure), at the first batch asked
+for, that is inside the caller's write transaction.  What a child inherits and what it uses:
+
+* The caller's connections, one of them inside that transaction: never used in the child.
+  A worker asks the database only when the stamp refuses an object (is it a version stored
+  exactly so?), through :meth:`~tansiq.store.database.Database.reader`, and every
+  ``Database`` starts over in a forked child (no connection, a new ``_lock``): see
+  :class:`~tansiq.store.database.Database`.  So it opens a connection of its own, which reads
+  committed data as the caller's reader would.
+* Locks held by other threads at the moment of the fork stay held in the child for ever.  The
+  child takes none of the database's (above) nor of the ingest's (``_switching_lock`` is the
+  writer's); ``logging`` and the import lock are re-initialised by Python itself.
+  When ``tansiq ingest`` forks, its only other thread is tqdm's monitor, which touches
+  neither the database nor anything a worker uses (no checkpointer, no scheduler: those run in
+  ``tansiq serve`` and ``tansiq sync``, which do not ingest files).  A caller forking
+  while other threads are inside SQLite or libpq could still leave the library's own mutexes
+  held in a child that then opens a connection: call :func:`file_batches` from a process
+  whose other threads leave the database alone.
+* A worker that dies (killed) closes its pipe: the caller raises :class:`RuntimeError` and
+  its transaction rolls back; one that fails reports the exception, raised likewise.
 """
 
 from __future__ import annotations
