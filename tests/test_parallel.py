@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -135,3 +137,33 @@ def test_workers_use_no_lock_or_connection_of_the_parent(
     with lock_held_elsewhere(node.db._lock), deadline(20):
         result = node.ingest_files([write(tmp_path / "c.json", objs)])
     assert (result.total, result.stored, result.unchanged) == (19, 18, 1)
+
+
+@pytest.mark.parametrize("how", ["killed", "exception"])
+@pytest.mark.parametrize("at", [0, 10, 49])
+def test_a_failed_worker_fails_the_ingest(
+    node: Node, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, at: int
+) -> None:
+    """A worker killed (the OOM killer, say) or failing on an object of any chunk: the ingest
+    raises, stores nothing, leaves no process behind and the node writes again."""
+    monkeypatch.setattr("tansiq.node.WORKERS", 2)
+    node.settings = node.settings.with_overrides(ingest_batch=7)
+    objs = [indicator(i) for i in range(50)]
+    stamp = node.publisher()
+
+    def fail_at(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["id"] == objs[at]["id"]:
+            if how == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError("boom")
+        return stamp(obj)
+
+    monkeypatch.setattr(node, "publisher", lambda *args: fail_at)
+    before = node.db.fetchone("SELECT COUNT(*) FROM objects")
+    expected = "died" if how == "killed" else "failed: RuntimeError.'boom'"
+    with deadline(20), pytest.raises(RuntimeError, match=expected):
+        node.ingest_files([write(tmp_path / "b.json", objs)])
+    assert node.db.fetchone("SELECT COUNT(*) FROM objects") == before
+    assert multiprocessing.active_children() == []
+    monkeypatch.undo()
+    assert node.ingest([indicator(77)]).stored == 1
