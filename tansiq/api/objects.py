@@ -196,6 +196,12 @@ def change_distribution(
             f"{current.get('type')} objects are not versioned (no 'modified'), so their "
             "distribution cannot be changed by a new version",
         )
+    if current.get("revoked") is True:
+        raise Problem(
+            409,
+            f"{object_id} is revoked: revocation is permanent (STIX 2.1, 3.6), so no new version"
+            " may carry a new distribution",
+        )
     new = dict(current)
     stamp = max(now_micros(), to_micros(current["modified"]) + 1000)
     new["modified"] = from_micros(stamp)[:23] + "Z"

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from tansiq.stix.timestamps import now_micros
+from tansiq.stix.timestamps import from_micros, now_micros
 from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
 from tansiq.store.ahead import Lookahead, versions_queries
@@ -67,6 +67,18 @@ class ObjectError:
 
 CONFLICT = "conflict: a different object with the same id and modified is already stored"
 FOREIGN = "another partner's object: only its originator publishes versions of it"
+REVOKED_NOT_LAST = (
+    "a later version of this object is stored: revocation is permanent, so a revoked version"
+    " can only be the last"
+)
+
+
+def after_revoked(version: int) -> str:
+    """Why a version later than the revoked *version* (µs) is refused (STIX 2.1, 3.6)."""
+    return (
+        f"the object was revoked in its version {from_micros(version)}: revocation is permanent,"
+        " no later version may be created"
+    )
 
 
 class IngestError(ValueError):
@@ -97,8 +109,8 @@ class IngestResult:
 
 
 def _stored_versions(db: Database, ids: list[str]) -> Iterator[Any]:
-    """(id, version, added, is_latest, origin) of every stored version of *ids*, as this thread's
-    connection sees them (see :func:`~tansiq.store.ahead.versions_queries`)."""
+    """(id, version, added, is_latest, origin, revoked) of every stored version of *ids*, as
+    this thread's connection sees them (see :func:`~tansiq.store.ahead.versions_queries`)."""
     for sql, params in versions_queries(db.dialect, ids):
         yield from db.fetchall(sql, params)
 
@@ -210,11 +222,21 @@ class _Writer:
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
         origins: dict[str, str] = {}  # id -> the partner whose object it is
-        for oid, ver, added, is_latest, origin in found:
+        revoked_at: dict[str, int] = {}  # id -> its first revoked version, stored or in *rows*
+        for oid, ver, added, is_latest, origin, revoked in found:
             existing.setdefault(oid, {})[ver] = added
             origins[oid] = origin
             if is_latest:
                 latest[oid] = (ver, added)
+            if revoked and ver < revoked_at.get(oid, ver + 1):
+                revoked_at[oid] = ver
+        stored_top = {oid: v for oid, (v, _) in latest.items()}
+        for row in rows:  # a revoked version anywhere in the batch: its order there is no matter
+            oid, version, owner = row[1], row[3], origins.get(row[1])
+            if owner and row[11] and row[11] != owner:
+                continue  # refused as FOREIGN below
+            if row[7] and version < revoked_at.get(oid, version + 1):
+                revoked_at[oid] = version
         out: list[list[Any]] = []
         demoted_ids: list[str] = []
         for row, index in zip(rows, indexes, strict=True):
@@ -231,6 +253,13 @@ class _Writer:
                     self.result.unchanged += 1
                 else:
                     errors.append(ObjectError(index, oid, "modified", CONFLICT))
+                continue
+            revoked = revoked_at.get(oid)
+            if revoked is not None and version > revoked:
+                errors.append(ObjectError(index, oid, "modified", after_revoked(revoked)))
+                continue
+            if row[7] and stored_top.get(oid, version) > version:
+                errors.append(ObjectError(index, oid, "revoked", REVOKED_NOT_LAST))
                 continue
             cur = latest.get(oid)
             if cur is None or version > cur[0]:
