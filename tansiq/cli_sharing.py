@@ -31,7 +31,8 @@ def partner() -> None:
 )
 @_settings_options
 def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
-    """Invite partner CODE: an enrolment string for its node (holds a secret sync token)."""
+    """Invite partner CODE: an enrolment string for its node (holds a secret sync token).
+    The tokens of CODE's earlier invitations stop working."""
     import os
 
     from tansiq.federation.enrol import EnrolmentError, invite

@@ -134,3 +134,36 @@ def test_invite_hands_out_only_a_sync_account_of_the_invited_partner(node: Node)
             o["content"] for o in c.get("/api/objects", params={"type": "note"}).json()["objects"]
         ]
     assert seen == [], "DZ's sync token reads what is released to TN"
+
+
+def test_a_new_invitation_revokes_the_tokens_of_earlier_ones(node: Node) -> None:
+    """Re-inviting a partner (a new invitation for `tansiq partner update` on its node) leaves
+    only the newest invitation reading: a leaked older one must not, and its revocation is
+    audited.  Other tokens of the sync account are left alone."""
+    from fastapi.testclient import TestClient
+
+    from tansiq import audit
+    from tansiq.accounts.store import create_token, token_id
+    from tansiq.api.app import create_app
+    from tansiq.federation.enrol import invite, sync_username
+    from tansiq.sharing import add_partner
+
+    add_partner(node.db, "DZ", "Algeria", partner_identity_id("DZ"))
+    first = invite(node, "DZ").token
+    other = create_token(node.db, sync_username("DZ"), "made by hand", "api sync", 30)
+    second = invite(node, "DZ").token
+    third = invite(node, "DZ").token
+
+    def status(token: str) -> int:
+        with TestClient(
+            create_app(node.settings, node), headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            return c.get("/api/objects").status_code
+
+    assert [status(t) for t in (first, second, third, other)] == [401, 401, 200, 200]
+    entries = audit.page(node.db, None, 1000)
+    revoked = [(e["target"], e["detail"]["id"]) for e in entries if e["action"] == "token_revoked"]
+    assert revoked == [(sync_username("DZ"), token_id(t)) for t in (first, second)]
+    invited = [e["detail"]["revoked"] for e in entries if e["action"] == "partner_invited"]
+    assert invited == [[], [token_id(first)], [token_id(second)]]
+    assert audit.verify(node.db).ok

@@ -2,9 +2,10 @@
 
 ``tansiq partner invite DZ`` on node EG creates (or reuses) DZ's sync account on EG and prints an
 invitation: EG's code, name, identity, URL, Ed25519 public key and the sync token DZ's node will
-use to read EG.  ``tansiq partner add --enrolment FILE-OR-STRING`` on DZ registers EG from it.
-Each side invites the other.  The invitation holds a secret: move it out of band (a file with
-mode 0600, or a paste), never through an unauthenticated channel.
+use to read EG; the tokens of DZ's earlier invitations are revoked.  ``tansiq partner add
+--enrolment FILE-OR-STRING`` on DZ registers EG from it.  Each side invites the other.  The
+invitation holds a secret: move it out of band (a file with mode 0600, or a paste), never
+through an unauthenticated channel.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 
 from tansiq import audit
-from tansiq.accounts.store import create_account, create_token, get_account, new_password
+from tansiq.accounts.store import (
+    create_account,
+    create_token,
+    get_account,
+    list_tokens,
+    new_password,
+    revoke_token,
+)
 from tansiq.federation import credentials
 from tansiq.node import Node
 from tansiq.sharing import PARTNER_CODE, Partner, add_partner, list_partners, update_partner
@@ -69,8 +77,16 @@ def sync_username(code: str) -> str:
     return f"sync-{code.lower()}"
 
 
+def invitation_label(code: str) -> str:
+    """The label of the sync-account tokens that invitations of partner *code* hand out."""
+    return f"sync token for {code}"
+
+
 def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
-    """An invitation for *partner_code*'s node to read this one (its sync account's token)."""
+    """An invitation for *partner_code*'s node to read this one (its sync account's token).
+
+    The live tokens earlier invitations of *partner_code* handed out are revoked (each audited
+    as ``token_revoked``): only the newest invitation reads, so a leaked older one stops."""
     partner_code = partner_code.upper()
     if not PARTNER_CODE.match(partner_code):
         raise EnrolmentError(f"partner code {partner_code!r}: use 2–8 capital letters")
@@ -88,8 +104,23 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
                 f"account {user!r} exists as a {existing.role} of {existing.partner}, not as"
                 f" {partner_code}'s sync account (that name is kept for it): nothing handed out"
             )
-        token = create_token(node.db, user, f"sync token for {partner_code}", "api sync", days)
-        audit.record_in(node.db, "cli", "partner_invited", partner_code, {"account": user})
+        label = invitation_label(partner_code)
+        replaced = [
+            t for t in list_tokens(node.db, user) if t.label == label and t.state() == "live"
+        ]
+        for old in replaced:  # a leaked earlier invitation must not keep reading
+            revoke_token(node.db, old.hash, user)
+            audit.record_in(
+                node.db, "cli", "token_revoked", user, {"id": old.id, "reason": "re-invited"}
+            )
+        token = create_token(node.db, user, label, "api sync", days)
+        audit.record_in(
+            node.db,
+            "cli",
+            "partner_invited",
+            partner_code,
+            {"account": user, "revoked": [t.id for t in replaced]},
+        )
     pem = node.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
