@@ -65,7 +65,19 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; a store that cannot grow ends any command with a message, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from tansiq.store.database import StorageFull
+
+        try:
+            return super().invoke(ctx)
+        except StorageFull as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
     is_flag=True,
@@ -191,6 +203,7 @@ def ingest_cmd(
 
     from tansiq.sharing import SharingError, parse_spec
     from tansiq.stix.bundles import InputError
+    from tansiq.store.database import StorageFull
     from tansiq.store.ingest import IngestError
 
     settings = _settings(kwargs)
@@ -221,6 +234,9 @@ def ingest_cmd(
     except SharingError as exc:
         bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
+    except StorageFull as exc:
+        bar.close()
+        raise click.ClickException(str(exc)) from None
     except InputError as exc:
         bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tansiq.stix.bundles import InputError
+from tansiq.store.database import StorageFull
 from tansiq.store.ingest import IngestError
 from tansiq.store.query import BadCursor
 
@@ -28,6 +29,7 @@ TITLES = {
     422: "Invalid STIX content",
     429: "Too many requests",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 
@@ -93,6 +95,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> Response:
         return problem_response(400, str(exc))
+
+    @app.exception_handler(StorageFull)
+    async def _full(request: Request, exc: StorageFull) -> Response:
+        return problem_response(503, str(exc))  # (TAXII paths: see tansiq.api.taxii.install)
 
     @app.exception_handler(BadCursor)
     async def _cursor(request: Request, exc: BadCursor) -> Response:

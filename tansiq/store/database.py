@@ -39,6 +39,27 @@ class StoreError(RuntimeError):
     """The database cannot be opened or used."""
 
 
+class StorageFull(StoreError):
+    """The database cannot grow (a full disk, a quota, SQLite's ``max_page_count``); the write
+    was rolled back."""
+
+
+STORAGE_FULL = (
+    "storage is full: the database cannot grow (the disk, a quota or a size limit); "
+    "nothing was stored. Free space on the database's storage and try again"
+)
+DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full (psycopg.errors.DiskFull)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Is *exc* the database saying it cannot grow (SQLite SQLITE_FULL, PostgreSQL DiskFull)?"""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return type(exc).__module__.startswith("psycopg") and (
+        getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE
+    )
+
+
 _open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
@@ -272,7 +293,12 @@ class Database:
         """A write transaction holding the node write lock; yields the last ``date_added``."""
         conn = self.connection()
         with self.transaction_depth():
-            yield from self._write(conn)
+            try:
+                yield from self._write(conn)
+            except Exception as exc:
+                if is_storage_full(exc):  # rolled back: say so, not a 500 or a traceback
+                    raise StorageFull(STORAGE_FULL) from exc
+                raise
 
     def _write(self, conn: Any) -> Iterator[int]:
         if self.dialect.is_sqlite:
@@ -281,7 +307,8 @@ class Database:
                 row = conn.execute("SELECT last_added FROM node_clock WHERE id = 1").fetchone()
                 yield int(row[0]) if row else 0
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    conn.execute("ROLLBACK")
                 raise
             commit_sqlite(conn)
         else:
