@@ -181,6 +181,16 @@ def _check_tls(certfile: str, keyfile: str) -> None:
         ) from None
 
 
+def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A ``--tlp`` value as its TLP 2.0 level (``TLP:RED``: ``red``); a usage error else."""
+    from tansiq.sharing import SharingError, tlp_level
+
+    try:
+        return None if value is None else tlp_level(value)
+    except SharingError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command("ingest")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -190,7 +200,10 @@ def _check_tls(certfile: str, keyfile: str) -> None:
     "objects' own distribution, else own agency only.",
 )
 @click.option(
-    "--tlp", default=None, help="TLP 2.0 marking: clear, green, amber, amber+strict, red."
+    "--tlp",
+    default=None,
+    callback=_tlp_option,
+    help="TLP 2.0 marking: clear, green, amber, amber+strict, red (any case; TLP:RED too).",
 )
 @_settings_options
 def ingest_cmd(

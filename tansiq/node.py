@@ -22,7 +22,7 @@ from tansiq.accounts.store import (
 )
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, write_config
-from tansiq.sharing import PARTNER_CODE, local_stamp
+from tansiq.sharing import PARTNER_CODE, local_stamp, tlp_level
 from tansiq.stix.bundles import iter_files
 from tansiq.stix.extensions import (
     DISTRIBUTION_DEFINITION,
@@ -198,7 +198,10 @@ class Node:
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
     ) -> IngestResult:
-        """Store objects entering through this node's own CLI or API (stamped, all or nothing)."""
+        """Store objects entering through this node's own CLI or API (stamped, all or nothing).
+
+        *tlp* is a TLP 2.0 level in any case, with or without ``TLP:``."""
+        tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)
         prepare = self.publisher(distribution, tlp)
         return ingest(
             self.db,
@@ -220,6 +223,7 @@ class Node:
     ) -> IngestResult:
         """Like :meth:`ingest` for bundle files, parsed and validated in worker processes when
         the machine has cores to spare for them (:data:`tansiq.store.parallel.WORKERS`)."""
+        tlp = None if tlp is None else tlp_level(tlp)
         if not WORKERS:
             return self.ingest(
                 iter_files(paths),

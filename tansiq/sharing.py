@@ -174,10 +174,23 @@ def parse_spec(text: str | None) -> list[str] | None:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def tlp_level(text: str) -> str:
+    """The TLP 2.0 level *text* names, in any case, with or without ``TLP:`` (``red``, ``Red``,
+    ``TLP:RED``: ``red``); :class:`SharingError` listing the levels for anything else."""
+    level = text.strip().lower()
+    if level.startswith("tlp:"):
+        level = level[len("tlp:") :]
+    if level not in TLP_IDS:
+        raise SharingError(
+            f"unknown TLP {text!r}; use one of {', '.join(TLP_IDS)} "
+            "(any case, with or without 'TLP:')"
+        )
+    return level
+
+
 def with_tlp(obj: dict[str, Any], tlp: str) -> dict[str, Any]:
     """*obj* marked with TLP 2.0 *tlp* (any other TLP marking, 2.0 or 1.0, replaced)."""
-    if tlp not in TLP_IDS:
-        raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
+    tlp = tlp_level(tlp)
     refs = [r for r in obj.get("object_marking_refs", []) if r not in TLP_MARKING_IDS]
     out = dict(obj)
     out["object_marking_refs"] = [TLP_IDS[tlp], *refs]
@@ -198,8 +211,8 @@ def local_stamp(
     identity, or stamped with another origin, are refused: only that partner's node publishes them.
     """
     partners = expand(db, distribution, own_code) if distribution is not None else None
-    if tlp is not None and tlp not in TLP_IDS:
-        raise SharingError(f"unknown TLP {tlp!r}; use one of {', '.join(TLP_IDS)}")
+    if tlp is not None:
+        tlp = tlp_level(tlp)
     registered = list_partners(db)
     foreign = {p.identity_id: p.code for p in registered if p.identity_id != own_identity}
     # A kept distribution may name only partners registered now: a code registered later

@@ -234,3 +234,26 @@ def test_ingest_errors_name_the_file_and_the_index_in_it(data_dir: Path, tmp_pat
     assert code == 1
     line = next(x for x in err.splitlines() if "pattern_type" in x)
     assert f"{f}: object 1 " in line, line
+
+
+def test_ingest_tlp_ignores_case(data_dir: Path, tmp_path: Path) -> None:
+    f = tmp_path / "one.json"
+    f.write_text(
+        json.dumps(
+            {
+                "type": "bundle",
+                "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a52",
+                "objects": [indicator(7)],
+            }
+        )
+    )
+    code, _, err = run("ingest", "--data-dir", str(data_dir), "--tlp", "TLP:RED", str(f))
+    assert code == 0, err
+    from tansiq.stix.markings import TLP_IDS
+
+    code, out, _ = run("export", "--data-dir", str(data_dir))
+    exported = {o["id"]: o for o in json.loads(out)["objects"]}
+    assert exported[indicator(7)["id"]]["object_marking_refs"] == [TLP_IDS["red"]]
+    code, _, err = run("ingest", "--data-dir", str(data_dir), "--tlp", "Purple", str(f))
+    assert code == 2
+    assert "--tlp" in err and "clear, green, amber, amber+strict, red" in err

@@ -13,7 +13,7 @@ from tansiq import audit
 from tansiq.accounts.store import create_account, create_token
 from tansiq.api.app import create_app
 from tansiq.node import Node, partner_identity_id
-from tansiq.sharing import add_group, add_partner, set_group_members
+from tansiq.sharing import SharingError, add_group, add_partner, set_group_members, tlp_level
 from tansiq.stix.extensions import DISTRIBUTION_EXT, set_distribution
 from tansiq.stix.markings import TLP_IDS
 from tansiq.store.ingest import ingest
@@ -174,3 +174,44 @@ def test_tlp_replaces_a_tlp_1_marking_too(fed: Node, client: TestClient) -> None
     assert client.post("/api/bundles", params={"tlp": "red"}, json=bundle(obj)).status_code == 201
     got = client.get(f"/api/objects/{obj['id']}").json()
     assert got["object_marking_refs"] == [TLP_IDS["red"], other]
+
+
+@pytest.mark.parametrize(
+    ("given", "level"),
+    [
+        ("red", "red"),
+        ("RED", "red"),
+        ("Red", "red"),
+        ("tlp:red", "red"),
+        ("TLP:RED", "red"),
+        (" TLP:Amber+Strict ", "amber+strict"),
+        ("tlp:CLEAR", "clear"),
+        ("Green", "green"),
+    ],
+)
+def test_tlp_is_read_in_any_case_with_or_without_tlp_prefix(given: str, level: str) -> None:
+    assert tlp_level(given) == level
+
+
+@pytest.mark.parametrize("given", ["purple", "tlp:white", "TLP:", "", "amber strict", "tlp-red"])
+def test_unknown_tlp_lists_the_choices(given: str) -> None:
+    with pytest.raises(SharingError, match=r"clear, green, amber, amber\+strict, red"):
+        tlp_level(given)
+
+
+def test_api_tlp_parameters_ignore_case(fed: Node, client: TestClient) -> None:
+    r = client.post("/api/bundles", params={"tlp": "TLP:AMBER"}, json=bundle(indicator(40)))
+    assert r.status_code == 201, r.text
+    got = client.get(f"/api/objects/{indicator(40)['id']}").json()
+    assert got["object_marking_refs"] == [TLP_IDS["amber"]]
+    written = [e for e in audit.page(fed.db, None, 1000) if e["action"] == "objects_written"]
+    assert written[-1]["detail"]["tlp"] == "amber"  # the level, as the marking names it
+    r = client.put(
+        f"/api/objects/{indicator(40)['id']}/distribution",
+        params={"distribution": "own", "tlp": "Red"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["object_marking_refs"] == [TLP_IDS["red"]]
+    r = client.post("/api/bundles", params={"tlp": "TLP:PURPLE"}, json=bundle(indicator(41)))
+    assert r.status_code == 400
+    assert "clear, green, amber, amber+strict, red" in r.json()["detail"]

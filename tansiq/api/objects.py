@@ -14,7 +14,7 @@ from tansiq.accounts.principal import Principal
 from tansiq.api.deps import Auth, current_auth, get_node, principal
 from tansiq.api.problems import Problem
 from tansiq.node import Node
-from tansiq.sharing import SharingError, parse_spec
+from tansiq.sharing import SharingError, parse_spec, tlp_level
 from tansiq.stix.bundles import parse_bytes, stream_bundle
 from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros
@@ -118,7 +118,10 @@ async def post_bundle(
         Query(description="own, all, or comma-separated partner codes and/or group names"),
     ] = None,
     tlp: Annotated[
-        str | None, Query(description="TLP 2.0: clear, green, amber, amber+strict, red")
+        str | None,
+        Query(
+            description="TLP 2.0: clear, green, amber, amber+strict, red (any case; TLP:red too)"
+        ),
     ] = None,
 ) -> Response:
     if not who.can("write"):
@@ -175,8 +178,15 @@ def change_distribution(
     node: NodeDep,
     who: PrincipalDep,
     distribution: Annotated[str, Query(description="own, all, or partner codes / group names")],
-    tlp: Annotated[str | None, Query(description="TLP 2.0 name; default keeps the current")] = None,
+    tlp: Annotated[
+        str | None,
+        Query(description="TLP 2.0 level (any case; TLP:red too); default keeps the current"),
+    ] = None,
 ) -> Response:
+    try:
+        tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)
+    except SharingError as exc:
+        raise Problem(400, str(exc)) from None
     texts = query.get_versions(
         node.db, policy.condition(who, node.code), object_id, all_versions=False
     )
