@@ -297,9 +297,9 @@ def _file_of(paths: list[Path], indexes: list[int]) -> dict[int, tuple[Path, int
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, allow_dash=True),
     default=None,
-    help="Write the bundle here (default: standard output).",
+    help="Write the bundle to this file; - (the default) is standard output.",
 )
 @_settings_options
 def export(output: Path | None, **kwargs: Any) -> None:
@@ -310,7 +310,7 @@ def export(output: Path | None, **kwargs: Any) -> None:
     settings = _settings(kwargs)
     node = _open_node(settings)
     chunks = stream_bundle(iterate_latest(node.db, _operator_view(node)))
-    if output is None:
+    if output is None or str(output) == "-":  # standard output: the bundle and nothing else
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.write(b"\n")

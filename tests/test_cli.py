@@ -257,3 +257,19 @@ def test_ingest_tlp_ignores_case(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("ingest", "--data-dir", str(data_dir), "--tlp", "Purple", str(f))
     assert code == 2
     assert "--tlp" in err and "clear, green, amber, amber+strict, red" in err
+
+
+def test_export_dash_writes_the_bundle_to_stdout(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o -` is standard output (not a file named "-"), and stdout holds the bundle alone."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("ingest", "--data-dir", str(data_dir), str(STIX_DIR / "apt1.json"))
+    assert code == 0, err
+    code, out, err = run("export", "--data-dir", str(data_dir), "-o", "-")
+    assert code == 0, err
+    assert not (tmp_path / "-").exists() and not (tmp_path / "-.part").exists()
+    exported = json.loads(out)  # one JSON document: nothing else on stdout
+    assert exported["type"] == "bundle"
+    originals = orjson.loads((STIX_DIR / "apt1.json").read_bytes())["objects"]
+    assert {o["id"] for o in originals} <= {o["id"] for o in exported["objects"]}
