@@ -96,7 +96,10 @@ def main() -> None:
 @click.option("--admin-password", default=None, help="Password for 'admin' (default: generated).")
 @_settings_options
 def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> None:
-    """Create a node: data dir, database, STIX identity, Ed25519 key and the first admin."""
+    """Create a node: data dir, database, STIX identity, Ed25519 key and the first admin.
+
+    Settings given here as flags (--port, --host, --database-url, ...) are kept in
+    DATA_DIR/tansiq.toml, so that later commands on the data dir use them."""
     from tansiq.accounts.store import AccountError
     from tansiq.node import NodeError, init_node
     from tansiq.store.database import StoreError
@@ -110,6 +113,8 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     click.echo(f"  identity:  {r.identity_id}")
     click.echo(f"  login:     user '{r.admin_username}', password '{r.admin_password}'")
     click.echo(f"  API token: {r.admin_token}")
+    if r.config is not None:
+        click.echo(f"  settings:  {', '.join(r.saved)} kept in {r.config}")
     click.echo(f"Start it with: tansiq serve --data-dir {r.data_dir}")
     click.echo(
         f"Then:          curl -H 'Authorization: Bearer {r.admin_token}' "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from tansiq.accounts.store import (
     new_password,
 )
 from tansiq.federation.signing import sign_hook
-from tansiq.settings import Settings, write_config
+from tansiq.settings import Settings, init_config, write_config
 from tansiq.sharing import PARTNER_CODE, local_stamp, tlp_level
 from tansiq.stix.bundles import iter_files
 from tansiq.stix.extensions import (
@@ -86,6 +86,8 @@ class InitResult:
     admin_password: str
     admin_token: str
     database: str
+    config: Path | None = None  # the config file init wrote, if any
+    saved: dict[str, Any] = field(default_factory=dict)  # the settings it holds
 
 
 def init_node(
@@ -106,11 +108,10 @@ def init_node(
         raise NodeError(
             f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
         )
-    if (
-        settings.database_url
-        and settings.source("database_url") != f"file {data_dir / 'tansiq.toml'}"
-    ):
-        write_config(data_dir, {"database_url": settings.database_url})
+    keep = init_config(settings)  # the settings given to init, for every later command
+    config = None
+    if any(not settings.source(name).startswith("file ") for name in keep):
+        config = write_config(data_dir, keep)
     db = open_database(settings)
     try:
         migrate(db)
@@ -142,7 +143,9 @@ def init_node(
             for leftover in (key_path, data_dir / PUBLIC_KEY_FILE):
                 leftover.unlink(missing_ok=True)  # so that `tansiq init` can be run again
             raise
-        return InitResult(data_dir, code, identity["id"], "admin", password, token, db.describe())
+        return InitResult(
+            data_dir, code, identity["id"], "admin", password, token, db.describe(), config, keep
+        )
     finally:
         db.close()
 

@@ -7,6 +7,7 @@ derives its flags from :data:`SETTINGS` and ``docs/settings.md`` is checked agai
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -235,18 +236,41 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
     return Settings(values, sources)
 
 
+def init_config(settings: Settings) -> dict[str, Any]:
+    """What ``tansiq init`` keeps in the new node's config file, so that later commands on the
+    data dir use it: every setting given as a flag or read from the file already there, and
+    ``database_url`` from the environment too (the node's database must be found without it).
+    Never ``data_dir`` (it locates the file) nor a secret setting."""
+    keep: dict[str, Any] = {}
+    for s, value, source in settings.items():
+        if s.name == "data_dir" or s.secret:
+            continue
+        given = source.startswith(("flag ", "file "))
+        if given or (s.name == "database_url" and value and source.startswith("env ")):
+            keep[s.name] = value
+    return keep
+
+
 def write_config(data_dir: Path, values: Mapping[str, Any]) -> Path:
-    """Write *values* into the data dir's config file (used by ``tansiq init``)."""
+    """Write *values* as the data dir's config file, readable by its owner only (a database
+    URL may hold a password); used by ``tansiq init``."""
     lines = []
     for name, value in values.items():
         setting = BY_NAME[name]
         if setting.type is str:
-            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'{name} = "{escaped}"')
+            lines.append(f"{name} = {_toml_string(str(value))}")
         elif setting.type is bool:
             lines.append(f"{name} = {'true' if value else 'false'}")
         else:
             lines.append(f"{name} = {value}")
     path = data_dir / CONFIG_FILE
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file was there already
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     return path
+
+
+def _toml_string(text: str) -> str:
+    """*text* as a TOML basic string: JSON's escapes are TOML's, and TOML escapes DEL too."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

@@ -273,3 +273,70 @@ def test_export_dash_writes_the_bundle_to_stdout(
     assert exported["type"] == "bundle"
     originals = orjson.loads((STIX_DIR / "apt1.json").read_bytes())["objects"]
     assert {o["id"] for o in originals} <= {o["id"] for o in exported["objects"]}
+
+
+def test_init_saves_its_settings_flags_for_later_commands(tmp_path: Path) -> None:
+    """Settings given to `tansiq init` are written to DATA_DIR/tansiq.toml, so that `serve`
+    and `settings` on that data dir use them, shown as coming from the file."""
+    from tansiq.settings import load
+
+    d = tmp_path / "eg"
+    code, out, err = run(
+        "init",
+        "--data-dir",
+        str(d),
+        "--partner",
+        "EG",
+        "--name",
+        "Egypt",
+        "--port",
+        "8555",
+        "--host",
+        "0.0.0.0",
+        "--public-url",
+        'https://eg.example/a "quoted" \\ path',
+        "--sync-interval-seconds",
+        "0",
+        "--allow-plain-http",
+        "true",
+        env={"TANSIQ_PAGE_SIZE": "70"},  # not a flag: not saved
+    )
+    assert code == 0, out + err
+    config = d / "tansiq.toml"
+    assert "tansiq.toml" in out
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o600  # it may hold a database password
+    settings = load({"data_dir": str(d)}, env={})  # what `tansiq serve --data-dir` reads
+    assert settings.port == 8555 and settings.host == "0.0.0.0"
+    assert settings.public_url == 'https://eg.example/a "quoted" \\ path'
+    assert settings.sync_interval_seconds == 0 and settings.allow_plain_http is True
+    assert settings.page_size == 100 and settings.source("page_size") == "default"
+    assert "data_dir" not in config.read_text()
+    code, out, _ = run("settings", "--data-dir", str(d))
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    for name in ("port", "host", "public_url", "sync_interval_seconds", "allow_plain_http"):
+        assert f"file {config}" in lines[name], lines[name]
+    assert "8555" in lines["port"] and lines["page_size"].endswith("default")
+
+
+def test_init_keeps_a_config_file_already_there(tmp_path: Path) -> None:
+    d = tmp_path / "eg"
+    d.mkdir()
+    (d / "tansiq.toml").write_text("page_size = 50\nport = 9001\n")
+    code, out, err = run(
+        "init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt", "--port", "9002"
+    )
+    assert code == 0, out + err
+    from tansiq.settings import load
+
+    settings = load({"data_dir": str(d)}, env={})
+    assert settings.page_size == 50 and settings.port == 9002
+
+
+def test_config_file_round_trips_any_string(tmp_path: Path) -> None:
+    from tansiq.settings import load, write_config
+
+    odd = 'a "b" \\ c\nd\te\x7f é'
+    write_config(tmp_path, {"public_url": odd, "port": 8401, "allow_plain_http": False})
+    settings = load({"data_dir": str(tmp_path)}, env={})
+    assert settings.public_url == odd and settings.port == 8401
+    assert settings.allow_plain_http is False
