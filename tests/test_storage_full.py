@@ -145,3 +145,20 @@ def test_postgresql_disk_full_inside_a_write_rolls_back(node: Node) -> None:
         node.db.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
         raise psycopg.errors.DiskFull("could not extend file: No space left on device")
     assert node.db.fetchone("SELECT value FROM meta WHERE key = 'half'") is None
+
+
+@ON_SQLITE
+def test_every_command_ends_cleanly_on_a_full_store(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only ingest: any command whose write meets a full store says so and exits 1."""
+    from tansiq.accounts import store
+
+    def full_disk(*_: object, **__: object) -> None:
+        raise StorageFull(database.STORAGE_FULL)
+
+    monkeypatch.setattr(store, "create_account", full_disk)
+    args = ["account", "add", "ann", "--role", "reader"]
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(node.settings.data_path)], env={})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: storage is full")
