@@ -162,3 +162,26 @@ def test_every_command_ends_cleanly_on_a_full_store(
     result = CliRunner().invoke(main, [*args, "--data-dir", str(node.settings.data_path)], env={})
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("Error: storage is full")
+
+
+@ON_SQLITE
+def test_a_migration_on_a_full_store_names_the_full_store(
+    full: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite rolls a transaction back itself on SQLITE_FULL; the migration runner's own
+    ROLLBACK then failed ("no transaction is active") and hid why the migration failed."""
+    from tansiq.store import migrations
+
+    def grow(d: object) -> list[str]:
+        # One row a statement: SQLite rolls the whole transaction back on SQLITE_FULL in a
+        # statement without a statement journal (a multi-row INSERT only undoes itself).
+        return ["CREATE TABLE filler (x BLOB)"] + [
+            "INSERT INTO filler VALUES (randomblob(4000))"
+        ] * 200
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("999_grow", grow)])
+    with pytest.raises(sqlite3.Error) as caught:
+        migrations.migrate(full.db)
+    assert is_storage_full(caught.value), caught.value
+    assert "999_grow" not in migrations.applied(full.db)
+    assert not full.db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'filler'")

@@ -305,7 +305,8 @@ def _migrate(db: Database) -> list[str]:
                     (name, now_micros()),
                 )
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    conn.execute("ROLLBACK")
                 raise
             commit_sqlite(conn)
         else:
