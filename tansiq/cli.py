@@ -534,7 +534,8 @@ def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any)
 @click.argument("username")
 @_settings_options
 def account_disable(username: str, **kwargs: Any) -> None:
-    """Disable an account: its password, API tokens and web sessions are refused at once."""
+    """Disable an account: its password, API tokens and web sessions are refused at once.
+    The node's last enabled admin account is not disabled: enable or add another first."""
     from tansiq.accounts.store import set_disabled
 
     _account_change(

@@ -168,7 +168,7 @@ def _accounts_and_tokens(d: Path) -> list[tuple[object, ...]]:
         ("token", "create", "admin"),
         ("token", "revoke", "TOKEN"),
         ("account", "add", "bob", "--role", "reader"),
-        ("account", "disable", "admin"),
+        ("account", "disable", "rita"),  # (not admin: the last admin is not disabled at all)
         ("account", "password", "admin", "--password", "another-password-1"),
         ("partner", "invite", "DZ"),
     ],
@@ -177,6 +177,9 @@ def test_cli_account_and_token_changes_commit_with_their_audit_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
 ) -> None:
     d = _init(tmp_path)
+    reader = ("account", "add", "rita", "--role", "reader", "--password", "rita-password-1")
+    code, out, err = run(*reader, "--data-dir", str(d))
+    assert code == 0, out + err
     token_id = run("token", "list", "--data-dir", str(d))[1].split()[0]
     args = tuple(token_id if a == "TOKEN" else a for a in args)
     before = _accounts_and_tokens(d)

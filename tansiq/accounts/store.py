@@ -157,13 +157,43 @@ Record = Callable[[], object] | None
 :func:`tansiq.audit.record_in`): the change and the record commit together or not at all."""
 
 
+class LastAdmin(AccountError):
+    """The change would leave the node with no enabled admin account."""
+
+
+def enabled_admins(db: Database) -> list[str]:
+    """The enabled accounts that administer this node: role admin, of the node's own agency
+    (another partner's admin account acts as a reader: see :meth:`Account.principal`)."""
+    rows = db.fetchall(
+        "SELECT username FROM accounts WHERE role = 'admin' AND disabled = 0 "
+        "AND partner = (SELECT value FROM meta WHERE key = 'partner') ORDER BY username"
+    )
+    return [str(r[0]) for r in rows]
+
+
+def keep_an_admin(db: Database, username: str) -> None:
+    """Raise :class:`LastAdmin` when *username* is the node's only enabled admin.  Call it
+    inside the ``db.write()`` transaction of the change that would disable, demote or remove
+    *username*: the write lock then keeps two such changes from both seeing another admin."""
+    admins = enabled_admins(db)
+    if admins == [username]:
+        raise LastAdmin(
+            f"{username!r} is the last enabled admin account of this node: nobody could"
+            " administer it then.  Create or enable another admin first"
+            " (`tansiq account add NAME --role admin`), then try again"
+        )
+
+
 def set_disabled(db: Database, username: str, disabled: bool, record: Record = None) -> Account:
     """Disable *username* (or enable it again).  A disabled account's password, API tokens and
-    web sessions are all refused from the next request on; disabling also ends its sessions."""
+    web sessions are all refused from the next request on; disabling also ends its sessions.
+    The node's last enabled admin is not disabled (:class:`LastAdmin`)."""
     with db.write():
         account = get_account(db, username)
         if account is None:
             raise AccountError(f"no account {username!r}")
+        if disabled:
+            keep_an_admin(db, username)
         db.execute("UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username))
         if disabled:
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))

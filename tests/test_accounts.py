@@ -1,0 +1,111 @@
+"""Account rules the command line enforces: the last admin, names taken at once, reserved names."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tansiq import audit
+from tansiq.accounts import store
+from tansiq.accounts.store import create_account, get_account, set_disabled
+from tansiq.node import Node
+from tansiq.settings import Settings
+
+PASSWORD = "some-password-1"
+
+
+def cli(settings: Settings) -> Callable[..., tuple[int, str, str]]:
+    from tansiq.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        # catch_exceptions=False: a traceback (an IntegrityError, say) fails the test as one
+        r = CliRunner().invoke(
+            main, [*args, "--data-dir", str(settings.data_path)], env={}, catch_exceptions=False
+        )
+        return r.exit_code, r.stdout, r.stderr
+
+    return run
+
+
+def raced(monkeypatch: pytest.MonkeyPatch, name: str, parties: int = 2) -> None:
+    """Make ``store.<name>`` wait (up to 2 s) until *parties* threads have called it: a check done
+    outside the write lock then lets every thread pass it before any writes; under the lock, the
+    first thread waits alone, and the others find the barrier broken and go straight on."""
+    real = getattr(store, name)
+    barrier = threading.Barrier(parties)
+
+    def waiting(*args: Any) -> Any:
+        answer = real(*args)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=2)
+        return answer
+
+    monkeypatch.setattr(store, name, waiting)
+
+
+def in_threads(*calls: Callable[[], object]) -> list[BaseException | None]:
+    """Run *calls* at once, one thread each; what each raised (None when it returned)."""
+    outcome: list[BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            calls[i]()
+        except BaseException as exc:  # reported to the test
+            outcome[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return outcome
+
+
+# -- the last admin ----------------------------------------------------------------------------
+def test_the_last_enabled_admin_is_not_disabled(settings: Settings, node: Node) -> None:
+    run = cli(settings)
+    entries = len(audit.page(node.db, None, 1000))
+    code, _, err = run("account", "disable", "admin")
+    assert code == 1
+    assert "last enabled admin" in err and "--role admin" in err  # says what to do instead
+    account = get_account(node.db, "admin")
+    assert account is not None and not account.disabled
+    assert len(audit.page(node.db, None, 1000)) == entries  # nothing recorded: nothing done
+
+    assert run("account", "add", "amira", "--role", "admin", "--password", PASSWORD)[0] == 0
+    code, _, err = run("account", "disable", "admin")  # another admin remains: fine
+    assert code == 0, err
+    code, _, err = run("account", "disable", "amira")
+    assert code == 1 and "'amira' is the last enabled admin" in err
+    assert run("account", "enable", "admin")[0] == 0
+    assert run("account", "disable", "amira")[0] == 0
+
+
+def test_an_admin_of_another_agency_does_not_count(settings: Settings, node: Node) -> None:
+    """An admin account of a partner (stored before create_account refused them) acts as a
+    reader: it administers nothing, so it does not stand in for the last real admin."""
+    node.db.execute(
+        "INSERT INTO accounts (username, password_hash, role, partner, created) "
+        "VALUES ('odd', 'x', 'admin', 'TN', 0)"
+    )
+    with pytest.raises(store.LastAdmin):
+        set_disabled(node.db, "admin", True)
+
+
+def test_concurrent_disables_leave_an_admin(
+    settings: Settings, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two admins disabling each other at the same moment: one wins, the other is refused."""
+    create_account(node.db, "amira", PASSWORD, "admin", "EG")
+    raced(monkeypatch, "enabled_admins")
+    outcome = in_threads(
+        lambda: set_disabled(node.db, "admin", True),
+        lambda: set_disabled(node.db, "amira", True),
+    )
+    assert store.enabled_admins(node.db) in (["admin"], ["amira"])
+    assert sorted(type(e).__name__ for e in outcome) == ["LastAdmin", "NoneType"]
