@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tansiq import audit
 from tansiq.accounts import store
-from tansiq.accounts.store import create_account, get_account, set_disabled
+from tansiq.accounts.store import AccountError, create_account, get_account, set_disabled
 from tansiq.node import Node
 from tansiq.settings import Settings
 
@@ -109,3 +109,38 @@ def test_concurrent_disables_leave_an_admin(
     )
     assert store.enabled_admins(node.db) in (["admin"], ["amira"])
     assert sorted(type(e).__name__ for e in outcome) == ["LastAdmin", "NoneType"]
+
+
+# -- one name, created twice at once -----------------------------------------------------------
+def test_cli_add_of_a_name_taken_meanwhile_is_refused_cleanly(
+    settings: Settings, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name check passes (another `account add` has not committed yet, as this one saw it)
+    and the insert then collides: the loser is told the name exists, with no traceback."""
+    run = cli(settings)
+    assert run("account", "add", "sami", "--role", "editor", "--password", PASSWORD)[0] == 0
+    monkeypatch.setattr(store, "same_name", lambda db, username: None)
+    code, out, err = run("account", "add", "sami", "--role", "reader", "--password", PASSWORD)
+    assert code == 1, out
+    assert "account 'sami' already exists" in err and "Traceback" not in err
+    assert [a.role for a in store.list_accounts(node.db) if a.username == "sami"] == ["editor"]
+
+
+@pytest.mark.parametrize("names", [("sami", "sami"), ("Sami", "\uff53\uff41\uff4d\uff49")])
+def test_concurrent_creations_of_one_name_make_one_account(
+    node: Node, monkeypatch: pytest.MonkeyPatch, names: tuple[str, str]
+) -> None:
+    """Two creations racing (outside any transaction of the caller's, as the demo makes them):
+    one account is made, the other creation fails with "already exists", whether the names
+    are equal or only read the same (fullwidth ｓａｍｉ is Sami under NFKC + casefold)."""
+    raced(monkeypatch, "same_name")
+    outcome = in_threads(
+        *(lambda n=n: create_account(node.db, n, PASSWORD, "reader", "EG") for n in names)
+    )
+    made = [
+        a.username for a in store.list_accounts(node.db) if store.name_key(a.username) == "sami"
+    ]
+    assert len(made) == 1
+    errors = [e for e in outcome if e is not None]
+    assert len(errors) == 1 and isinstance(errors[0], AccountError), outcome
+    assert "already exists" in str(errors[0])

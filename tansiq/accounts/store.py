@@ -97,17 +97,46 @@ def create_account(
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
     check_password_rules(password)
+    hashed = hash_password(password)  # (argon2 is slow: not inside the transaction if we can)
+    if db.in_transaction():  # the caller's: it must be a db.write(), so the lock is held
+        _insert_account(db, username, hashed, role, partner)
+    else:
+        with db.write():  # the check and the insert under the write lock, or two could pass
+            _insert_account(db, username, hashed, role, partner)
+    return Account(username, role, partner, False)
+
+
+def same_name(db: Database, username: str) -> str | None:
+    """The stored account whose name reads as *username* (see :func:`name_key`), if any."""
     key = name_key(username)
     for (existing,) in db.fetchall("SELECT username FROM accounts"):
         if name_key(existing) == key:
-            same = "" if existing == username else f" ({username!r} reads the same)"
-            raise AccountError(f"account {existing!r} already exists{same}")
-    db.execute(
-        "INSERT INTO accounts (username, password_hash, role, partner, created) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (username, hash_password(password), role, partner, now_micros()),
-    )
-    return Account(username, role, partner, False)
+            return str(existing)
+    return None
+
+
+def _already_exists(existing: str, username: str) -> AccountError:
+    same = "" if existing == username else f" ({username!r} reads the same)"
+    return AccountError(f"account {existing!r} already exists{same}")
+
+
+def _insert_account(db: Database, username: str, hashed: str, role: str, partner: str) -> None:
+    existing = same_name(db, username)
+    if existing is not None:
+        raise _already_exists(existing, username)
+    try:
+        db.execute(
+            "INSERT INTO accounts (username, password_hash, role, partner, created) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (username, hashed, role, partner, now_micros()),
+        )
+    except Exception as exc:
+        # Only a row written without the lock (by hand, say) gets past the check; the name is
+        # then taken all the same.  (On PostgreSQL the transaction is spoilt: the caller's
+        # db.write() rolls it back as the error leaves it.)
+        if not db.dialect.is_unique_violation(exc):
+            raise
+        raise _already_exists(username, username) from None
 
 
 def get_account(db: Database, username: str) -> Account | None:

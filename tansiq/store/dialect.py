@@ -35,6 +35,12 @@ class Dialect:
             return f"json_extract({column}, '$.{key}')"
         return f"(CAST({column} AS json) ->> '{key}')"
 
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """Is *exc* the driver's error for a row breaking a UNIQUE or PRIMARY KEY constraint?"""
+        if self.is_sqlite:
+            return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+        return getattr(exc, "sqlstate", None) == "23505"  # unique_violation
+
     def sql(self, query: str) -> str:
         """Convert ``?`` placeholders to the driver's style."""
         return query if self.is_sqlite else _to_pyformat(query)
