@@ -171,10 +171,14 @@ class Node:
                 f"`tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
             )
         self.db = open_database(settings)
-        migrate(self.db)
-        meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
-        if "partner" not in meta:
-            raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
+        try:
+            migrate(self.db)
+            meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
+            if "partner" not in meta:
+                raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
+        except BaseException:
+            self.db.close()  # nobody else can: the caller gets no Node
+            raise
         self.code: str = meta["partner"]
         self.name: str = meta["name"]
         self.identity_id: str = meta["identity_id"]

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import BACKENDS, PG_URL
+from conftest import BACKENDS, PG_URL, make_settings
 from test_store import count, indicator
 
 from tansiq.node import Node
@@ -126,3 +126,28 @@ def test_checkpointer_survives_a_failed_checkpoint(tmp_path, monkeypatch) -> Non
         assert len(calls) >= 3, "the checkpointer stopped after its first failure"
     finally:
         db.close()
+
+
+def test_opening_a_database_that_holds_no_node_closes_it(
+    tmp_path: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node() refusing a database with no node (an init that failed, a wrong URL) closes the
+    connections it opened: nobody else holds them (on PostgreSQL each is a server session)."""
+    import tansiq.node
+
+    opened: list[Any] = []
+    closed: list[Any] = []
+
+    def spying(settings: Any) -> Any:
+        db = real(settings)
+        opened.append(db)
+        close = db.close
+        db.close = lambda: (closed.append(db), close())[1]  # type: ignore[method-assign]
+        return db
+
+    real = tansiq.node.open_database
+    monkeypatch.setattr(tansiq.node, "open_database", spying)
+    (tmp_path / "eg").mkdir()
+    with pytest.raises(tansiq.node.NodeError, match="holds no node"):
+        Node(make_settings(tmp_path / "eg", database_url))
+    assert len(opened) == 1 and closed == opened
