@@ -11,12 +11,14 @@ caller's changes).
 
 Actions are short strings chosen by the callers; the ones in use:
 
-``login``, ``login_failed``, ``token_used``, ``token_rejected``, ``token_created``,
-``token_revoked``, ``objects_listed``, ``object_read``, ``export``, ``taxii_read``,
-``objects_written``, ``distribution_changed``, ``taxii_delete``, ``partner_invited``,
-``partner_added``, ``partner_changed``, ``group_changed``, ``account_changed``,
-``sync_received``, ``sync_rejected``, ``withdrawals_read``, ``object_deleted`` and
-``object_withdrawn`` (a partner's deletion or withdrawal applied by sync).  (Logging out is not
+``node_initialised`` (by ``tansiq init``: the first entry, target the partner code, detail the
+node's name, its first admin account and that account's token id), ``login``, ``login_failed``,
+``token_used``, ``token_rejected``, ``token_created``, ``token_revoked``, ``objects_listed``,
+``object_read``, ``export``, ``taxii_read``, ``objects_written``, ``distribution_changed``,
+``taxii_delete``, ``partner_invited``, ``partner_added``, ``partner_changed``,
+``group_changed``, ``account_changed``, ``sync_received``, ``sync_rejected``,
+``withdrawals_read``, ``object_deleted`` and ``object_withdrawn`` (a partner's deletion or
+withdrawal applied by sync).  (Logging out is not
 recorded.)
 
 ``actor`` is a username (or ``partner:CODE``, ``system``), ``target`` what was acted on (an object

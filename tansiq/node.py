@@ -19,6 +19,7 @@ from tansiq.accounts.store import (
     create_account,
     create_token,
     new_password,
+    token_id,
 )
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import Settings, init_config, write_config
@@ -131,7 +132,8 @@ def init_node(
                 [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
                 prepare=local_stamp(db, code, identity["id"]),
             )
-            # The node exists once ``meta`` names it: in one transaction with its first admin.
+            # The node exists once ``meta`` names it: in one transaction with its first admin
+            # and the audit entry that opens its log.
             with db.write():
                 for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
                     db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
@@ -139,6 +141,8 @@ def init_node(
                 token = create_token(
                     db, "admin", "created by tansiq init", "api admin", settings.token_days
                 )
+                detail = {"name": name, "admin": "admin", "token": token_id(token)}
+                audit.record_in(db, "cli", "node_initialised", code, detail)
         except BaseException:
             for leftover in (key_path, data_dir / PUBLIC_KEY_FILE):
                 leftover.unlink(missing_ok=True)  # so that `tansiq init` can be run again

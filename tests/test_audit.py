@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
+from conftest import make_settings
 
 from tansiq import audit
 from tansiq.cli import main
@@ -62,10 +65,12 @@ def test_chain_verifies(node: Node, settings: Settings, chain: list[int]) -> Non
 
 
 def test_first_entry_links_to_zeros(node: Node) -> None:
-    assert audit.verify(node.db) == audit.VerifyResult(True, 0, None, "", "")
+    first = node.db.fetchone("SELECT seq, prev_hash, action, hash FROM audit ORDER BY seq LIMIT 1")
+    assert first is not None and first[:3] == (1, "0" * 64, "node_initialised")  # tansiq init's
+    assert audit.verify(node.db) == audit.VerifyResult(True, 1, None, "", f"1:{first[3]}")
     seq = audit.record(node.db, "admin", "login")
     row = node.db.fetchone("SELECT prev_hash, detail FROM audit WHERE seq = ?", (seq,))
-    assert row == ("0" * 64, "{}")
+    assert row == (first[3], "{}")
 
 
 @pytest.mark.parametrize("column", ["detail", "actor", "at", "action", "target"])
@@ -229,7 +234,7 @@ def test_page(node: Node, settings: Settings, chain: list[int]) -> None:
         audit.page(node.db, None, 0)
     code, out = cli(settings, "list", "--after", str(chain[-3]), "--json")
     assert code == 0 and [x["seq"] for x in orjson.loads(out)] == chain[-2:]
-    code, out = cli(settings, "list", "--limit", "2")
+    code, out = cli(settings, "list", "--after", "1", "--limit", "2")  # (1: tansiq init)
     lines = out.splitlines()
     assert code == 0 and len(lines) == 2 and "objects_written" in lines[0] and '"i":0' in lines[0]
 
@@ -261,3 +266,57 @@ def test_concurrent_writers(node: Node) -> None:
     assert r.entries >= 100
     count = node.db.fetchone("SELECT COUNT(*), MIN(seq), MAX(seq) FROM audit")
     assert count is not None and count[0] == count[2] - count[1] + 1 == r.entries
+
+
+# -- tansiq init -------------------------------------------------------------------------------
+def test_init_opens_the_audit_log(tmp_path: Path, database_url: str) -> None:
+    """`tansiq init` is recorded: the first entry names the partner, the first admin account
+    and its token (by id)."""
+    from tansiq.accounts.store import token_id
+    from tansiq.node import init_node
+
+    settings = make_settings(tmp_path / "eg", database_url)
+    r = init_node(settings, "EG", "مصر", "admin-password-1")
+    node = Node(settings)
+    try:
+        entries = audit.page(node.db, None, 10)
+        assert audit.verify(node.db).ok
+    finally:
+        node.close()
+    assert [(e["seq"], e["actor"], e["action"], e["target"]) for e in entries] == [
+        (1, "cli", "node_initialised", "EG")
+    ]
+    assert entries[0]["detail"] == {
+        "name": "مصر",
+        "admin": "admin",
+        "token": token_id(r.admin_token),
+    }
+
+
+def test_init_without_its_audit_entry_leaves_no_node(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry commits with the node: when it cannot be written, no node is left behind (and
+    `tansiq init` can be run again)."""
+    from tansiq.node import NodeError, init_node
+
+    settings = make_settings(tmp_path / "eg", database_url)
+    real = audit.record_in
+
+    def down(db: Any, actor: str, action: str, *args: Any) -> int:
+        if action == "node_initialised":
+            raise OSError("disk full")
+        return real(db, actor, action, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(audit, "record_in", down)
+        with pytest.raises(OSError):
+            init_node(settings, "EG", "Egypt", "admin-password-1")
+    with pytest.raises(NodeError, match="holds no node"):
+        Node(settings)
+    init_node(settings, "EG", "Egypt", "admin-password-1")
+    node = Node(settings)
+    try:
+        assert [e["action"] for e in audit.page(node.db, None, 10)] == ["node_initialised"]
+    finally:
+        node.close()
