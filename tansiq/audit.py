@@ -21,8 +21,11 @@ node's name, its first admin account and that account's token id), ``login``, ``
 withdrawal applied by sync).  (Logging out is not
 recorded.)
 
-``actor`` is a username (or ``partner:CODE``, ``system``), ``target`` what was acted on (an object
-id, username, group...), ``detail`` a small JSON object (integers within ±2**53, no NaN).
+``actor`` is a username, or who acted when no account did: ``cli`` (the command line), ``demo``
+(the demo's loader), ``sync-CODE`` (what sync applied from partner CODE), ``-`` (an unknown
+token) and a failed login's typed name; :data:`tansiq.accounts.store.AUDIT_ACTORS` and
+``sync-CODE`` names are refused to accounts made by hand.  ``target`` is what was acted on (an
+object id, username, group...), ``detail`` a small JSON object (integers within ±2**53, no NaN).
 
 :func:`verify` walks the chain and names the first entry whose content or stored hash was changed,
 that is missing (a gap in ``seq``) or out of order (its ``prev_hash`` does not link to the entry

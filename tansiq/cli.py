@@ -467,7 +467,8 @@ def account() -> None:
 def account_add(
     username: str, role: str, partner: str | None, password: str | None, **kwargs: Any
 ) -> None:
-    """Create an account."""
+    """Create an account.  Names sync-CODE are left to partner enrolment (`tansiq partner
+    invite CODE` makes them), and cli, demo, system and anonymous to the audit log's actors."""
     from tansiq.accounts.store import AccountError, create_account, new_password
 
     node = _open_node(_settings(kwargs))

@@ -144,3 +144,33 @@ def test_concurrent_creations_of_one_name_make_one_account(
     errors = [e for e in outcome if e is not None]
     assert len(errors) == 1 and isinstance(errors[0], AccountError), outcome
     assert "already exists" in str(errors[0])
+
+
+# -- reserved names ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["sync-DZ", "sync-dz", "SYNC-Dz", "\uff53\uff59\uff4e\uff43-DZ"])
+def test_sync_account_names_are_left_to_enrolment(
+    settings: Settings, node: Node, name: str
+) -> None:
+    run = cli(settings)
+    for role in ("sync", "reader"):
+        code, _, err = run("account", "add", name, "--role", role, "--partner", "DZ")
+        assert code == 1 and "made by partner enrolment" in err, err
+    assert [a.username for a in store.list_accounts(node.db)] == ["admin"]
+    code, _, err = run("partner", "invite", "DZ")  # which makes it, and still can
+    assert code == 0, err
+    assert get_account(node.db, "sync-dz") is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["cli", "CLI", "\uff43\uff4c\uff49", "system", "demo", "anonymous"]
+)
+def test_audit_actor_names_are_no_accounts(settings: Settings, name: str) -> None:
+    """`cli` (and the others) stand in the audit log for who acted when no account did: an
+    account of that name would read there as the command line."""
+    code, _, err = cli(settings)("account", "add", name, "--role", "admin", "--password", PASSWORD)
+    assert code == 1 and "kept for the audit log" in err, err
+
+
+def test_names_only_near_a_reserved_one_are_free(node: Node) -> None:
+    for name in ("sync-d", "sync-dz1", "sync_dz", "syncdz", "clio", "demo-team"):
+        create_account(node.db, name, PASSWORD, "reader", "EG")

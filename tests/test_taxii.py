@@ -64,7 +64,8 @@ def fed(node: Node, admin_token: str) -> Fed:
         ("editor-eg", "editor", "EG"),
         ("sync-dz", "sync", "DZ"),
     ):
-        create_account(node.db, username, PASSWORD, role, partner)
+        # (sync-dz as partner enrolment makes it: the name is reserved to that)
+        create_account(node.db, username, PASSWORD, role, partner, allow_reserved=role == "sync")
         scope = "sync" if role == "sync" else "api"
         tokens[username] = create_token(node.db, username, "taxii test", scope)
     return Fed(node, tokens)
@@ -665,7 +666,7 @@ def test_delete_by_originator_only(fed: Fed, tc: TestClient) -> None:
 
 def test_delete_never_changes_who_holds_the_current_version(fed: Fed, tc: TestClient) -> None:
     """Deleting the current version may not make current one released to other partners."""
-    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN", allow_reserved=True)
     fed.tokens["sync-tn"] = create_token(fed.node.db, "sync-tn", "taxii test", "sync")
     fed.node.ingest([indicator(1, V1, name="wide")], distribution=["DZ", "TN"])
     fed.node.ingest([indicator(1, V2, name="narrow")], distribution=["DZ"])  # withdrawn from TN
@@ -701,7 +702,7 @@ def test_withdrawal_feed_names_deletions_only_to_the_partners_released_to(
     fed: Fed, tc: TestClient
 ) -> None:
     """Tombstones of deleted versions, in clock order with withdrawals, per partner."""
-    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN", allow_reserved=True)
     for user in ("sync-dz", "sync-tn"):  # scopes as enrolment gives them
         fed.tokens[user] = create_token(fed.node.db, user, "feed test", "api sync")
     ingest = fed.node.ingest
@@ -747,7 +748,7 @@ def test_withdrawal_feed_names_a_withdrawal_once_and_only_what_was_seen(fed: Fed
     hidden from the partner do not announce the id (and their date_added) again; a version
     released to the partner but stored after a newer one that excludes it was never visible,
     so it withdraws nothing; released again and narrowed again, the object is withdrawn again."""
-    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN", allow_reserved=True)
     fed.tokens["sync-tn"] = create_token(fed.node.db, "sync-tn", "feed test", "api sync")
     ingest = fed.node.ingest
 
@@ -783,7 +784,7 @@ def test_withdrawal_feed_names_no_deletion_of_a_version_never_shown(
     """A version released to TN but stored after a newer one that excludes TN was never
     visible to TN: deleting it, or the whole object, must not name the object (and the
     version) to TN's node.  A version TN did see, withdrawn since, still leaves it one."""
-    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN")
+    create_account(fed.node.db, "sync-tn", PASSWORD, "sync", "TN", allow_reserved=True)
     fed.tokens["sync-tn"] = create_token(fed.node.db, "sync-tn", "feed test", "api sync")
     ingest = fed.node.ingest
     ingest([indicator(1, V2)], distribution=["DZ"])

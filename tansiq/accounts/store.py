@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -77,12 +78,42 @@ def name_key(username: str) -> str:
     return unicodedata.normalize("NFKC", username).casefold()
 
 
+AUDIT_ACTORS = frozenset({"cli", "demo", "system", "anonymous"})
+"""Names the audit log (and the policy) use for who acted when no account did: the command
+line, the demo's loader, the node itself, an unauthenticated caller.  No account takes one."""
+SYNC_NAME = re.compile(r"sync-[a-z]{2,8}")  # sync-CODE, as name_key reads it
+
+
+def check_reserved(username: str) -> None:
+    """Raise :class:`AccountError` when *username* reads as a name an operator may not take:
+    ``sync-CODE`` (a partner's sync account, which enrolment makes) or an audit actor."""
+    key = name_key(username)
+    if SYNC_NAME.fullmatch(key):
+        raise AccountError(
+            f"username {username!r}: sync-CODE names are the partners' sync accounts, made by"
+            " partner enrolment (`tansiq partner invite CODE`); choose another name"
+        )
+    if key in AUDIT_ACTORS:
+        raise AccountError(
+            f"username {username!r}: kept for the audit log's actors that are no account"
+            f" ({', '.join(sorted(AUDIT_ACTORS))}); choose another name"
+        )
+
+
 def create_account(
-    db: Database, username: str, password: str, role: str, partner: str | None
+    db: Database,
+    username: str,
+    password: str,
+    role: str,
+    partner: str | None,
+    *,
+    allow_reserved: bool = False,
 ) -> Account:
     """Create an account of agency *partner* (a partner code).  Admins and editors belong to the
     node's own agency: they write and administer as it.  A reader may be another partner's
-    (it sees what is released to that partner); a sync account is a peer node's."""
+    (it sees what is released to that partner); a sync account is a peer node's.  Reserved
+    names (:func:`check_reserved`) are refused unless *allow_reserved* (partner enrolment
+    making ``sync-CODE``)."""
     if role not in ROLES:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     if partner is None or not PARTNER_CODE.match(partner):
@@ -96,6 +127,8 @@ def create_account(
     plain = username.replace("-", "").replace("_", "").replace(".", "")
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
+    if not allow_reserved:
+        check_reserved(username)
     check_password_rules(password)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction if we can)
     if db.in_transaction():  # the caller's: it must be a db.write(), so the lock is held

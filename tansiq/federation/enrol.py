@@ -96,7 +96,8 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
     with node.db.write():  # the account, its token and the audit entry commit together
         existing = get_account(node.db, user)
         if existing is None:
-            create_account(node.db, user, new_password() + new_password(), "sync", partner_code)
+            secret = new_password() + new_password()
+            create_account(node.db, user, secret, "sync", partner_code, allow_reserved=True)
         elif existing.role != "sync" or existing.partner != partner_code:
             # Its token would read as that account (another partner's reader, or staff), not
             # as partner_code's node: refuse rather than hand it out.
