@@ -73,3 +73,35 @@ def test_docs_try_it_out_writes_with_a_session(browser: Any, settings: Settings)
         assert answer.value.status == 201, answer.value.text()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_docs_page_says_who_is_signed_in_and_logs_out(browser: Any, settings: Settings) -> None:
+    """/docs shows "signed in as admin" and a Log out button: it posts to /logout with the
+    session's CSRF token, lands on /login, and the old session cookie is refused from then on.
+    The login page marks the node's name dir="auto" (an Arabic name reads right to left)."""
+    import httpx
+
+    server = Server(settings.data_path)
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/login")
+        assert page.inner_text('p[dir="auto"]') == "Egypt security and defence liaison"
+        page.fill("#username", "admin")
+        page.fill("#password", "admin-password-1")
+        page.click("button[type=submit]")
+        bar = page.locator("#session-bar")
+        bar.get_by_role("button", name="Log out").wait_for(timeout=15000)
+        assert "signed in as admin" in bar.inner_text()
+        (cookie,) = [c for c in page.context.cookies() if c["name"] == "tansiq_session_eg"]
+        old = {"Cookie": f"{cookie['name']}={cookie['value']}"}
+        assert httpx.get(server.url + "/api/session", headers=old).status_code == 200
+
+        with page.expect_navigation():
+            bar.get_by_role("button", name="Log out").click()
+        assert page.url.startswith(server.url + "/login")
+        assert httpx.get(server.url + "/api/session", headers=old).status_code == 401
+        page.goto(server.url + "/docs")
+        page.locator("#session-bar a", has_text="Log in").wait_for(timeout=15000)
+    finally:
+        server.stop()

@@ -82,7 +82,7 @@ PAGE = """<!doctype html>
 </head><body>
 <main class="login">
 <h1>tansiq node {code}</h1>
-<p>{name}</p>
+<p dir="auto">{name}</p>
 {error}<form method="post" action="/login">
 <input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="next" value="{next}">
