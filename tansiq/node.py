@@ -103,7 +103,17 @@ def init_node(
     password = admin_password or new_password()
     check_password_rules(password)  # before anything is written: a refusal leaves no node behind
     data_dir = settings.data_path
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NodeError(
+            f"{data_dir} is a file, not a directory; choose another --data-dir"
+        ) from None
+    except OSError as exc:
+        raise NodeError(
+            f"cannot create the data directory {data_dir}: {exc.strerror or exc}; "
+            "choose another --data-dir"
+        ) from None
     key_path = data_dir / KEY_FILE
     if key_path.exists():
         raise NodeError(

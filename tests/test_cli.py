@@ -340,3 +340,12 @@ def test_config_file_round_trips_any_string(tmp_path: Path) -> None:
     settings = load({"data_dir": str(tmp_path)}, env={})
     assert settings.public_url == odd and settings.port == 8401
     assert settings.allow_plain_http is False
+
+
+def test_init_where_no_directory_can_be_made_is_a_clean_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "bundle.json"
+    a_file.write_text("{}")
+    code, _, err = run("init", "--data-dir", str(a_file), "--partner", "EG", "--name", "E")
+    assert code == 1 and "is a file, not a directory" in err and "--data-dir" in err
+    code, _, err = run("init", "--data-dir", str(a_file / "sub"), "--partner", "EG", "--name", "E")
+    assert code == 1 and "cannot create the data directory" in err
