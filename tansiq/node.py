@@ -179,13 +179,19 @@ class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         data_dir = settings.data_path
+        no_node = (
+            f"no node in {data_dir}: run "
+            f"`tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
+        )
+        if data_dir.exists() and not data_dir.is_dir():
+            raise NodeError(f"{data_dir} is a file, not a node's data directory (--data-dir)")
         if not data_dir.is_dir():
-            raise NodeError(
-                f"no node in {data_dir}: run "
-                f"`tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
-            )
+            raise NodeError(no_node)
         self.db = open_database(settings)
         try:
+            if self.db.path is not None and not self.db.path.exists():
+                # Not a node (yet): opening would leave an empty database in the user's directory.
+                raise NodeError(no_node)
             migrate(self.db)
             meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:

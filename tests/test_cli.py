@@ -349,3 +349,14 @@ def test_init_where_no_directory_can_be_made_is_a_clean_error(tmp_path: Path) ->
     assert code == 1 and "is a file, not a directory" in err and "--data-dir" in err
     code, _, err = run("init", "--data-dir", str(a_file / "sub"), "--partner", "EG", "--name", "E")
     assert code == 1 and "cannot create the data directory" in err
+
+
+def test_command_in_a_directory_without_a_node_leaves_nothing_there(tmp_path: Path) -> None:
+    for command in ("stats", "export", "partner list", "audit verify"):
+        code, _, err = run(*command.split(), "--data-dir", str(tmp_path))
+        assert code == 1 and "no node in" in err and "tansiq init" in err, (command, err)
+    assert list(tmp_path.iterdir()) == []  # no stray tansiq.db in the user's directory
+    a_file = tmp_path / "bundle.json"
+    a_file.write_text("{}")
+    code, _, err = run("stats", "--data-dir", str(a_file))
+    assert code == 1 and "is a file, not a node's data directory" in err
