@@ -129,8 +129,12 @@ def serve(**kwargs: Any) -> None:
     import uvicorn
 
     from tansiq.api.app import create_app
+    from tansiq.ports import listen_problem
 
     settings = _settings(kwargs)
+    problem = listen_problem(settings.host, settings.port)
+    if problem is not None:
+        raise click.ClickException(problem)
     tls: dict[str, Any] = {}
     if settings.certfile or settings.keyfile:
         if not (settings.certfile and settings.keyfile):
@@ -165,6 +169,12 @@ def serve(**kwargs: Any) -> None:
         uvicorn.run(
             app, host=settings.host, port=settings.port, log_level=settings.log_level, **tls
         )
+    except SystemExit as exc:  # uvicorn's exit 3: it could not start (the port taken since)
+        if exc.code == 0 or exc.code is None:
+            raise
+        raise click.ClickException(
+            f"the server could not start on {settings.host}:{settings.port} (see above)"
+        ) from None
     finally:
         close()  # also when the server never started (the port in use, say)
 

@@ -24,6 +24,7 @@ from tansiq.accounts.store import create_account, create_token
 from tansiq.federation.enrol import accept, invite
 from tansiq.federation.sync import Scheduler, SyncReport, sync_all
 from tansiq.node import Node, init_node
+from tansiq.ports import listen_problem
 from tansiq.scenario import (
     BORDER_REPORT_ID,
     DERNA_REPORT_ID,
@@ -184,6 +185,10 @@ def visibility(nodes: list[DemoNode]) -> list[str]:
 
 
 def run_demo(data_dir: Path | None, base_port: int) -> None:
+    for code, port in zip(CODES, range(base_port, base_port + len(CODES)), strict=True):
+        problem = listen_problem("127.0.0.1", port, "--base-port", "--base-port")
+        if problem is not None:  # before any node is made: the same --data-dir can be used again
+            raise click.ClickException(f"{code}: {problem}")
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="tansiq-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     if any((root / c.lower()).exists() for c in CODES):

@@ -360,3 +360,23 @@ def test_command_in_a_directory_without_a_node_leaves_nothing_there(tmp_path: Pa
     a_file.write_text("{}")
     code, _, err = run("stats", "--data-dir", str(a_file))
     assert code == 1 and "is a file, not a node's data directory" in err
+
+
+def test_serve_and_demo_on_a_port_in_use_say_which_flag_to_change(tmp_path: Path) -> None:
+    import socket
+
+    d = tmp_path / "eg"
+    code, out, err = run("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt")
+    assert code == 0, out + err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run("serve", "--data-dir", str(d), "--port", str(port))
+        assert code == 1 and f"port {port} on 127.0.0.1 is already in use" in err, err
+        assert "--port" in err
+        demo_dir = tmp_path / "demo"
+        code, _, err = run("demo", "--data-dir", str(demo_dir), "--base-port", str(port))
+        assert code == 1 and f"DZ: port {port} on 127.0.0.1 is already in use" in err, err
+        assert "--base-port" in err
+        assert not (demo_dir / "dz").exists()  # no node made: this --data-dir works next time
