@@ -180,10 +180,17 @@ def partner_update(
 def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partner]) -> Partner:
     """Decode *enrolment* (a file, or the string itself), check its key, and hand it to *take*
     (``enrol.accept`` or ``enrol.renew``); errors as a message."""
-    from tansiq.federation.enrol import EnrolmentError, Invitation
+    from tansiq.federation.enrol import PREFIX, EnrolmentError, Invitation
     from tansiq.sharing import SharingError
 
     source = Path(enrolment)
+    if not source.is_file() and not enrolment.strip().startswith(PREFIX):
+        what = "a directory" if source.is_dir() else "no such file"
+        raise click.ClickException(
+            f"--enrolment {enrolment}: {what}, nor an invitation string (one starts with "
+            f"{PREFIX!r}); give the file that `tansiq partner invite CODE -o FILE` wrote on "
+            "the partner's node, or the string it printed"
+        )
     text = _read_text(source, "--enrolment") if source.is_file() else enrolment
     try:
         invitation = Invitation.decode(text)

@@ -308,3 +308,17 @@ def test_numbers_within_64_bits_are_kept_exactly(client: TestClient, number: str
     assert r.status_code == 200
     assert json.loads(r.text)["objects"][0]["x_n"] == json.loads(number)
     assert number.encode() in r.content
+
+
+def test_enrolment_naming_a_missing_file_says_so(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    for command in ("add", "update"):
+        missing = tmp_path / "invitation-dz.txt"
+        code, _, err = run("partner", command, "--enrolment", str(missing), "--data-dir", str(d))
+        assert code == 1 and f"--enrolment {missing}: no such file" in err, err
+        assert "tansiq partner invite" in err
+        code, _, err = run("partner", command, "--enrolment", str(tmp_path), "--data-dir", str(d))
+        assert code == 1 and "a directory, nor an invitation string" in err, err
+    # a string that starts like one is still decoded, and its own error given
+    code, _, err = run("partner", "add", "--enrolment", "tansiq-enrol:@@", "--data-dir", str(d))
+    assert code == 1 and "no such file" not in err, err
