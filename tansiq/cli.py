@@ -631,9 +631,11 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
 @_settings_options
 def token_list(username: str | None, **kwargs: Any) -> None:
     """List tokens (of USERNAME, or every account's)."""
-    from tansiq.accounts.store import list_tokens
+    from tansiq.accounts.store import get_account, list_tokens
 
     node = _open_node(_settings(kwargs))
+    if username is not None and get_account(node.db, username) is None:
+        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
     for t in list_tokens(node.db, username):
         d = t.as_dict()
         click.echo(

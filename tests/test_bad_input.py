@@ -322,3 +322,11 @@ def test_enrolment_naming_a_missing_file_says_so(tmp_path: Path) -> None:
     # a string that starts like one is still decoded, and its own error given
     code, _, err = run("partner", "add", "--enrolment", "tansiq-enrol:@@", "--data-dir", str(d))
     assert code == 1 and "no such file" not in err, err
+
+
+def test_token_list_of_an_unknown_account_says_so(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    code, out, err = run("token", "list", "nobody", "--data-dir", str(d))
+    assert code == 1 and out == "" and "no account 'nobody'" in err, err
+    code, out, err = run("token", "list", "admin", "--data-dir", str(d))
+    assert code == 0 and "admin" in out, err
