@@ -480,15 +480,23 @@ def account_add(
     """Create an account.  Names sync-CODE are left to partner enrolment (`tansiq partner
     invite CODE` makes them), and cli, demo, system and anonymous to the audit log's actors."""
     from tansiq.accounts.store import AccountError, create_account, new_password
+    from tansiq.sharing import partner_codes
 
     node = _open_node(_settings(kwargs))
+    code = (partner or node.code).upper()
+    if role == "reader" and code != node.code and code not in partner_codes(node.db):
+        # It would see only what is released to CODE, and nothing can be until CODE is known.
+        raise click.ClickException(
+            f"no partner {code}: a reader account of another agency needs that partner "
+            "registered first (see `tansiq partner list`; `tansiq partner add`)"
+        )
     generated = password is None
     secret = password or new_password()
     from tansiq import audit
 
     try:
         with node.db.write():  # the account and its audit entry commit together
-            a = create_account(node.db, username, secret, role, (partner or node.code).upper())
+            a = create_account(node.db, username, secret, role, code)
             audit.record_in(
                 node.db,
                 "cli",

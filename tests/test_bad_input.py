@@ -324,6 +324,21 @@ def test_enrolment_naming_a_missing_file_says_so(tmp_path: Path) -> None:
     assert code == 1 and "no such file" not in err, err
 
 
+def test_reader_account_of_an_unknown_partner_is_refused(tmp_path: Path) -> None:
+    d = _init(tmp_path)
+    dd = ["--data-dir", str(d)]
+    code, _, err = run("account", "add", "liaison", "--role", "reader", "--partner", "dq", *dd)
+    assert code == 1 and "no partner DQ" in err and "tansiq partner add" in err, err
+    assert "liaison" not in run("account", "list", *dd)[1]
+    code, out, err = run("partner", "add", "DZ", "--name", "Algeria", *dd)
+    assert code == 0, out + err
+    code, out, err = run("account", "add", "liaison", "--role", "reader", "--partner", "dz", *dd)
+    assert code == 0 and "partner DZ" in out, out + err
+    # a sync account may come before the partner (an invitation makes one), own readers too
+    assert run("account", "add", "sync-tn", "--role", "sync", "--partner", "TN", *dd)[0] == 0
+    assert run("account", "add", "reader", "--role", "reader", *dd)[0] == 0
+
+
 def test_token_list_of_an_unknown_account_says_so(tmp_path: Path) -> None:
     d = _init(tmp_path)
     code, out, err = run("token", "list", "nobody", "--data-dir", str(d))
