@@ -183,15 +183,18 @@ def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partn
     from tansiq.federation.enrol import PREFIX, EnrolmentError, Invitation
     from tansiq.sharing import SharingError
 
-    source = Path(enrolment)
-    if not source.is_file() and not enrolment.strip().startswith(PREFIX):
-        what = "a directory" if source.is_dir() else "no such file"
-        raise click.ClickException(
-            f"--enrolment {enrolment}: {what}, nor an invitation string (one starts with "
-            f"{PREFIX!r}); give the file that `tansiq partner invite CODE -o FILE` wrote on "
-            "the partner's node, or the string it printed"
-        )
-    text = _read_text(source, "--enrolment") if source.is_file() else enrolment
+    if enrolment.strip().startswith(PREFIX):  # the string itself (too long for a file name)
+        text = enrolment
+    else:
+        source = Path(enrolment)
+        if not source.is_file():
+            what = "a directory" if source.is_dir() else "no such file"
+            raise click.ClickException(
+                f"--enrolment {enrolment}: {what}, nor an invitation string (one starts with "
+                f"{PREFIX!r}); give the file that `tansiq partner invite CODE -o FILE` wrote on "
+                "the partner's node, or the string it printed"
+            )
+        text = _read_text(source, "--enrolment")
     try:
         invitation = Invitation.decode(text)
         _check_key(invitation.public_key, "the invitation's public key")

@@ -380,3 +380,19 @@ def test_serve_and_demo_on_a_port_in_use_say_which_flag_to_change(tmp_path: Path
         assert code == 1 and f"DZ: port {port} on 127.0.0.1 is already in use" in err, err
         assert "--base-port" in err
         assert not (demo_dir / "dz").exists()  # no node made: this --data-dir works next time
+
+
+def test_partner_add_takes_the_invitation_string_that_invite_printed(tmp_path: Path) -> None:
+    """The README's flow: `partner invite` prints a string (longer than a file name may be)
+    that `partner add --enrolment STRING` consumes on the partner's node."""
+    nodes = {}
+    for code in ("DZ", "EG"):
+        nodes[code] = d = tmp_path / code.lower()
+        status, out, err = run("init", "--data-dir", str(d), "--partner", code, "--name", code)
+        assert status == 0, out + err
+    status, invitation, err = run("partner", "invite", "EG", "--data-dir", str(nodes["DZ"]))
+    assert status == 0 and len(invitation.strip()) > 255, err
+    status, out, err = run(
+        "partner", "add", "--enrolment", invitation.strip(), "--data-dir", str(nodes["EG"])
+    )
+    assert status == 0 and "partner DZ" in out and "enrolled" in out, out + err
