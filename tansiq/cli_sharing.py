@@ -329,11 +329,14 @@ def sync(partner_code: str | None, page_size: int, from_start: bool, **kwargs: A
             reports = sync_all(node, progress=progress, page_size=page_size)
     finally:
         node.close()
-    failed = False
+    failed = []
     for r in reports:
+        if r.pages == 0 and r.rejections:  # the pull itself failed: say why, not '0 received'
+            failed.append(r.partner)
+            click.echo(f"{r.partner}: {r.rejections[-1]}")
+            continue
         click.echo(str(r))
         for line in r.rejections[:20]:
             click.echo(f"  rejected {line}", err=True)
-        failed = failed or (r.pages == 0 and bool(r.rejections))
     if failed:
-        raise click.ClickException("sync from at least one partner failed")
+        raise click.ClickException(f"sync from {', '.join(failed)} failed")

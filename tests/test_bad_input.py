@@ -345,3 +345,33 @@ def test_token_list_of_an_unknown_account_says_so(tmp_path: Path) -> None:
     assert code == 1 and out == "" and "no account 'nobody'" in err, err
     code, out, err = run("token", "list", "admin", "--data-dir", str(d))
     assert code == 0 and "admin" in out, err
+
+
+def test_sync_from_an_unreachable_partner_says_it_failed_and_why(tmp_path: Path) -> None:
+    import socket
+
+    d = _init(tmp_path)
+    dd = ["--data-dir", str(d)]
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from tansiq.federation.enrol import Invitation
+
+    other = _init(tmp_path, "dz-node")
+    pem = (other / "node_ed25519.pub.pem").read_text()
+    from tansiq.node import partner_identity_id
+
+    invitation = Invitation(
+        "DZ",
+        "Algeria",
+        partner_identity_id("DZ"),
+        f"http://127.0.0.1:{port}",
+        pem,
+        "tsq_" + "x" * 43,
+    )
+    code, out, err = run("partner", "add", "--enrolment", invitation.encode(), *dd)
+    assert code == 0, out + err
+    code, out, err = run("sync", *dd)
+    assert code == 1 and "sync from DZ failed" in err, err
+    assert "DZ: sync failed: cannot reach" in out and "received" not in out, out
+    assert "rejected sync failed" not in err, err
