@@ -320,3 +320,58 @@ def test_narrowing_withdraws_every_version(node: Node) -> None:
             )
             body = orjson.loads(client.get("/api/export").content)
             assert (obj["id"] in {o["id"] for o in body["objects"]}) == (status == 200)
+
+
+def test_migration_009_withdraws_nothing_a_partner_never_saw(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A store made by migrations 001-008: a version released to DZ but stored after a newer
+    one that excludes DZ was never visible to DZ (the latest never released the object to it),
+    so 009's events must not announce the object's id to DZ's sync account, as the write path's
+    own events do not (see :func:`withdrawn`)."""
+    from tansiq.store import deletions, migrations
+
+    db = Database(database_url, tmp_path)
+    everything = migrations.MIGRATIONS
+    migrations.MIGRATIONS = everything[:8]
+    try:
+        migrate(db)
+    finally:
+        migrations.MIGRATIONS = everything
+    try:
+        add_partner(db, "DZ", "DZ", "identity--" + str(uuid.uuid4()))
+        identity = "identity--" + str(uuid.uuid4())
+
+        def version(oid: str, modified: str, partners: list[str]) -> dict[str, Any]:
+            obj = {
+                "type": "note",
+                "spec_version": "2.1",
+                "id": oid,
+                "created": "2015-02-20T00:00:00.000Z",
+                "modified": modified,
+                "content": modified,
+                "object_refs": [identity],
+            }
+            return set_distribution(obj, "EG", partners)
+
+        never, seen = f"note--{uuid.uuid4()}", f"note--{uuid.uuid4()}"
+        objects = [
+            version(never, "2015-02-21T00:00:00.000Z", ["EG"]),  # the latest from the start
+            version(never, "2015-02-20T00:00:00.000Z", ["DZ", "EG"]),  # stored after it
+            version(seen, "2015-02-20T00:00:00.000Z", ["DZ", "EG"]),  # latest, visible to DZ
+            version(seen, "2015-02-21T00:00:00.000Z", ["EG"]),  # then narrowed
+        ]
+        # one batch, in this order (``added`` follows it): 008's code recorded no withdrawal
+        ingest(db, objects, prepare=lambda o: o)
+        assert "009_withdrawals" in migrate(db)
+        who = Principal("sync-DZ", "sync", "DZ")
+        rows = deletions.feed(
+            db,
+            policy.withdrawn_condition(who, "EG"),
+            policy.deleted_condition(who, "EG"),
+            0,
+            100,
+        )
+        assert [r[1] for r in rows] == [seen]
+    finally:
+        db.close()

@@ -226,7 +226,10 @@ def _m009_withdrawals(d: Dialect) -> list[str]:
     hidden from P announced the id to P again, with its date_added, and a version released to P
     stored after a newer one that excludes P announced an object P could never see.  An event
     keeps the ``added`` of the version that withdrew the partners.  Existing stores get one event
-    per (object, known partner) the old rule would serve, at the latest version's ``added``.
+    per (object, known partner) the partner may have seen, at the latest version's ``added``: a
+    version released to it that was the latest once (no newer version was stored before it).  A
+    version stored after a newer one that excludes the partner was never visible to it, so the
+    old rule's announcing such an object is not kept.
     """
     return [
         """CREATE TABLE withdrawals (
@@ -241,7 +244,9 @@ def _m009_withdrawals(d: Dialect) -> list[str]:
         SELECT l.added, l.id, l.origin, ',' || p.code || ','
         FROM latest_objects l JOIN partners p ON l.partners NOT LIKE '%,' || p.code || ',%'
         WHERE EXISTS (SELECT 1 FROM objects o
-                      WHERE o.id = l.id AND o.partners LIKE '%,' || p.code || ',%')""",
+                      WHERE o.id = l.id AND o.partners LIKE '%,' || p.code || ',%'
+                      AND NOT EXISTS (SELECT 1 FROM objects newer WHERE newer.id = o.id
+                                      AND newer.version > o.version AND newer.added < o.added))""",
     ]
 
 
