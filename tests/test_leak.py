@@ -375,3 +375,70 @@ def test_migration_009_withdraws_nothing_a_partner_never_saw(
         assert [r[1] for r in rows] == [seen]
     finally:
         db.close()
+
+
+def test_migration_011_deletes_what_009_first_withdrew_from_partners_that_never_saw_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A store that ran 009 as first shipped keeps its events for objects a partner never saw
+    until 011 deletes them; events for objects it saw are kept."""
+    from tansiq.store import deletions, migrations
+
+    db = Database(database_url, tmp_path)
+    everything = migrations.MIGRATIONS
+    migrations.MIGRATIONS = everything[:10]
+    try:
+        migrate(db)
+    finally:
+        migrations.MIGRATIONS = everything
+    try:
+        add_partner(db, "DZ", "DZ", "identity--" + str(uuid.uuid4()))
+        identity = "identity--" + str(uuid.uuid4())
+
+        def version(oid: str, modified: str, partners: list[str]) -> dict[str, Any]:
+            obj = {
+                "type": "note",
+                "spec_version": "2.1",
+                "id": oid,
+                "created": "2015-02-20T00:00:00.000Z",
+                "modified": modified,
+                "content": modified,
+                "object_refs": [identity],
+            }
+            return set_distribution(obj, "EG", partners)
+
+        never, seen = f"note--{uuid.uuid4()}", f"note--{uuid.uuid4()}"
+        ingest(
+            db,
+            [
+                version(never, "2015-02-21T00:00:00.000Z", ["EG"]),  # the latest from the start
+                version(never, "2015-02-20T00:00:00.000Z", ["DZ", "EG"]),  # stored after it
+                version(seen, "2015-02-20T00:00:00.000Z", ["DZ", "EG"]),  # latest, seen by DZ
+            ],
+            prepare=lambda o: o,
+        )
+        ingest(db, [version(seen, "2015-02-21T00:00:00.000Z", ["EG"])], prepare=lambda o: o)
+        # what 009 as first shipped left beside the write path's own event for *seen*
+        with db.write():
+            db.execute(
+                "INSERT INTO withdrawals (added, id, origin, partners)"
+                " SELECT added, id, origin, ',DZ,' FROM latest_objects WHERE id = ?",
+                (never,),
+            )
+        who = Principal("sync-DZ", "sync", "DZ")
+
+        def feed() -> list[str]:
+            rows = deletions.feed(
+                db,
+                policy.withdrawn_condition(who, "EG"),
+                policy.deleted_condition(who, "EG"),
+                0,
+                100,
+            )
+            return sorted(r[1] for r in rows)
+
+        assert feed() == sorted([never, seen])
+        assert migrate(db) == ["011_unseen_withdrawals"]
+        assert feed() == [seen]
+    finally:
+        db.close()

@@ -256,6 +256,31 @@ def _m010_status_age(d: Dialect) -> list[str]:
     return ["CREATE INDEX taxii_status_age ON taxii_status (request_timestamp)"]
 
 
+# A version that was the latest once: no newer version of its id was stored before it.
+_LATEST_ONCE = """NOT EXISTS (SELECT 1 FROM objects newer WHERE newer.id = o.id
+                      AND newer.version > o.version AND newer.added < o.added)"""
+
+
+def _m011_unseen_withdrawals(d: Dialect) -> list[str]:
+    """Delete the withdrawal events 009 made, as first shipped, for objects a partner never saw.
+
+    009 (fixed since) recorded an event for every (object, partner) where some version was
+    released to the partner and the latest is not, including a version stored after a newer
+    one that excludes the partner: never visible to it, yet the feed announced the object's id
+    to its sync account.  A single-partner event is kept only if a version released to that
+    partner was the latest once; every event the write path makes passes that test, and
+    multi-partner events only come from the write path.
+    """
+    return [
+        f"""DELETE FROM withdrawals
+        WHERE partners NOT LIKE ',%,%,'
+        AND NOT EXISTS (SELECT 1 FROM objects o
+                        WHERE o.id = withdrawals.id
+                        AND o.partners LIKE '%' || withdrawals.partners || '%'
+                        AND {_LATEST_ONCE})"""
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -267,6 +292,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("008_created_index", _m008_created_index),
     ("009_withdrawals", _m009_withdrawals),
     ("010_status_age", _m010_status_age),
+    ("011_unseen_withdrawals", _m011_unseen_withdrawals),
 ]
 
 
