@@ -479,10 +479,14 @@ def account_add(
 ) -> None:
     """Create an account.  Names sync-CODE are left to partner enrolment (`tansiq partner
     invite CODE` makes them), and cli, demo, system and anonymous to the audit log's actors."""
-    from tansiq.accounts.store import AccountError, create_account, new_password
+    from tansiq.accounts.store import AccountError, check_reserved, create_account, new_password
     from tansiq.sharing import partner_codes
 
     node = _open_node(_settings(kwargs))
+    try:
+        check_reserved(username)  # before the partner check: the name is refused whatever CODE
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
     code = (partner or node.code).upper()
     if role == "reader" and code != node.code and code not in partner_codes(node.db):
         # It would see only what is released to CODE, and nothing can be until CODE is known.

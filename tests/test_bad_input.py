@@ -335,7 +335,7 @@ def test_reader_account_of_an_unknown_partner_is_refused(tmp_path: Path) -> None
     code, out, err = run("account", "add", "liaison", "--role", "reader", "--partner", "dz", *dd)
     assert code == 0 and "partner DZ" in out, out + err
     # a sync account may come before the partner (an invitation makes one), own readers too
-    assert run("account", "add", "sync-tn", "--role", "sync", "--partner", "TN", *dd)[0] == 0
+    assert run("account", "add", "node-tn", "--role", "sync", "--partner", "TN", *dd)[0] == 0
     assert run("account", "add", "reader", "--role", "reader", *dd)[0] == 0
 
 
