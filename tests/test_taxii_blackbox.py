@@ -373,6 +373,13 @@ def test_not_acceptable(taxii: Taxii) -> None:
     error_message(r, 406)
 
 
+def test_not_acceptable_when_taxii_is_refused_by_its_most_specific_range(taxii: Taxii) -> None:
+    # RFC 9110 12.5.1: the most specific media range decides; */* does not undo q=0
+    accept = "application/taxii+json;q=0, */*"
+    r = requests.get(taxii.objects, headers={"Accept": accept}, auth=taxii.auth, timeout=30)
+    error_message(r, 406)
+
+
 def test_unsupported_media_type(taxii: Taxii) -> None:
     r = requests.post(
         taxii.objects,

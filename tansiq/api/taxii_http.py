@@ -11,8 +11,10 @@ in every server process.  Without credentials the answer is 401 with
 
 Content negotiation: responses are ``application/taxii+json;version=2.1``.  ``Accept`` must
 allow it: ``application/taxii+json`` with ``version=2.1`` or no version (the latest, 2.1 here),
-``application/*`` or ``*/*``; a request without ``Accept`` accepts anything (RFC 9110 §12.5.1);
-otherwise 406.  A POST body must be ``application/taxii+json`` (version 2.1 or none), else 415.
+``application/*`` or ``*/*``, the most specific matching range deciding (so
+``application/taxii+json;q=0, */*`` refuses it); a request without ``Accept`` accepts anything
+(RFC 9110 §12.5.1); otherwise 406.  A POST body must be ``application/taxii+json`` (version 2.1
+or none), else 415.
 
 Errors are TAXII error messages, ``{"title", "description", "http_status"}`` (``http_status`` is
 a string in TAXII 2.1), with the TAXII media type.
@@ -188,9 +190,16 @@ def _bearer(request: Request, node: Node, token: str) -> Client:
 
 
 def accepts_taxii(accept: str | None) -> bool:
-    """Does an ``Accept`` header allow ``application/taxii+json;version=2.1``?"""
+    """Does an ``Accept`` header allow ``application/taxii+json;version=2.1``?
+
+    The most specific media range that matches decides (RFC 9110 §12.5.1):
+    ``application/taxii+json;version=2.1``, then ``application/taxii+json`` (no version: the
+    latest, 2.1 here), ``application/*``, ``*/*``; it allows TAXII 2.1 unless its ``q`` is 0.
+    So ``application/taxii+json;q=0, */*`` refuses it.  Items with a malformed ``q`` are
+    ignored."""
     if accept is None or not accept.strip():
         return True
+    best: tuple[int, float] | None = None  # (specificity, q) of the most specific match
     for item in accept.split(","):
         media, *raw = (part.strip() for part in item.split(";"))
         params = {}
@@ -198,16 +207,25 @@ def accepts_taxii(accept: str | None) -> bool:
             name, _, value = p.partition("=")
             params[name.strip().lower()] = value.strip().strip('"')
         try:
-            if float(params.pop("q", "1")) <= 0:
-                continue
+            q = float(params.pop("q", "1"))
         except ValueError:
             continue
         media = media.lower()
-        if media in ("*/*", "application/*"):
-            return True
-        if media == "application/taxii+json" and params.get("version", "2.1") == "2.1":
-            return True
-    return False
+        if media == "*/*":
+            specificity = 0
+        elif media == "application/*":
+            specificity = 1
+        elif media == "application/taxii+json" and "version" not in params:
+            specificity = 2
+        elif media == "application/taxii+json" and params["version"] == "2.1":
+            specificity = 3
+        else:
+            continue
+        if best is None or specificity > best[0]:
+            best = (specificity, q)
+        elif specificity == best[0]:
+            best = (specificity, max(q, best[1]))
+    return best is not None and best[1] > 0
 
 
 def _authenticate(

@@ -1,0 +1,51 @@
+"""TAXII 2.1 conformance points found in a review against the OASIS TAXII 2.1 specification
+(OASIS Standard, 10 June 2021): each test names the section it checks."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from test_taxii import error_ok, fed, tc  # noqa: F401 (fixtures)
+
+from tansiq.api.taxii_http import accepts_taxii
+
+TAXII = "application/taxii+json;version=2.1"
+
+
+# -- 1.6.8 media types, with RFC 9110 §12.5.1 content negotiation -----------------------------
+
+REFUSING = [
+    # the most specific media range that matches takes precedence over wider ones
+    "application/taxii+json;q=0, */*",
+    "application/taxii+json;q=0, application/*",
+    "application/*;q=0, */*;q=1, application/taxii+json;version=2.0",
+    "application/taxii+json;version=2.1;q=0, application/taxii+json",
+    "application/taxii+json;version=2.1;q=0, */*",
+    "*/*, application/taxii+json;version=2.1;q=0.000",
+]
+ALLOWING = [
+    "application/taxii+json;version=2.0;q=0, application/taxii+json;version=2.1",
+    "application/taxii+json;version=2.0;q=0, */*",
+    "*/*;q=0, application/taxii+json",
+    "application/*;q=0, application/taxii+json;version=2.1;q=0.1",
+    "text/html;q=0, application/*;q=0.2",
+    'application/taxii+json;version="2.1";q=0.5, application/taxii+json;q=0',
+]
+
+
+@pytest.mark.parametrize("accept", REFUSING)
+def test_accept_refusing_taxii_2_1_by_its_most_specific_range(accept: str) -> None:
+    assert not accepts_taxii(accept)
+
+
+@pytest.mark.parametrize("accept", ALLOWING)
+def test_accept_allowing_taxii_2_1_by_its_most_specific_range(accept: str) -> None:
+    assert accepts_taxii(accept)
+
+
+def test_accept_precedence_over_http(tc: TestClient) -> None:  # noqa: F811
+    for accept in REFUSING:
+        error_ok(tc.get("/taxii2/", headers={"Accept": accept}), 406)
+    for accept in ALLOWING:
+        r = tc.get("/taxii2/api/", headers={"Accept": accept})
+        assert r.status_code == 200 and r.headers["content-type"] == TAXII, (accept, r.text)
