@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_taxii import error_ok, fed, tc  # noqa: F401 (fixtures)
+from test_taxii import Fed, error_ok, fed, tc  # noqa: F401 (fixtures)
 
+from tansiq.api.app import create_app
 from tansiq.api.taxii_http import accepts_taxii
 
 TAXII = "application/taxii+json;version=2.1"
@@ -49,3 +50,30 @@ def test_accept_precedence_over_http(tc: TestClient) -> None:  # noqa: F811
     for accept in ALLOWING:
         r = tc.get("/taxii2/api/", headers={"Accept": accept})
         assert r.status_code == 200 and r.headers["content-type"] == TAXII, (accept, r.text)
+
+
+# -- 4.1.1 discovery: api_roots and default ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("public_url", "root"),
+    [
+        # "API Root URLs MUST NOT contain a URL query component" (nor, then, a fragment)
+        ("https://eg.example/tansiq?via=proxy", "https://eg.example/tansiq/taxii2/api/"),
+        ("https://eg.example/#top", "https://eg.example/taxii2/api/"),
+        ("http://10.0.0.5:8400/tansiq?x=1", "/tansiq/taxii2/api/"),
+        # relative ones "MUST begin with a single / character and MUST NOT begin with //"
+        ("http://10.0.0.5:8400//tansiq/", "/tansiq/taxii2/api/"),
+        ("https://eg.example//tansiq//", "https://eg.example/tansiq/taxii2/api/"),
+    ],
+)
+def test_discovery_api_root_urls_have_no_query_and_one_leading_slash(
+    fed: Fed,  # noqa: F811
+    tc: TestClient,  # noqa: F811
+    public_url: str,
+    root: str,
+) -> None:
+    settings = fed.node.settings.with_overrides(public_url=public_url)
+    with TestClient(create_app(settings, fed.node), headers=dict(tc.headers)) as c:
+        body = c.get("/taxii2/").json()
+    assert body["api_roots"] == [root] and body["default"] == root

@@ -280,13 +280,24 @@ def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPag
 # -- endpoints -------------------------------------------------------------------------------
 
 
+def api_root_url(base: str) -> str:
+    """The API root's URL for discovery, under *base* (``public_url`` or the request's).
+
+    TAXII 2.1 4.1.1: API root URLs "MUST be HTTPS absolute URLs or relative URLs", relative
+    ones "MUST begin with a single / character and MUST NOT begin with //" (which would name a
+    host), and none "MUST contain a URL query component": *base*'s query and fragment are
+    dropped, its path's empty segments too; without https, the path alone."""
+    parts = urlsplit(base)
+    path = "".join(f"/{segment}" for segment in parts.path.split("/") if segment)
+    path += PREFIX + API_ROOT
+    if parts.scheme.lower() == "https" and parts.netloc:
+        return f"https://{parts.netloc}{path}"
+    return path
+
+
 @router.get("/", summary="TAXII server discovery")
 def discovery(request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep) -> Response:
-    # TAXII 2.1 4.1.1: API root URLs "MUST be HTTPS absolute URLs or relative URLs".
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    root = f"{base}{PREFIX}{API_ROOT}"
-    if not root.startswith("https://"):
-        root = urlsplit(root).path
+    root = api_root_url(settings.public_url or str(request.base_url))
     return taxii_response(
         {
             "title": f"tansiq node {node.code}",
