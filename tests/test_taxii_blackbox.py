@@ -225,6 +225,9 @@ def test_discovery_lists_api_roots(taxii: Taxii) -> None:
     # absolute (medallion) or relative (tansiq over plain HTTP): both allowed by TAXII 4.1.1
     roots = [urljoin(taxii.discovery, url) for url in body["api_roots"]]
     assert taxii.api_root in roots
+    assert body["default"] in body["api_roots"]  # 4.1.1: "MUST be an item in api_roots"
+    for url in body["api_roots"]:  # 4.1.1: no query; relative ones begin with a single "/"
+        assert "?" not in url and not url.startswith("//"), url
     server = TaxiiServer(taxii.discovery, user=taxii.auth[0], password=taxii.auth[1])
     assert [r.url for r in server.api_roots] == roots
 
@@ -261,6 +264,24 @@ def test_post_envelope_gives_a_status_that_completes(taxii: Taxii) -> None:
     assert now["status"] == "complete"
     assert now["total_count"] == 7 and now["success_count"] == 7 and now["failure_count"] == 0
     assert sorted(ids_of(now["successes"])) == sorted(ids_of(objs))
+
+
+def test_status_resource_fields_and_types(taxii: Taxii) -> None:
+    """4.3.1: status is a string, the four counts integers that add up, details lists of
+    {id, version} for the objects of the request."""
+    objs = [indicator(), malware()]
+    status = post(taxii, *objs)
+    url = f"{taxii.api_root}status/{status['id']}/"
+    for body in (status, ok(get(taxii, url))):
+        assert body["id"] == status["id"] and body["status"] in ("complete", "pending")
+        counts = ["total_count", "success_count", "failure_count", "pending_count"]
+        assert all(type(body[c]) is int for c in counts), body
+        assert body["total_count"] == 2
+        assert body["success_count"] + body["failure_count"] + body["pending_count"] == 2
+        for key in ("successes", "failures", "pendings"):
+            assert all({"id", "version"} <= set(d) for d in body.get(key, [])), body
+        if "request_timestamp" in body:
+            assert ts(body["request_timestamp"].replace("Z", "+00:00"))
 
 
 def test_paging_returns_every_object_once(taxii: Taxii) -> None:
