@@ -77,3 +77,16 @@ def test_discovery_api_root_urls_have_no_query_and_one_leading_slash(
     with TestClient(create_app(settings, fed.node), headers=dict(tc.headers)) as c:
         body = c.get("/taxii2/").json()
     assert body["api_roots"] == [root] and body["default"] == root
+
+
+def test_accept_given_on_several_header_lines_is_one_list(tc: TestClient) -> None:  # noqa: F811
+    """RFC 9110 §5.3: field lines of one name are one comma-separated list: a client may send
+    ``Accept`` twice and TAXII 2.1 on the second line."""
+    auth = ("Authorization", tc.headers["Authorization"])
+    for lines, status in (
+        (["text/html", TAXII], 200),
+        (["application/taxii+json;q=0", "*/*"], 406),
+    ):
+        headers = [auth, *(("Accept", line) for line in lines)]
+        r = tc.get("/taxii2/", headers=headers)
+        assert r.status_code == status, (lines, r.text)

@@ -246,7 +246,8 @@ async def client(request: Request, node: NodeDep, settings: SettingsDep) -> Clie
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     scheme, credentials = scheme.lower(), credentials.strip()
     who = await run_in_threadpool(_authenticate, request, node, settings, scheme, credentials)
-    if not accepts_taxii(request.headers.get("accept")):
+    accept = request.headers.getlist("accept")  # several lines are one list (RFC 9110 §5.3)
+    if not accepts_taxii(", ".join(accept) if accept else None):
         raise TaxiiError(406, f"this server answers {TAXII} only")
     return who
 
