@@ -25,6 +25,7 @@ from tansiq.api.taxii import SHARED_ID
 from tansiq.api.taxii_http import TAXII
 from tansiq.cli import main
 from tansiq.node import Node
+from tansiq.stix.timestamps import now_micros
 from tansiq.store import database
 from tansiq.store.database import StorageFull, is_storage_full
 
@@ -185,3 +186,96 @@ def test_a_migration_on_a_full_store_names_the_full_store(
     assert is_storage_full(caught.value), caught.value
     assert "999_grow" not in migrations.applied(full.db)
     assert not full.db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'filler'")
+
+
+@pytest.fixture
+def filled(node: Node, monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
+    """*node* with every page it may have in use, and no room left in ``login_failures``' own
+    pages: from now on recording a login attempt fails for want of a page, on every connection
+    (each server thread has its own, all capped at the same size)."""
+    real = database.connect_sqlite
+    path = node.db.path
+    assert path is not None
+    node.db.close()
+    conn = real(path)
+    cap = int(conn.execute("PRAGMA page_count").fetchone()[0]) + SLACK_PAGES
+
+    def capped(path: Path, cache_mb: int = 128) -> sqlite3.Connection:
+        conn = real(path, cache_mb)
+        conn.execute(f"PRAGMA max_page_count = {cap}")
+        return conn
+
+    monkeypatch.setattr(database, "connect_sqlite", capped)
+    conn.execute(f"PRAGMA max_page_count = {cap}")
+    try:
+        conn.execute("CREATE TABLE filler (x BLOB)")
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            for _ in range(10 * SLACK_PAGES):
+                conn.execute("INSERT INTO filler VALUES (randomblob(2000))")
+        # Rows smaller than a real one's, counting for no account or address that logs in.
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            for seq in range(1, 100_000):
+                conn.execute(
+                    "INSERT INTO login_failures (seq, username, address, at) VALUES (?, '', '', ?)",
+                    (seq, now_micros()),
+                )
+    finally:
+        conn.close()
+    yield node
+
+
+def _make_room(node: Node) -> None:
+    node.db.execute("DROP TABLE filler")
+    node.db.execute("DELETE FROM login_failures WHERE username = ''")
+
+
+@ON_SQLITE
+def test_login_on_a_full_store_is_503(filled: Node) -> None:
+    """POST /login writes its rate-limit row outside ``Database.write()``: 503, not 500."""
+    from test_auth import login
+
+    from tansiq.api.app import create_app
+
+    with TestClient(create_app(filled.settings, filled), base_url="http://127.0.0.1") as c:
+        r = login(c, "admin", "admin-password-1")
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "storage is full" in r.json()["detail"]
+        _make_room(filled)
+        assert login(c, "admin", "admin-password-1").status_code == 200
+
+
+@ON_SQLITE
+def test_taxii_basic_login_on_a_full_store_is_503(filled: Node) -> None:
+    import base64
+
+    from tansiq.api.app import create_app
+
+    basic = "Basic " + base64.b64encode(b"admin:admin-password-1").decode()
+    headers = {"Accept": TAXII, "Authorization": basic}
+    with TestClient(create_app(filled.settings, filled), base_url="http://127.0.0.1") as c:
+        r = c.get("/taxii2/api/collections/", headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == TAXII
+        assert r.json()["http_status"] == "503"
+        assert "storage is full" in r.json()["description"]
+        _make_room(filled)
+        assert c.get("/taxii2/api/collections/", headers=headers).status_code == 200
+
+
+def test_a_statement_outside_write_on_a_full_store_is_storage_full(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mapping holds for any statement, on either backend's error (PostgreSQL's DiskFull
+    cannot be caused for real here: a stand-in connection raises it)."""
+    import psycopg.errors
+
+    class Full:
+        closed = False
+
+        def execute(self, *_: object) -> None:
+            raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+    monkeypatch.setattr(node.db, "connection", Full)
+    with pytest.raises(StorageFull, match="storage is full"):
+        node.db.execute("DELETE FROM sessions WHERE username = ?", ("ann",))

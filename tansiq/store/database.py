@@ -4,6 +4,11 @@ Each thread gets its own connection.  Every write runs inside :meth:`Database.wr
 the node-wide write lock first (``BEGIN IMMEDIATE`` on SQLite, a row lock on ``node_clock`` on
 PostgreSQL).  Serialising writers keeps ``date_added`` in commit order, so a TAXII reader paging
 by ``added_after`` can never skip an object that commits late with an earlier ``date_added``.
+(Small bookkeeping writes - login rate-limit rows, sessions - commit alone, outside it.)
+
+A database that cannot grow raises :class:`StorageFull` from any statement, in :meth:`write`
+or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as
+none can safely be: a login attempt not recorded would escape the rate limit.
 """
 
 from __future__ import annotations
@@ -243,7 +248,14 @@ class Database:
 
     # -- statements --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.connection().execute(self.dialect.sql(sql), params)
+        """Run one statement; a store that cannot grow raises :class:`StorageFull` here too,
+        also for the writes made outside :meth:`write` (login bookkeeping, sessions)."""
+        try:
+            return self.connection().execute(self.dialect.sql(sql), params)
+        except Exception as exc:
+            if is_storage_full(exc):  # the statement was undone
+                raise StorageFull(STORAGE_FULL) from exc
+            raise
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
@@ -263,11 +275,16 @@ class Database:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn = self.connection()
-        if self.dialect.is_sqlite:
-            conn.executemany(sql, rows)
-        else:
-            with conn.cursor() as cur:
-                cur.executemany(self.dialect.sql(sql), list(rows))
+        try:
+            if self.dialect.is_sqlite:
+                conn.executemany(sql, rows)
+            else:
+                with conn.cursor() as cur:
+                    cur.executemany(self.dialect.sql(sql), list(rows))
+        except Exception as exc:
+            if is_storage_full(exc):
+                raise StorageFull(STORAGE_FULL) from exc
+            raise
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[Row]:
         """Stream rows on a connection of its own (safe to resume from any thread)."""
