@@ -99,7 +99,8 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     """Create a node: data dir, database, STIX identity, Ed25519 key and the first admin.
 
     Settings given here as flags (--port, --host, --database-url, ...) are kept in
-    DATA_DIR/tansiq.toml, so that later commands on the data dir use them."""
+    DATA_DIR/tansiq.toml, so that later commands on the data dir use them.  A failed init
+    leaves DATA_DIR as it found it."""
     from tansiq.accounts.store import AccountError
     from tansiq.node import NodeError, init_node
     from tansiq.store.database import StoreError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,7 @@ from tansiq.accounts.store import (
     token_id,
 )
 from tansiq.federation.signing import sign_hook
-from tansiq.settings import Settings, init_config, write_config
+from tansiq.settings import CONFIG_FILE, Settings, init_config, write_config
 from tansiq.sharing import PARTNER_CODE, local_stamp, tlp_level
 from tansiq.stix.bundles import iter_files
 from tansiq.stix.extensions import (
@@ -103,65 +104,121 @@ def init_node(
     password = admin_password or new_password()
     check_password_rules(password)  # before anything is written: a refusal leaves no node behind
     data_dir = settings.data_path
+    undo = _Undo()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        undo.make_dirs(data_dir)
     except FileExistsError:
+        undo.run()
         raise NodeError(
             f"{data_dir} is a file, not a directory; choose another --data-dir"
         ) from None
     except OSError as exc:
+        undo.run()
         raise NodeError(
             f"cannot create the data directory {data_dir}: {exc.strerror or exc}; "
             "choose another --data-dir"
         ) from None
     key_path = data_dir / KEY_FILE
     if key_path.exists():
+        undo.run()  # (nothing made: the directory was there)
         raise NodeError(
             f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
         )
+    try:
+        return _init_in(settings, data_dir, code, name, password, undo)
+    except BaseException:
+        undo.run()  # all or nothing: a failed init leaves the data dir as it found it
+        raise
+
+
+class _Undo:
+    """What a failed ``tansiq init`` takes back: the files it made, the config file it
+    replaced (restored as it was), the directories it created (removed once empty)."""
+
+    def __init__(self) -> None:
+        self._dirs: list[Path] = []  # deepest first
+        self._files: list[Path] = []
+        self._restore: list[tuple[Path, bytes | None]] = []
+
+    def make_dirs(self, path: Path) -> None:
+        missing = []
+        for p in (path, *path.parents):
+            if p.exists() or p.is_symlink():
+                break
+            missing.append(p)
+        self._dirs = missing
+        path.mkdir(parents=True, exist_ok=True)
+
+    def new_files(self, *paths: Path) -> None:
+        """Remove each of *paths* that is not there yet, should init fail."""
+        self._files += [p for p in paths if not p.exists()]
+
+    def keep_contents(self, path: Path) -> None:
+        """Should init fail, put *path* back as it is now (or remove it if absent)."""
+        self._restore.append((path, path.read_bytes() if path.exists() else None))
+
+    def run(self) -> None:
+        for path, before in self._restore:
+            with contextlib.suppress(OSError):
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(before)
+        for f in self._files:
+            with contextlib.suppress(OSError):
+                f.unlink(missing_ok=True)
+        for d in self._dirs:
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                d.rmdir()
+
+
+def _init_in(
+    settings: Settings, data_dir: Path, code: str, name: str, password: str, undo: _Undo
+) -> InitResult:
+    key_path = data_dir / KEY_FILE
     keep = init_config(settings)  # the settings given to init, for every later command
     config = None
     if any(not settings.source(name).startswith("file ") for name in keep):
+        undo.keep_contents(data_dir / CONFIG_FILE)
         config = write_config(data_dir, keep)
     db = open_database(settings)
+    if db.path is not None and not db.path.exists():  # one init creates goes too
+        # (Never the -wal of a database found there: another process may have it open.)
+        undo.new_files(*(Path(f"{db.path}{end}") for end in ("", "-wal", "-shm", "-journal")))
     try:
         migrate(db)
         if db.fetchone("SELECT value FROM meta WHERE key = 'partner'") is not None:
             raise NodeError(f"the database {db.describe()} already belongs to a node")
+        undo.new_files(key_path, data_dir / PUBLIC_KEY_FILE)
         key = Ed25519PrivateKey.generate()
         _write_private_key(key_path, key)
-        try:
-            (data_dir / PUBLIC_KEY_FILE).write_bytes(
-                key.public_key().public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
+        (data_dir / PUBLIC_KEY_FILE).write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            identity = identity_object(code, name)
-            ingest(
-                db,
-                [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
-                prepare=local_stamp(db, code, identity["id"]),
+        )
+        identity = identity_object(code, name)
+        ingest(
+            db,
+            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
+            prepare=local_stamp(db, code, identity["id"]),
+        )
+        # The node exists once ``meta`` names it: in one transaction with its first admin
+        # and the audit entry that opens its log.
+        with db.write():
+            for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
+            create_account(db, "admin", password, "admin", code)
+            token = create_token(
+                db, "admin", "created by tansiq init", "api admin", settings.token_days
             )
-            # The node exists once ``meta`` names it: in one transaction with its first admin
-            # and the audit entry that opens its log.
-            with db.write():
-                for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
-                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
-                create_account(db, "admin", password, "admin", code)
-                token = create_token(
-                    db, "admin", "created by tansiq init", "api admin", settings.token_days
-                )
-                detail = {"name": name, "admin": "admin", "token": token_id(token)}
-                audit.record_in(db, "cli", "node_initialised", code, detail)
-        except BaseException:
-            for leftover in (key_path, data_dir / PUBLIC_KEY_FILE):
-                leftover.unlink(missing_ok=True)  # so that `tansiq init` can be run again
-            raise
+            detail = {"name": name, "admin": "admin", "token": token_id(token)}
+            audit.record_in(db, "cli", "node_initialised", code, detail)
         return InitResult(
             data_dir, code, identity["id"], "admin", password, token, db.describe(), config, keep
         )
     finally:
-        db.close()
+        db.close()  # (before a failed init removes the database file)
 
 
 def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:

@@ -312,7 +312,7 @@ def test_init_without_its_audit_entry_leaves_no_node(
         m.setattr(audit, "record_in", down)
         with pytest.raises(OSError):
             init_node(settings, "EG", "Egypt", "admin-password-1")
-    with pytest.raises(NodeError, match="holds no node"):
+    with pytest.raises(NodeError, match="no node"):
         Node(settings)
     init_node(settings, "EG", "Egypt", "admin-password-1")
     node = Node(settings)

@@ -119,7 +119,8 @@ def test_init_failing_midway_can_be_run_again(
         m.setattr(tansiq.node, "create_token", broken)
         with pytest.raises(OSError):
             init_node(settings, "EG", "Egypt", "long-enough-1")
-    with pytest.raises(tansiq.node.NodeError, match="holds no node"):
+    assert not (tmp_path / "eg").exists()  # all or nothing: not even the data dir
+    with pytest.raises(tansiq.node.NodeError, match="no node in"):
         Node(settings)  # no node without its admin
     r = init_node(settings, "EG", "Egypt", "long-enough-1")
     node = Node(settings)
@@ -130,6 +131,79 @@ def test_init_failing_midway_can_be_run_again(
         assert account is not None and account.username == "admin"
     finally:
         node.close()
+
+
+REFUSED_URL = "postgresql://nobody@127.0.0.1:1/x"  # port 1: nothing listens there
+
+
+def test_a_failed_init_leaves_no_data_dir_behind(tmp_path: Path) -> None:
+    """A database init cannot open: no config file keeping that URL for the next try, and the
+    directories init made are gone again."""
+    d = tmp_path / "new" / "eg"
+    args = ("init", "--data-dir", str(d), "--partner", "MA", "--name", "Morocco")
+    code, _, err = run(*args, "--database-url", REFUSED_URL)
+    assert code == 1 and "cannot open PostgreSQL" in err, err
+    assert not (tmp_path / "new").exists()
+    code, out, err = run(*args)  # the retry uses SQLite, not the URL of the failed try
+    assert code == 0 and "SQLite" in out, out + err
+    assert not (d / "tansiq.toml").exists()
+
+
+def test_a_failed_init_leaves_a_data_dir_as_it_found_it(tmp_path: Path) -> None:
+    d = tmp_path / "eg"
+    d.mkdir()
+    (d / "tansiq.toml").write_text("port = 8477\n", encoding="utf-8")
+    (d / "notes.txt").write_text("mine\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    code, _, err = run(
+        "init",
+        "--data-dir",
+        str(d),
+        "--partner",
+        "MA",
+        "--name",
+        "Morocco",
+        "--database-url",
+        REFUSED_URL,
+    )
+    assert code == 1 and "cannot open PostgreSQL" in err, err
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_init_failing_late_on_sqlite_removes_the_database_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tansiq.node
+    from tansiq.node import init_node
+    from tansiq.settings import load
+
+    d = tmp_path / "eg"
+    d.mkdir()
+    settings = load({"data_dir": str(d), "port": 8477}, env={})
+
+    def broken(*_: object, **__: object) -> str:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(tansiq.node, "create_token", broken)
+        with pytest.raises(OSError):
+            init_node(settings, "EG", "Egypt", "long-enough-1")
+    assert list(d.iterdir()) == []  # no config, keys, database, WAL: the (found) dir stays
+
+
+def test_init_on_the_database_of_another_node_leaves_that_database_alone(tmp_path: Path) -> None:
+    first = _init(tmp_path)
+    url = f"sqlite:///{first / 'tansiq.db'}"
+    files = sorted(p.name for p in first.iterdir())
+    d = tmp_path / "second"
+    code, _, err = run(
+        "init", "--data-dir", str(d), "--partner", "MA", "--name", "Morocco", "--database-url", url
+    )
+    assert code == 1 and "already belongs to a node" in err, err
+    assert not d.exists()
+    assert sorted(p.name for p in first.iterdir()) == files
+    code, _, err = run("stats", "--data-dir", str(first))
+    assert code == 0, err
 
 
 class AuditDown(RuntimeError):
