@@ -79,6 +79,11 @@ class Setting:
                 f"unsupported database URL {value!r}: use postgresql://… "
                 "(or sqlite:///PATH), or leave it empty for SQLite in the data dir"
             )
+        if self.name == "database_url" and value.rstrip("/") == "sqlite:":
+            raise ValueError(
+                f"database URL {value!r} names no file: use sqlite:///PATH (a relative PATH "
+                "is in the data dir), or leave it empty for tansiq.db in the data dir"
+            )
         return value
 
 
@@ -94,7 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
         "database_url",
         str,
         "",
-        "Database URL: empty for SQLite in the data dir, or postgresql://user@host:port/db.",
+        "Database URL: empty for SQLite (tansiq.db) in the data dir, or "
+        "postgresql://user@host:port/db, or sqlite:///PATH for a SQLite file elsewhere "
+        "(a relative PATH is taken from the data dir, not the current directory; "
+        "sqlite:////abs/path is absolute).",
     ),
     Setting(
         "sqlite_cache_mb",

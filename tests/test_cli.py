@@ -396,3 +396,34 @@ def test_partner_add_takes_the_invitation_string_that_invite_printed(tmp_path: P
         "partner", "add", "--enrolment", invitation.strip(), "--data-dir", str(nodes["EG"])
     )
     assert status == 0 and "partner DZ" in out and "enrolled" in out, out + err
+
+
+def test_a_relative_sqlite_url_is_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sqlite:///PATH`` with a relative PATH is taken from the data dir, not from the
+    directory a command runs in: the node must be found from anywhere."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "eg"
+    url = "sqlite:///node.db"
+    code, out, err = run(
+        "init", "--data-dir", "eg", "--partner", "EG", "--name", "Egypt", "--database-url", url
+    )
+    assert code == 0, out + err
+    assert (d / "node.db").is_file() and not (tmp_path / "node.db").exists()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, err = run("stats", "--data-dir", str(d))
+    assert code == 0 and "total" in out, err
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_an_absolute_sqlite_url_and_one_naming_no_file(tmp_path: Path) -> None:
+    from tansiq.store.dialect import sqlite_path
+
+    assert sqlite_path(f"sqlite:///{tmp_path}/x.db", Path("d")) == tmp_path / "x.db"
+    assert sqlite_path("sqlite:///x.db", Path("d")) == Path("d/x.db")
+    assert sqlite_path("", Path("d")) == Path("d/tansiq.db")
+    for url in ("sqlite:///", "sqlite:////"):
+        code, _, err = run("stats", "--data-dir", str(tmp_path), "--database-url", url)
+        assert code == 1 and "names no file" in err, err

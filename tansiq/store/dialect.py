@@ -66,8 +66,12 @@ def dialect_for(url: str) -> Dialect:
 
 
 def sqlite_path(url: str, data_dir: Path) -> Path:
+    """The SQLite database file of *url*: ``tansiq.db`` in the data dir for an empty URL;
+    ``sqlite:///PATH``'s PATH, taken relative to the data dir (not to the directory a command
+    runs in, which may differ from one command to the next); ``sqlite:////abs/path`` is
+    absolute."""
     if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :])
+        return data_dir / url[len("sqlite:///") :]  # (an absolute path replaces data_dir)
     return data_dir / "tansiq.db"
 
 
