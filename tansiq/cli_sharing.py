@@ -331,9 +331,9 @@ def sync(partner_code: str | None, page_size: int, from_start: bool, **kwargs: A
         node.close()
     failed = []
     for r in reports:
-        if r.pages == 0 and r.rejections:  # the pull itself failed: say why, not '0 received'
+        if r.error:  # the pull itself failed: say why (once), not '0 received'
             failed.append(r.partner)
-            click.echo(f"{r.partner}: {r.rejections[-1]}")
+            click.echo(f"{r.partner}: sync failed: {r.error}")
             continue
         click.echo(str(r))
         for line in r.rejections[:20]:

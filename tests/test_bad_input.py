@@ -421,7 +421,10 @@ def test_token_list_of_an_unknown_account_says_so(tmp_path: Path) -> None:
     assert code == 0 and "admin" in out, err
 
 
-def test_sync_from_an_unreachable_partner_says_it_failed_and_why(tmp_path: Path) -> None:
+def test_sync_from_an_unreachable_partner_says_it_failed_and_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
     import socket
 
     d = _init(tmp_path)
@@ -449,3 +452,8 @@ def test_sync_from_an_unreachable_partner_says_it_failed_and_why(tmp_path: Path)
     assert code == 1 and "sync from DZ failed" in err, err
     assert "DZ: sync failed: cannot reach" in out and "received" not in out, out
     assert "rejected sync failed" not in err, err
+    # One line on the failed partner (and why), then the command's error: not a log line too
+    # (at the default level, Python prints WARNING and above on stderr; pytest captures them).
+    assert out.count("cannot reach") == 1 and "cannot reach" not in err, (out, err)
+    assert err.strip().splitlines() == ["Error: sync from DZ failed"], err
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -219,6 +219,31 @@ def test_scheduler_stops_pulling_after_losing_the_advisory_lock(
     assert pulls == [True], f"pulled {len(pulls)} times, {pulls.count(False)} without the lock"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_scheduler_logs_a_failed_pull_once_as_an_error(
+    node: Node, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """sync_all no longer logs a failed pull itself (the CLI said it twice): the scheduler,
+    whose log is all a server's operator sees of it, says it once, at error."""
+    import logging
+
+    from tansiq.federation import sync as sync_mod
+
+    sched = sync_mod.Scheduler(node)
+    failed = sync_mod.SyncReport("DZ", error="cannot reach http://127.0.0.1:1: refused")
+    monkeypatch.setattr(sync_mod, "sync_all", lambda *a, **k: [failed])
+    monkeypatch.setattr(sched.stop, "wait", lambda timeout=None: sched.stop.set() or True)
+    try:
+        with caplog.at_level(logging.INFO, "tansiq.sync"):
+            sched._run()
+    finally:
+        sched.close()  # (its lock file)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (logging.ERROR, "sync from DZ failed: cannot reach http://127.0.0.1:1: refused")
+    ]
+
+
 class StuckPeer(FakePeer):
     """A buggy peer: always the same page, always ``more: true``, the same date_added."""
 
@@ -241,7 +266,7 @@ def test_peer_repeating_a_page_does_not_hang_sync(fed: dict) -> None:  # type: i
             sync_partner(dz, "LY")
         assert time.monotonic() - started < 15
         report = next(r for r in sync_all(dz) if r.partner == "LY")
-        assert "does not advance" in report.rejections[0]
+        assert "does not advance" in report.error
     finally:
         peer.stop()
 

@@ -36,6 +36,7 @@ from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros, version_micros
 from tansiq.store import deletions
+from tansiq.store.database import StoreError
 from tansiq.store.dialect import connect_postgresql
 from tansiq.store.ingest import CONFLICT, IngestError, IngestResult, ingest
 
@@ -60,6 +61,7 @@ class SyncReport:
     deleted: int = 0
     pages: int = 0
     rejections: list[str] = field(default_factory=list)
+    error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
 
     def __str__(self) -> str:
         return (
@@ -482,7 +484,11 @@ def sync_all(
     progress: Callable[[SyncReport], None] | None = None,
     page_size: int = 1000,
 ) -> list[SyncReport]:
-    """Pull from every enrolled partner; a failing partner does not stop the others."""
+    """Pull from every enrolled partner; a failing partner does not stop the others.
+
+    A partner whose pull failed gets a report with its ``error``, for the caller to show (the
+    CLI prints it, the scheduler logs it): logged here only at debug, or it would be said twice.
+    An unexpected error (neither the peer's nor the store's) is logged with its traceback."""
     reports = []
     for p in list_partners(node.db):
         try:
@@ -490,13 +496,11 @@ def sync_all(
                 continue
             reports.append(sync_partner(node, p.code, progress=progress, page_size=page_size))
         except Exception as exc:  # whatever one partner does, the others go on
-            if isinstance(exc, SyncError):
-                log.error("sync from %s failed: %s", p.code, exc)
+            if isinstance(exc, SyncError | StoreError):
+                log.debug("sync from %s failed: %s", p.code, exc)
             else:
                 log.exception("sync from %s failed", p.code)
-            failed = SyncReport(p.code)
-            failed.rejections.append(f"sync failed: {exc}")
-            reports.append(failed)
+            reports.append(SyncReport(p.code, error=str(exc)))
     return reports
 
 
@@ -593,7 +597,9 @@ class Scheduler:
                 holding = (holding and self._still_holding()) or self._acquire()
                 if holding:
                     for report in sync_all(self.node):
-                        if (
+                        if report.error:
+                            log.error("sync from %s failed: %s", report.partner, report.error)
+                        elif (
                             report.received
                             or report.withdrawn
                             or report.deleted
