@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from tansiq.cli import main
 from tansiq.docs_gen import settings_markdown
+from tansiq.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,3 +41,40 @@ def test_every_source_folder_is_a_package() -> None:
     for folder in (ROOT / "tansiq").rglob("*"):
         if folder.is_dir() and any(folder.glob("*.py")):
             assert (folder / "__init__.py").exists(), folder
+
+
+def _routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every route, through included routers (wrapped in newer FastAPI)."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            context = getattr(r, "include_context", None)
+            yield from _routes(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+            continue
+        path = prefix + r.path
+        for method in getattr(r, "methods", None) or ["*"]:
+            yield method, path
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readme_names_every_route(node: Node) -> None:
+    """Each route of the app is in README's API section as `METHOD /path` (a mount as
+    `/path/…`); HEAD beside GET and the TAXII catch-all for unknown paths aside."""
+    from tansiq.api.app import create_app
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## REST API") : readme.index("## Layout")]
+    named = {re.sub(r"\{[^}]*\}", "{}", m) for m in re.findall(r"`([A-Z]+ /[^`?]*)", section)}
+    missing = []
+    routes = list(_routes(create_app(node.settings, node).routes))
+    assert ("GET", "/api/node") in routes and len(routes) > 40  # the walk reached them all
+    for method, path in routes:
+        if method == "HEAD" or path.endswith("{rest:path}"):
+            continue
+        if method == "*":  # a mount (the docs page's files)
+            if f"`{path}/…`" not in section:
+                missing.append(path)
+            continue
+        if f"{method} {re.sub(r'{[^}]*}', '{}', path)}" not in named:
+            missing.append(f"{method} {path}")
+    assert missing == [], "add to README's API section: " + ", ".join(missing)
