@@ -1,5 +1,9 @@
 """Security headers on every response: pages, API answers, errors and static files.
 
+Every answer but the vendored static files also gets ``Cache-Control: no-store`` unless its
+route set a ``Cache-Control`` of its own: objects, TAXII pages, tokens and sessions must not be
+kept by a shared browser's cache or a proxy.
+
 Pure ASGI middleware, added last so it wraps everything else (the body-size limit's 413 too); an
 unhandled exception is answered here with a 500 problem that also carries the headers.
 """
@@ -24,6 +28,7 @@ React applies element styles through the CSSOM, which CSP does not restrict.
 """
 
 HSTS = "max-age=31536000"
+STATIC_PREFIX = "/static/"  # the vendored Swagger UI and docs files: public, may be cached
 
 BASE_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),
@@ -33,7 +38,8 @@ BASE_HEADERS: tuple[tuple[str, str], ...] = (
 
 
 class SecurityHeaders:
-    """Add CSP, nosniff, no-referrer, DENY framing and (on HTTPS) HSTS to each response."""
+    """Add CSP, nosniff, no-referrer, DENY framing, no-store (but on static files) and (on
+    HTTPS) HSTS to each response."""
 
     def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
         self.app = app
@@ -44,6 +50,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
+        cacheable = str(scope.get("path", "")).startswith(STATIC_PREFIX)
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -54,6 +61,8 @@ class SecurityHeaders:
                 headers["Content-Security-Policy"] = self.csp
                 for name, value in BASE_HEADERS:
                     headers[name] = value
+                if not cacheable and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
                 if https:
                     headers["Strict-Transport-Security"] = HSTS
             await send(message)

@@ -1,0 +1,63 @@
+"""Web security review findings: caching of classified answers."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from test_auth import web
+
+from tansiq.node import Node
+
+TAXII_ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
+
+
+def indicator() -> dict:
+    now = "2024-01-01T00:00:00.000Z"
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "name": "classified",
+        "pattern": "[ipv4-addr:value = '198.51.100.7']",
+        "pattern_type": "stix",
+        "valid_from": now,
+    }
+
+
+def test_answers_carrying_objects_are_not_kept_by_caches(client: TestClient, node: Node) -> None:
+    """A shared browser (or a proxy) must not keep classified objects, sessions or tokens:
+    every dynamic answer - objects, TAXII, errors, the docs page - says ``no-store``; only the
+    vendored static files may be cached."""
+    obj = indicator()
+    bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [obj]}
+    r = client.post("/api/bundles", json=bundle)
+    assert r.status_code == 201, r.text
+    assert r.headers.get("cache-control") == "no-store"
+    for path in (
+        "/api/objects",
+        f"/api/objects/{obj['id']}",
+        f"/api/objects/{obj['id']}?versions=all",
+        "/api/export",
+        "/api/stats",
+        "/api/node",
+        "/api/audit",
+        "/api/nothing",
+        "/docs",
+        "/openapi.json",
+    ):
+        r = client.get(path)
+        assert r.status_code in (200, 404), (path, r.text)
+        assert r.headers.get("cache-control") == "no-store", path
+    shared = f"/taxii2/api/collections/shared/objects/{obj['id']}/"
+    for path in ("/taxii2/", "/taxii2/api/collections/", shared, "/taxii2/nothing/"):
+        r = client.get(path, headers=TAXII_ACCEPT)
+        assert r.status_code in (200, 404), (path, r.text)
+        assert r.headers.get("cache-control") == "no-store", path
+    with web(node) as anon:
+        for r in (anon.get("/api/objects"), anon.post("/logout")):
+            assert r.headers.get("cache-control") == "no-store"
+    r = client.get("/static/docs-init.js")
+    assert r.status_code == 200 and "no-store" not in r.headers.get("cache-control", "")
