@@ -1,9 +1,10 @@
-"""Web security review findings: caching of classified answers."""
+"""Web security review findings: caching of classified answers, hostile credentials."""
 
 from __future__ import annotations
 
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from test_auth import web
 
@@ -61,3 +62,14 @@ def test_answers_carrying_objects_are_not_kept_by_caches(client: TestClient, nod
             assert r.headers.get("cache-control") == "no-store"
     r = client.get("/static/docs-init.js")
     assert r.status_code == 200 and "no-store" not in r.headers.get("cache-control", "")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("value", [b"Basic \xff\xfe", "Basic é==".encode("latin-1")])
+def test_basic_credentials_with_non_ascii_bytes_are_401_not_500(node: Node, value: bytes) -> None:
+    """Header bytes outside ASCII reach the app as latin-1 text, which base64 refuses with a
+    ValueError (not binascii.Error): it answered 500."""
+    with web(node) as c:
+        r = c.get("/taxii2/", headers={"Authorization": value, **TAXII_ACCEPT})
+        assert r.status_code == 401, r.text
+        assert r.json()["description"] == "malformed Basic credentials"

@@ -23,7 +23,6 @@ a string in TAXII 2.1), with the TAXII media type.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import threading
 import time
@@ -132,7 +131,7 @@ def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str
     """(username, password, cache key) of Basic *credentials*."""
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or text beyond ASCII (latin-1)
         raise TaxiiError(401, "malformed Basic credentials", CHALLENGE) from None
     typed, _, password = decoded.partition(":")
     username = typed_username(typed)
