@@ -1,4 +1,4 @@
-"""Web security review findings: caching of classified answers, hostile credentials."""
+"""Web security review findings: caching of classified answers, hostile credentials, timing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from test_auth import web
+from test_auth import login, web
 
+from tansiq.accounts import store
+from tansiq.accounts.store import create_account, set_disabled
 from tansiq.node import Node
 
 TAXII_ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
@@ -73,3 +75,31 @@ def test_basic_credentials_with_non_ascii_bytes_are_401_not_500(node: Node, valu
         r = c.get("/taxii2/", headers={"Authorization": value, **TAXII_ACCEPT})
         assert r.status_code == 401, r.text
         assert r.json()["description"] == "malformed Basic credentials"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_disabled_account_costs_a_password_check_like_any_other(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong login for a disabled account skipped argon2 and answered at once, while unknown
+    and enabled names took the hash's time: the speed told which names are disabled accounts."""
+    create_account(node.db, "dora", "dora-password-1", "reader", "EG")
+    set_disabled(node.db, "dora", True)
+    checks: list[str] = []
+    real = store.check_password
+
+    def counting(stored: str, password: str) -> bool:
+        checks.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(store, "check_password", counting)
+    for username in ("nobody", "dora", "admin"):
+        checks.clear()
+        assert store.match_login(node.db, username, "wrong-password") is None
+        assert checks == ["wrong-password"], username
+    checks.clear()  # the right password of a disabled account does not log in either
+    assert store.match_login(node.db, "dora", "dora-password-1") is None
+    assert checks == ["dora-password-1"]
+    with web(node) as c:
+        r = login(c, "dora", "dora-password-1")
+        assert r.status_code == 401 and r.json()["detail"] == "invalid username or password"

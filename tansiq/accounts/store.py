@@ -209,7 +209,9 @@ def match_login(db: Database, username: str, password: str) -> tuple[Account, st
         check_password(_DUMMY_HASH, password)  # same work as a real check: no user enumeration
         return None
     stored, account = record
-    if account.disabled or not check_password(stored, password):
+    # The hash is checked for a disabled account too: answering it at once would tell by the
+    # speed which names are disabled accounts.
+    if not check_password(stored, password) or account.disabled:
         return None
     return account, stored
 
