@@ -51,7 +51,7 @@ def _reads(tmp: Path, hidden: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any
     try:
         for code in ("DZ", "TN"):
             add_partner(node.db, code, code, partner_identity_id(code))
-        create_account(node.db, "sync-dz", "a-long-password-1", "sync", "DZ")
+        create_account(node.db, "sync-dz", "a-long-password-1", "sync", "DZ", allow_reserved=True)
         token = create_token(node.db, "sync-dz", "t", "api sync")
 
         def released(key: str, modified: str, partners: list[str]) -> dict[str, Any]:

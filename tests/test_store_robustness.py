@@ -148,6 +148,6 @@ def test_opening_a_database_that_holds_no_node_closes_it(
     real = tansiq.node.open_database
     monkeypatch.setattr(tansiq.node, "open_database", spying)
     (tmp_path / "eg").mkdir()
-    with pytest.raises(tansiq.node.NodeError, match="holds no node"):
+    with pytest.raises(tansiq.node.NodeError, match="no node"):
         Node(make_settings(tmp_path / "eg", database_url))
     assert len(opened) == 1 and closed == opened
