@@ -3,11 +3,15 @@
 Each entry is ``(seq, at, actor, action, target, detail)`` plus ``prev_hash`` and ``hash``, where
 ``hash = sha256(prev_hash + JCS({"seq", "at", "actor", "action", "target", "detail"}))`` in hex
 (JCS = RFC 8785 canonical JSON) and the first entry's ``prev_hash`` is 64 zeros.  ``seq`` starts at
-1 and grows by exactly one: it is computed under the node write lock (``BEGIN IMMEDIATE`` on
-SQLite, the ``node_clock`` row lock on PostgreSQL), so concurrent writers, even in several
-processes, never fork the chain.  Use :func:`record` on its own, or :func:`record_in` inside a
-``with db.write():`` block the caller already holds (the entry then commits or rolls back with the
-caller's changes).
+1 and grows by exactly one: it is computed under the bookkeeping lock, held until the entry commits
+(``BEGIN IMMEDIATE`` on SQLite, the ``bookkeeping_lock`` row lock on PostgreSQL: see
+:meth:`tansiq.store.database.Database.bookkeeping`), so concurrent writers, even in several
+processes, never fork the chain, and entries commit in ``seq`` order (a reader paging by ``seq``
+skips none).  It is not the node write lock: audit entries of logins and reads do not wait for an
+ingest on PostgreSQL.  Use :func:`record` on its own, or :func:`record_in` inside a
+``with db.write():`` or ``with db.bookkeeping():`` block the caller already holds (the entry then
+commits or rolls back with the caller's changes; in an object write, append it last, as the
+bookkeeping lock is held from then until the commit).
 
 Actions are short strings chosen by the callers; the ones in use:
 
@@ -82,19 +86,24 @@ def entry_hash(
 def record(
     db: Database, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None
 ) -> int:
-    """Append one entry in a write transaction of its own; return its ``seq``."""
-    with db.write():
+    """Append one entry in a bookkeeping transaction of its own; return its ``seq``."""
+    with db.bookkeeping():
         return record_in(db, actor, action, target, detail)
 
 
 def record_in(
     db: Database, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None
 ) -> int:
-    """Append one entry inside the caller's open ``db.write()`` transaction; return its ``seq``."""
+    """Append one entry inside the caller's open ``db.write()`` or ``db.bookkeeping()``
+    transaction; return its ``seq``."""
     if not action:
         raise ValueError("audit action must not be empty")
     if not _in_transaction(db):
-        raise RuntimeError("audit.record_in needs the caller's `with db.write():` transaction")
+        raise RuntimeError(
+            "audit.record_in needs the caller's `with db.write():` or `with db.bookkeeping():`"
+            " transaction"
+        )
+    db.lock_bookkeeping()  # seq: one appender at a time, until its entry commits
     body = {} if detail is None else detail
     detail_text = rfc8785.dumps(body).decode()  # raises ValueError when not JSON-compatible
     row = db.fetchone("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")

@@ -500,7 +500,7 @@ def account_add(
     from tansiq import audit
 
     try:
-        with node.db.write():  # the account and its audit entry commit together
+        with node.db.bookkeeping():  # the account and its audit entry commit together
             a = create_account(node.db, username, secret, role, code)
             audit.record_in(
                 node.db,
@@ -630,7 +630,7 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
 
     try:
         lifetime = check_token_days(days if days is not None else settings.token_days)
-        with node.db.write():  # no token without its audit entry
+        with node.db.bookkeeping():  # no token without its audit entry
             value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
             audit.record_in(node.db, "cli", "token_created", username, {"id": token_id(value)})
     except AccountError as exc:
@@ -667,7 +667,7 @@ def token_revoke(token_prefix: str, **kwargs: Any) -> None:
 
     node = _open_node(_settings(kwargs))
     try:
-        with node.db.write():  # the revocation and its audit entry commit together
+        with node.db.bookkeeping():  # the revocation and its audit entry commit together
             t = revoke_token(node.db, token_prefix)
             audit.record_in(node.db, "cli", "token_revoked", t.username, {"id": t.id})
     except AccountError as exc:

@@ -438,7 +438,7 @@ def test_migration_011_deletes_what_009_first_withdrew_from_partners_that_never_
             return sorted(r[1] for r in rows)
 
         assert feed() == sorted([never, seen])
-        assert migrate(db) == ["011_unseen_withdrawals"]
+        assert migrate(db) == ["011_unseen_withdrawals", "012_bookkeeping_lock"]
         assert feed() == [seen]
     finally:
         db.close()

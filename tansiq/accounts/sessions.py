@@ -22,12 +22,13 @@ def start_session(
     """Open a session for *username*; return ``(session_token, csrf_token)``.
 
     With *password_hash* (the stored hash the login's password matched), only while the
-    account still has that password and is enabled, else ``None``: checked under the write lock,
-    so a password change (which ends the account's sessions) that commits while the password
+    account still has that password and is enabled, else ``None``: checked under the bookkeeping
+    lock (see :meth:`Database.bookkeeping`), which a password change also takes, so a password
+    change (which ends the account's sessions) that commits while the password
     is being checked cannot leave a session opened with the old password behind it."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    with db.write():
+    with db.bookkeeping():
         if password_hash is not None:
             row = db.fetchone(
                 "SELECT password_hash, disabled FROM accounts WHERE username = ?", (username,)

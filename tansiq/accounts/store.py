@@ -131,11 +131,10 @@ def create_account(
         check_reserved(username)
     check_password_rules(password)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction if we can)
-    if db.in_transaction():  # the caller's: it must be a db.write(), so the lock is held
+    # The check and the insert under the bookkeeping lock, or two could pass (in the caller's
+    # transaction, if it has one open: a db.write() or a db.bookkeeping()).
+    with db.bookkeeping():
         _insert_account(db, username, hashed, role, partner)
-    else:
-        with db.write():  # the check and the insert under the write lock, or two could pass
-            _insert_account(db, username, hashed, role, partner)
     return Account(username, role, partner, False)
 
 
@@ -166,7 +165,7 @@ def _insert_account(db: Database, username: str, hashed: str, role: str, partner
     except Exception as exc:
         # Only a row written without the lock (by hand, say) gets past the check; the name is
         # then taken all the same.  (On PostgreSQL the transaction is spoilt: the caller's
-        # db.write() rolls it back as the error leaves it.)
+        # db.bookkeeping() or db.write() rolls it back as the error leaves it.)
         if not db.dialect.is_unique_violation(exc):
             raise
         raise _already_exists(username, username) from None
@@ -237,8 +236,8 @@ def enabled_admins(db: Database) -> list[str]:
 
 def keep_an_admin(db: Database, username: str) -> None:
     """Raise :class:`LastAdmin` when *username* is the node's only enabled admin.  Call it
-    inside the ``db.write()`` transaction of the change that would disable, demote or remove
-    *username*: the write lock then keeps two such changes from both seeing another admin."""
+    inside the ``db.bookkeeping()`` transaction of the change that would disable, demote or
+    remove *username*: its lock then keeps two such changes from both seeing another admin."""
     admins = enabled_admins(db)
     if admins == [username]:
         raise LastAdmin(
@@ -252,7 +251,7 @@ def set_disabled(db: Database, username: str, disabled: bool, record: Record = N
     """Disable *username* (or enable it again).  A disabled account's password, API tokens and
     web sessions are all refused from the next request on; disabling also ends its sessions.
     The node's last enabled admin is not disabled (:class:`LastAdmin`)."""
-    with db.write():
+    with db.bookkeeping():
         account = get_account(db, username)
         if account is None:
             raise AccountError(f"no account {username!r}")
@@ -271,7 +270,7 @@ def set_password(db: Database, username: str, password: str, record: Record = No
     revoke them with ``tansiq token revoke``).  The old password is refused at once."""
     check_password_rules(password)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
-    with db.write():
+    with db.bookkeeping():
         if get_account(db, username) is None:
             raise AccountError(f"no account {username!r}")
         db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (hashed, username))

@@ -335,7 +335,7 @@ def create_api_token(
         raise Problem(403, "a token cannot create a token with scopes it does not have")
     days = spec.days or settings_of(request).token_days
     not_after = auth.expires if own_token else None  # nor one that outlives it
-    with node.db.write():  # no token without its audit entry
+    with node.db.bookkeeping():  # no token without its audit entry
         token = create_token(node.db, target, spec.label, scopes, days, not_after)
         info = find_token(node.db, token, target)
         audit.record_in(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
@@ -367,7 +367,7 @@ def revoke_api_token(
 ) -> Response:
     owner = None if _is_admin(auth) else auth.principal.username
     try:
-        with node.db.write():  # the revocation and its audit entry commit together
+        with node.db.bookkeeping():  # the revocation and its audit entry commit together
             info = revoke_token(node.db, token, owner)
             audit.record_in(
                 node.db, auth.principal.username, "token_revoked", info.username, {"id": info.id}

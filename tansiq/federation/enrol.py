@@ -93,7 +93,7 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
     if partner_code == node.code:
         raise EnrolmentError("a node does not invite itself")
     user = sync_username(partner_code)
-    with node.db.write():  # the account, its token and the audit entry commit together
+    with node.db.bookkeeping():  # the account, its token and the audit entry commit together
         existing = get_account(node.db, user)
         if existing is None:
             secret = new_password() + new_password()

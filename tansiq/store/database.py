@@ -1,10 +1,20 @@
 """One ``Database`` class over SQLite or PostgreSQL: connections, transactions, the write lock.
 
-Each thread gets its own connection.  Every write runs inside :meth:`Database.write`, which takes
-the node-wide write lock first (``BEGIN IMMEDIATE`` on SQLite, a row lock on ``node_clock`` on
-PostgreSQL).  Serialising writers keeps ``date_added`` in commit order, so a TAXII reader paging
-by ``added_after`` can never skip an object that commits late with an earlier ``date_added``.
-(Small bookkeeping writes - login rate-limit rows, sessions - commit alone, outside it.)
+Each thread gets its own connection.  Every write of objects (versions, deletions,
+withdrawals: anything that takes ``date_added`` values or must be ordered with them) runs inside
+:meth:`Database.write`, which takes the node write lock first (``BEGIN IMMEDIATE`` on SQLite, a
+row lock on ``node_clock`` on PostgreSQL).  Serialising writers keeps ``date_added`` in commit
+order, so a TAXII reader paging by ``added_after`` can never skip an object that commits late
+with an earlier ``date_added``.  A bulk ingest holds that lock for the whole bundle.
+
+The node's bookkeeping - accounts, tokens, web sessions, the audit log - runs inside
+:meth:`Database.bookkeeping` instead: a short transaction under the *bookkeeping* lock (a row
+lock on ``bookkeeping_lock`` on PostgreSQL), which serialises such changes among themselves
+(audit ``seq``, a login against a password change, the last admin) but not with object writes,
+so logins and reads go on during an ingest.  Lock order: the write lock, then the bookkeeping
+lock (an object write may append its audit entry); never the other way round.  On SQLite every
+write transaction is exclusive, so bookkeeping waits for an ingest there all the same.  (Login
+rate-limit rows and session ends are single statements that commit alone.)
 
 A database that cannot grow raises :class:`StorageFull` from any statement, in :meth:`write`
 or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as
@@ -63,6 +73,13 @@ def is_storage_full(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("psycopg") and (
         getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE
     )
+
+
+def unavailable(exc: BaseException) -> StorageFull | None:
+    """The :class:`StorageFull` that database error *exc* stands for, if any."""
+    if is_storage_full(exc):
+        return StorageFull(STORAGE_FULL)
+    return None
 
 
 _open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
@@ -253,8 +270,8 @@ class Database:
         try:
             return self.connection().execute(self.dialect.sql(sql), params)
         except Exception as exc:
-            if is_storage_full(exc):  # the statement was undone
-                raise StorageFull(STORAGE_FULL) from exc
+            if (mapped := unavailable(exc)) is not None:  # the statement was undone
+                raise mapped from exc
             raise
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -282,8 +299,8 @@ class Database:
                 with conn.cursor() as cur:
                     cur.executemany(self.dialect.sql(sql), list(rows))
         except Exception as exc:
-            if is_storage_full(exc):
-                raise StorageFull(STORAGE_FULL) from exc
+            if (mapped := unavailable(exc)) is not None:
+                raise mapped from exc
             raise
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[Row]:
@@ -307,15 +324,68 @@ class Database:
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[int]:
-        """A write transaction holding the node write lock; yields the last ``date_added``."""
+        """A write transaction holding the node write lock; yields the last ``date_added``.
+
+        For writes of objects and what must be ordered with their ``date_added``; the node's
+        bookkeeping uses :meth:`bookkeeping`, which an ingest does not hold up on PostgreSQL."""
+        if getattr(self._local, "bookkeeping", False):
+            raise RuntimeError(
+                "db.write() inside db.bookkeeping(): the write lock is taken first, never after"
+            )
         conn = self.connection()
         with self.transaction_depth():
             try:
                 yield from self._write(conn)
             except Exception as exc:
-                if is_storage_full(exc):  # rolled back: say so, not a 500 or a traceback
-                    raise StorageFull(STORAGE_FULL) from exc
+                if (mapped := unavailable(exc)) is not None:  # rolled back: a 503, not a 500
+                    raise mapped from exc
                 raise
+
+    @contextmanager
+    def bookkeeping(self) -> Iterator[None]:
+        """A short write transaction for accounts, tokens, sessions and audit entries: it takes
+        the bookkeeping lock, not the node write lock, so on PostgreSQL it does not wait for an
+        ingest (on SQLite every write transaction is exclusive: it waits).  Inside a transaction
+        this thread has open already (a :meth:`write`, another :meth:`bookkeeping`) it joins
+        that one, taking the bookkeeping lock there.  Never open a
+        :meth:`write` inside it (see the lock order in this module's doc)."""
+        conn = self.connection()
+        if getattr(self._local, "depth", 0) and self.in_transaction():
+            self.lock_bookkeeping()
+            yield
+            return
+        with self.transaction_depth():
+            self._local.bookkeeping = True
+            try:
+                yield from self._bookkeeping(conn)
+            except Exception as exc:
+                if (mapped := unavailable(exc)) is not None:
+                    raise mapped from exc
+                raise
+            finally:
+                self._local.bookkeeping = False
+
+    def _bookkeeping(self, conn: Any) -> Iterator[None]:
+        if self.dialect.is_sqlite:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            commit_sqlite(conn)
+        else:
+            with conn.transaction():
+                self.lock_bookkeeping()
+                yield
+
+    def lock_bookkeeping(self) -> None:
+        """Take the bookkeeping lock inside this thread's open write transaction (held until
+        it ends; taking it again is a no-op).  PostgreSQL only: on SQLite the open write
+        transaction is exclusive already."""
+        if not self.dialect.is_sqlite:
+            self.execute("SELECT id FROM bookkeeping_lock WHERE id = 1 FOR UPDATE")
 
     def _write(self, conn: Any) -> Iterator[int]:
         if self.dialect.is_sqlite:

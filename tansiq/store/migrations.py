@@ -281,6 +281,16 @@ def _m011_unseen_withdrawals(d: Dialect) -> list[str]:
     ]
 
 
+def _m012_bookkeeping_lock(d: Dialect) -> list[str]:
+    """A row for :meth:`tansiq.store.database.Database.bookkeeping` to lock on PostgreSQL:
+    accounts, tokens, sessions and audit entries serialise on it, not on ``node_clock``, which
+    an ingest holds for the whole bundle.  (SQLite does not use it.)"""
+    return [
+        "CREATE TABLE bookkeeping_lock (id INTEGER PRIMARY KEY)",
+        "INSERT INTO bookkeeping_lock (id) VALUES (1)",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -293,6 +303,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("009_withdrawals", _m009_withdrawals),
     ("010_status_age", _m010_status_age),
     ("011_unseen_withdrawals", _m011_unseen_withdrawals),
+    ("012_bookkeeping_lock", _m012_bookkeeping_lock),
 ]
 
 

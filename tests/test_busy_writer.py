@@ -1,0 +1,112 @@
+"""Logins and reads while a long write (a bulk ingest) holds the node write lock.
+
+On PostgreSQL the write lock is a row lock on ``node_clock``, held for a whole ingest: the
+bookkeeping of logins and reads (sessions, the rate limit, audit entries) must not wait for it.
+On SQLite every write transaction is exclusive, so there it waits.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from conftest import BACKENDS
+from fastapi.testclient import TestClient
+
+from tansiq.api.app import create_app
+from tansiq.node import Node
+
+TAXII = "application/taxii+json;version=2.1"
+ADMIN_BASIC = "Basic " + base64.b64encode(b"admin:admin-password-1").decode()
+SHARED_OBJECTS = "/taxii2/api/collections/shared/objects/"
+POSTGRESQL = [BACKENDS[1]]
+
+
+@contextmanager
+def long_write(node: Node) -> Iterator[None]:
+    """Hold ``node.db.write()`` open in another thread (as a long ingest does) until the end."""
+    held, release = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with node.db.write():
+                held.set()
+                release.wait(60)
+        except BaseException as exc:  # (shown by the test, not lost in the thread)
+            failed.append(exc)
+            held.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    assert held.wait(10) and not failed, failed
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)
+    assert not failed, failed
+
+
+def finishes(call: Callable[[], Any], within: float = 2.0) -> Any:
+    """*call*'s result, which must come within *within* seconds (the writer still holding)."""
+    out: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), f"still waiting after {within} s behind the writer"
+    assert time.monotonic() - start <= within
+    if error:
+        raise error[0]
+    return out[0]
+
+
+def login(c: TestClient, username: str, password: str) -> Any:
+    page = c.get("/login").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return c.post("/login", data={"username": username, "password": password, "csrf": csrf})
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+def test_login_and_reads_do_not_wait_for_a_long_write(node: Node, admin_token: str) -> None:
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    app = create_app(node.settings, node)
+    with TestClient(app, base_url="http://127.0.0.1") as c, long_write(node):
+        r = finishes(lambda: login(c, "admin", "admin-password-1"))
+        assert r.status_code == 200, r.text
+        assert finishes(lambda: c.get("/api/session")).status_code == 200
+        c.cookies.clear()
+        r = finishes(lambda: login(c, "admin", "a-wrong-password"))
+        assert r.status_code == 401, r.text
+        c.cookies.clear()
+        r = finishes(lambda: c.get("/api/objects", headers=bearer))
+        assert r.status_code == 200, r.text
+        headers = {"Accept": TAXII, "Authorization": ADMIN_BASIC}
+        r = finishes(lambda: c.get(SHARED_OBJECTS, headers=headers))
+        assert r.status_code == 200, r.text
+    actions = [a for (a,) in node.db.fetchall("SELECT action FROM audit ORDER BY seq")]
+    assert actions[-5:] == ["login", "login_failed", "token_used", "objects_listed", "taxii_read"]
+
+
+def test_no_write_inside_bookkeeping(node: Node) -> None:
+    """The write lock comes first: a bookkeeping transaction never takes it (two transactions
+    taking the two locks in opposite orders could each wait for the other)."""
+    refused = pytest.raises(RuntimeError, match="write lock is taken first")
+    with node.db.bookkeeping(), refused, node.db.write():
+        pass
+    with node.db.write(), node.db.bookkeeping():  # the other way round joins the write
+        node.db.execute("UPDATE accounts SET disabled = 0 WHERE username = 'admin'")
