@@ -66,14 +66,15 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 
 class _Main(click.Group):
-    """The command group; a store that cannot grow ends any command with a message, exit 1."""
+    """The command group; a store that cannot grow (or a SQLite store busy with another write
+    past the busy timeout) ends any command with a message, exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from tansiq.store.database import StorageFull
+        from tansiq.store.database import StoreUnavailable
 
         try:
             return super().invoke(ctx)
-        except StorageFull as exc:
+        except StoreUnavailable as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -232,7 +233,7 @@ def ingest_cmd(
 
     from tansiq.sharing import SharingError, parse_spec
     from tansiq.stix.bundles import InputError
-    from tansiq.store.database import StorageFull
+    from tansiq.store.database import StoreUnavailable
     from tansiq.store.ingest import IngestError
 
     settings = _settings(kwargs)
@@ -263,7 +264,7 @@ def ingest_cmd(
     except SharingError as exc:
         bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
-    except StorageFull as exc:
+    except StoreUnavailable as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
     except InputError as exc:

@@ -2,7 +2,8 @@
 
 On PostgreSQL the write lock is a row lock on ``node_clock``, held for a whole ingest: the
 bookkeeping of logins and reads (sessions, the rate limit, audit entries) must not wait for it.
-On SQLite every write transaction is exclusive, so there it waits.
+On SQLite every write transaction is exclusive, so there it waits, but at most the busy
+timeout, and then answers 503, not 500.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ TAXII = "application/taxii+json;version=2.1"
 ADMIN_BASIC = "Basic " + base64.b64encode(b"admin:admin-password-1").decode()
 SHARED_OBJECTS = "/taxii2/api/collections/shared/objects/"
 POSTGRESQL = [BACKENDS[1]]
+SQLITE = ["sqlite"]
 
 
 @contextmanager
@@ -110,3 +112,34 @@ def test_no_write_inside_bookkeeping(node: Node) -> None:
         pass
     with node.db.write(), node.db.bookkeeping():  # the other way round joins the write
         node.db.execute("UPDATE accounts SET disabled = 0 WHERE username = 'admin'")
+
+
+@pytest.mark.parametrize("database_url", SQLITE, indirect=True)
+def test_on_sqlite_a_login_behind_a_long_write_is_503_after_the_busy_timeout(
+    node: Node, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite has one writer at a time: the login's bookkeeping waits for the writer, at most
+    the busy timeout, and then the answer is a 503 that says so (it was a 500)."""
+    from tansiq.store import dialect
+
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # connections opened from now on
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    taxii = {"Accept": TAXII, "Authorization": ADMIN_BASIC}
+    app = create_app(node.settings, node)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        c.get("/login")
+        with long_write(node):
+            r = finishes(lambda: login(c, "admin", "admin-password-1"))
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "busy with another write" in r.json()["detail"]
+            assert int(r.headers["retry-after"]) > 0
+            r = finishes(lambda: c.get("/api/objects", headers=bearer))
+            assert r.status_code == 503, r.text
+            r = finishes(lambda: c.get(SHARED_OBJECTS, headers=taxii))
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == TAXII
+            assert "busy with another write" in r.json()["description"]
+        r = login(c, "admin", "admin-password-1")
+        assert r.status_code == 200, r.text
+        assert c.get("/api/objects", headers=bearer).status_code == 200

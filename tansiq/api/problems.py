@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tansiq.stix.bundles import InputError
-from tansiq.store.database import StorageFull
+from tansiq.store.database import StoreUnavailable
 from tansiq.store.ingest import IngestError
 from tansiq.store.query import BadCursor
 
@@ -44,6 +44,11 @@ class Problem(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+def retry_after(exc: StoreUnavailable) -> dict[str, str] | None:
+    """The ``Retry-After`` header of a 503 for *exc*, when it suggests one."""
+    return None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
 
 
 def problem_response(
@@ -96,9 +101,10 @@ def install(app: FastAPI) -> None:
     async def _input(request: Request, exc: InputError) -> Response:
         return problem_response(400, str(exc))
 
-    @app.exception_handler(StorageFull)
-    async def _full(request: Request, exc: StorageFull) -> Response:
-        return problem_response(503, str(exc))  # (TAXII paths: see tansiq.api.taxii.install)
+    @app.exception_handler(StoreUnavailable)
+    async def _full(request: Request, exc: StoreUnavailable) -> Response:
+        # A full store, or SQLite busy past its timeout.  (TAXII paths: tansiq.api.taxii.install)
+        return problem_response(503, str(exc), retry_after(exc))
 
     @app.exception_handler(BadCursor)
     async def _cursor(request: Request, exc: BadCursor) -> Response:

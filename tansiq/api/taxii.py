@@ -34,7 +34,7 @@ from starlette.routing import Match as RouteMatch
 
 from tansiq import audit, policy
 from tansiq.api.head import answer_head
-from tansiq.api.problems import problem_response
+from tansiq.api.problems import problem_response, retry_after
 from tansiq.api.taxii_http import (
     TAXII,
     Client,
@@ -51,7 +51,7 @@ from tansiq.sharing import SharingError
 from tansiq.stix import jsonstream
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 from tansiq.store import taxii_query as tq
-from tansiq.store.database import StorageFull
+from tansiq.store.database import StoreUnavailable
 from tansiq.store.ingest import IngestError
 from tansiq.store.query import BadCursor, decode_cursor, encode_cursor
 
@@ -74,15 +74,17 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status, exc.description, exc.headers)
 
     async def full(request: Request, exc: Exception) -> Response:
-        """The store cannot grow: 503, a TAXII error message under /taxii2/ (this handler
-        replaces the REST one of tansiq.api.problems, which answers everywhere else)."""
+        """The store cannot grow, or SQLite stayed busy: 503, a TAXII error message under
+        /taxii2/ (this handler replaces the REST one of tansiq.api.problems, which answers
+        everywhere else)."""
+        assert isinstance(exc, StoreUnavailable)
         path = request.url.path
         if path == PREFIX or path.startswith(PREFIX + "/"):
-            return error_response(503, str(exc))
-        return problem_response(503, str(exc))
+            return error_response(503, str(exc), retry_after(exc))
+        return problem_response(503, str(exc), retry_after(exc))
 
     app.add_exception_handler(TaxiiError, handler)
-    app.add_exception_handler(StorageFull, full)
+    app.add_exception_handler(StoreUnavailable, full)
     app.include_router(router)
 
 

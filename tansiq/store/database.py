@@ -13,12 +13,15 @@ lock on ``bookkeeping_lock`` on PostgreSQL), which serialises such changes among
 (audit ``seq``, a login against a password change, the last admin) but not with object writes,
 so logins and reads go on during an ingest.  Lock order: the write lock, then the bookkeeping
 lock (an object write may append its audit entry); never the other way round.  On SQLite every
-write transaction is exclusive, so bookkeeping waits for an ingest there all the same.  (Login
-rate-limit rows and session ends are single statements that commit alone.)
+write transaction is exclusive, so bookkeeping waits for an ingest there all the same, at most
+the busy timeout (:data:`tansiq.store.dialect.SQLITE_BUSY_TIMEOUT_S`), and then raises
+:class:`StoreBusy`.  (Login rate-limit rows and session ends are single statements that commit
+alone.)
 
 A database that cannot grow raises :class:`StorageFull` from any statement, in :meth:`write`
 or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as
-none can safely be: a login attempt not recorded would escape the rate limit.
+none can safely be: a login attempt not recorded would escape the rate limit.  A SQLite
+database locked by another writer past the busy timeout raises :class:`StoreBusy`: 503 too.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from tansiq.store import dialect
 from tansiq.store.dialect import (
     Dialect,
     connect_postgresql,
@@ -54,9 +58,22 @@ class StoreError(RuntimeError):
     """The database cannot be opened or used."""
 
 
-class StorageFull(StoreError):
+class StoreUnavailable(StoreError):
+    """The store cannot take this write now; nothing was stored (the API answers 503)."""
+
+    retry_after: int | None = None
+
+
+class StorageFull(StoreUnavailable):
     """The database cannot grow (a full disk, a quota, SQLite's ``max_page_count``); the write
     was rolled back."""
+
+
+class StoreBusy(StoreUnavailable):
+    """SQLite: another connection (a long ingest, say) held the write lock past the busy
+    timeout; the statement was not run."""
+
+    retry_after = 30
 
 
 STORAGE_FULL = (
@@ -75,10 +92,24 @@ def is_storage_full(exc: BaseException) -> bool:
     )
 
 
-def unavailable(exc: BaseException) -> StorageFull | None:
-    """The :class:`StorageFull` that database error *exc* stands for, if any."""
+STORE_BUSY = (
+    "the database is busy with another write (a long ingest?) and this request waited {}s for"
+    " it; nothing was stored. Try again later"
+)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Is *exc* SQLite's SQLITE_BUSY (another connection holds the lock past the timeout)?"""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """The :class:`StoreUnavailable` that database error *exc* stands for, if any."""
     if is_storage_full(exc):
         return StorageFull(STORAGE_FULL)
+    if is_busy(exc):
+        return StoreBusy(STORE_BUSY.format(dialect.SQLITE_BUSY_TIMEOUT_S))
     return None
 
 
@@ -345,9 +376,9 @@ class Database:
     def bookkeeping(self) -> Iterator[None]:
         """A short write transaction for accounts, tokens, sessions and audit entries: it takes
         the bookkeeping lock, not the node write lock, so on PostgreSQL it does not wait for an
-        ingest (on SQLite every write transaction is exclusive: it waits).  Inside a transaction
-        this thread has open already (a :meth:`write`, another :meth:`bookkeeping`) it joins
-        that one, taking the bookkeeping lock there.  Never open a
+        ingest (on SQLite every write transaction is exclusive: it waits, at most the busy
+        timeout).  Inside a transaction this thread has open already (a :meth:`write`, another
+        :meth:`bookkeeping`) it joins that one, taking the bookkeeping lock there.  Never open a
         :meth:`write` inside it (see the lock order in this module's doc)."""
         conn = self.connection()
         if getattr(self._local, "depth", 0) and self.in_transaction():

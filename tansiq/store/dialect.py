@@ -83,15 +83,19 @@ def sqlite_path(url: str, data_dir: Path) -> Path:
 SQLITE_PAGE_SIZE = 8192
 
 
+SQLITE_BUSY_TIMEOUT_S = 60  # how long a write waits for another connection's write lock
+
+
 def connect_sqlite(path: Path, cache_mb: int = 128) -> sqlite3.Connection:
     """A connection in autocommit mode; transactions are explicit (``BEGIN IMMEDIATE``)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    timeout = SQLITE_BUSY_TIMEOUT_S
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
     conn.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before WAL: it fixes the page size
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # in KiB
-    conn.execute("PRAGMA busy_timeout=60000")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     return conn
 
 
