@@ -143,3 +143,35 @@ def test_on_sqlite_a_login_behind_a_long_write_is_503_after_the_busy_timeout(
         r = login(c, "admin", "admin-password-1")
         assert r.status_code == 200, r.text
         assert c.get("/api/objects", headers=bearer).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+def test_audit_entries_still_commit_in_seq_order(node: Node) -> None:
+    """An object write's audit entry (written last in its transaction) holds the bookkeeping
+    lock until it commits: an entry appended meanwhile waits for it and takes the next seq, so
+    a reader paging by seq never skips an entry that commits late."""
+    from tansiq import audit
+
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with node.db.write():
+            audit.record_in(node.db, "cli", "objects_written", "", {})
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    later = threading.Thread(target=lambda: audit.record(node.db, "cli", "login", "x"))
+    later.start()
+    later.join(0.5)
+    waited = later.is_alive()
+    release.set()
+    thread.join(10)
+    later.join(10)
+    assert waited, "the second entry did not wait for the first to commit"
+    rows = node.db.fetchall("SELECT seq, action FROM audit ORDER BY seq")
+    assert [a for _, a in rows[-2:]] == ["objects_written", "login"]
+    assert rows[-1][0] == rows[-2][0] + 1
+    assert audit.verify(node.db).ok
