@@ -17,7 +17,8 @@ Actions are short strings chosen by the callers; the ones in use:
 
 ``node_initialised`` (by ``tansiq init``: the first entry, target the partner code, detail the
 node's name, its first admin account and that account's token id), ``login``, ``login_failed``,
-``token_used``, ``token_rejected``, ``token_created``, ``token_revoked``, ``objects_listed``,
+``token_used``, ``token_rejected`` (at most ``audit_rejected_tokens`` per login window),
+``token_created``, ``token_revoked``, ``objects_listed``,
 ``object_read``, ``export``, ``taxii_read``, ``objects_written``, ``distribution_changed``,
 ``taxii_delete``, ``partner_invited``, ``partner_added``, ``partner_changed``,
 ``group_changed``, ``account_changed``, ``sync_received``, ``sync_rejected``,

@@ -142,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("login_window_seconds", int, 900, "Window for counting failed logins.", minimum=1),
     Setting(
+        "audit_rejected_tokens",
+        int,
+        100,
+        "Rejected bearer tokens written to the audit log per login window; more are refused"
+        " alike but not written (a flood of bad tokens cannot grow the log without bound).",
+        minimum=0,
+    ),
+    Setting(
         "taxii_status_days",
         int,
         30,

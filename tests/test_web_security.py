@@ -103,3 +103,24 @@ def test_a_disabled_account_costs_a_password_check_like_any_other(
     with web(node) as c:
         r = login(c, "dora", "dora-password-1")
         assert r.status_code == 401 and r.json()["detail"] == "invalid username or password"
+
+
+def test_a_flood_of_bad_tokens_is_refused_but_recorded_only_up_to_the_limit(
+    node: Node, admin_token: str
+) -> None:
+    """Each rejected bearer token was an audit entry: anyone could grow the log without bound.
+    Beyond ``audit_rejected_tokens`` per window they are refused alike but not written; a valid
+    token and a web login from the same client still work."""
+    from tansiq import audit
+
+    rejected = "SELECT COUNT(*) FROM audit WHERE action = 'token_rejected'"
+    with web(node, audit_rejected_tokens=3) as c:
+        for i in range(5):
+            bad = {"Authorization": f"Bearer not-a-token-{i}"}
+            assert c.get("/api/objects", headers=bad).status_code == 401
+            assert c.get("/taxii2/api/collections/", headers=bad).status_code == 401
+        assert node.db.fetchone(rejected) == (3,)
+        good = {"Authorization": f"Bearer {admin_token}"}
+        assert c.get("/api/objects", headers=good).status_code == 200
+        assert login(c, "admin", "admin-password-1").status_code == 200
+    assert audit.verify(node.db).ok

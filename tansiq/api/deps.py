@@ -23,12 +23,14 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Request
 
 from tansiq import audit
+from tansiq.accounts import ratelimit
 from tansiq.accounts.principal import ANONYMOUS, Principal
 from tansiq.accounts.sessions import session_account
 from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_grant, token_id
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.settings import Settings
+from tansiq.store.database import Database
 
 SESSION_COOKIE = "tansiq_session"  # + "_" + the node's code: see session_cookie
 CSRF_HEADER = "X-CSRF-Token"
@@ -97,6 +99,22 @@ def authenticate(request: Request) -> Auth:
     return auth
 
 
+def rejected(request: Request, db: Database, token: str) -> None:
+    """Audit a rejected bearer token, up to ``audit_rejected_tokens`` per login window."""
+    settings = settings_of(request)
+    if ratelimit.record_rejected_token(
+        db, settings.audit_rejected_tokens, settings.login_window_seconds
+    ):
+        address = request.client.host if request.client else "unknown"
+        audit.record(
+            db,
+            "-",
+            "token_rejected",
+            token_id(token),
+            {"method": request.method, "path": request.url.path, "address": address},
+        )
+
+
 def _resolve(request: Request) -> Auth:
     db = node_of(request).db
     header = request.headers.get("authorization", "")
@@ -108,13 +126,7 @@ def _resolve(request: Request) -> Auth:
         account = account_for_token(db, token)
         grant = token_grant(db, token) if account is not None else None
         if account is None or grant is None:
-            audit.record(
-                db,
-                "-",
-                "token_rejected",
-                token_id(token),
-                {"method": request.method, "path": request.url.path},
-            )
+            rejected(request, db, token)
             raise Problem(401, "the token is unknown, expired or revoked", BEARER)
         audit.record(
             db,

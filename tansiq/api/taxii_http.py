@@ -47,7 +47,7 @@ from tansiq.accounts.store import (
     typed_username,
     verify_login,
 )
-from tansiq.api.deps import get_node, get_settings
+from tansiq.api.deps import get_node, get_settings, rejected
 from tansiq.api.problems import TITLES
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -175,13 +175,7 @@ def _bearer(request: Request, node: Node, token: str) -> Client:
     account = account_for_token(node.db, token)
     scopes = token_scopes(node.db, token) if account is not None else None
     if account is None or scopes is None:
-        audit.record(
-            node.db,
-            "-",
-            "token_rejected",
-            token_id(token),
-            {"method": request.method, "path": request.url.path},
-        )
+        rejected(request, node.db, token)
         raise TaxiiError(401, "the token is unknown, expired or revoked", CHALLENGE)
     if not scopes & {"api", "sync"}:
         raise TaxiiError(403, "this token lacks the 'api' or 'sync' scope")
