@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 import secrets
 
-from tansiq.stix.timestamps import now_micros
+from tansiq.stix.timestamps import SECOND_US, now_micros
 from tansiq.store.database import Database
 
-SECOND_US = 1_000_000
 MAX_NAME = 100  # usernames are at most 64 characters; longer input is cut the same everywhere
 
 

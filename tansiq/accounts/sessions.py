@@ -10,10 +10,8 @@ from __future__ import annotations
 import secrets
 
 from tansiq.accounts.store import Account, token_hash
-from tansiq.stix.timestamps import now_micros
+from tansiq.stix.timestamps import MINUTE_US, now_micros
 from tansiq.store.database import Database
-
-MINUTE_US = 60 * 1_000_000
 
 
 def start_session(

@@ -15,12 +15,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tansiq.accounts.principal import ROLES, STAFF_ROLES, Principal
 from tansiq.sharing import PARTNER_CODE
-from tansiq.stix.timestamps import from_micros, now_micros
+from tansiq.stix.timestamps import DAY_US, from_micros, now_micros
 from tansiq.store.database import Database
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 TOKEN_PREFIX = "tsq_"
-DAY_US = 86_400 * 1_000_000
 
 
 class AccountError(ValueError):

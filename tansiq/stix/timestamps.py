@@ -18,6 +18,11 @@ _TS = re.compile(
 )
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
+# Durations in the microseconds every stored time is counted in.
+SECOND_US = 1_000_000
+MINUTE_US = 60 * SECOND_US
+DAY_US = 86_400 * SECOND_US
+
 
 def to_micros(value: object) -> int:
     """Parse a STIX timestamp; raise ValueError when it is not one."""

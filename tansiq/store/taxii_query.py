@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from tansiq.stix.timestamps import now_micros
+from tansiq.stix.timestamps import DAY_US, now_micros
 from tansiq.store import deletions
 from tansiq.store.database import Database
 from tansiq.store.query import Condition
@@ -323,9 +323,6 @@ def _refuse_resharing(versions: list[Any], doomed: set[int]) -> None:
 
 
 # -- status resources ------------------------------------------------------------------------
-
-
-DAY_US = 86_400 * 1_000_000
 
 
 def save_status(db: Database, username: str, status: dict[str, Any], keep_days: int) -> None:
