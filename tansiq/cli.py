@@ -528,13 +528,20 @@ def account_list(as_json: bool, **kwargs: Any) -> None:
     accounts = list_accounts(node.db)
     if as_json:
         rows = [
-            {"username": a.username, "role": a.role, "partner": a.partner, "disabled": a.disabled}
+            {
+                "username": a.username,
+                "role": a.role,
+                "partner": a.partner,
+                "disabled": a.disabled,
+                "partner_suspended": a.suspended,
+            }
             for a in accounts
         ]
         click.echo(orjson.dumps(rows).decode())
         return
     for a in accounts:
         flag = "  (disabled)" if a.disabled else ""
+        flag += "  (partner suspended)" if a.suspended else ""
         click.echo(f"{a.username:<24} {a.role:<8} {a.partner or '-':<8}{flag}".rstrip())
 
 

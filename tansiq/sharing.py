@@ -8,8 +8,8 @@ included).  Later changes to a group do not re-share old versions.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tansiq.stix.extensions import (
@@ -52,6 +52,8 @@ class Partner:
     identity_id: str
     public_key: str
     base_url: str
+    suspended: int = 0  # since when (µs), 0: not suspended (see suspend_partner)
+    suspended_reason: str = ""
 
 
 def add_partner(
@@ -83,12 +85,13 @@ def update_partner(
 ) -> Partner:
     """Replace the name, key and/or URL of registered partner *code* (empty: keep); its code
     and identity stay (another identity is another agency: register it as a partner)."""
-    row = db.fetchone(
-        "SELECT name, identity_id, public_key, base_url FROM partners WHERE code = ?", (code,)
+    old = get_partner(db, code)
+    new = replace(
+        old,
+        name=name or old.name,
+        public_key=public_key or old.public_key,
+        base_url=base_url or old.base_url,
     )
-    if row is None:
-        raise SharingError(f"no partner {code}; see `tansiq partner list`")
-    new = Partner(code, name or row[0], row[1], public_key or row[2], base_url or row[3])
     db.execute(
         "UPDATE partners SET name = ?, public_key = ?, base_url = ? WHERE code = ?",
         (new.name, new.public_key, new.base_url, code),
@@ -96,11 +99,62 @@ def update_partner(
     return new
 
 
+_PARTNER_COLUMNS = "code, name, identity_id, public_key, base_url, suspended, suspended_reason"
+
+
 def list_partners(db: Database) -> list[Partner]:
-    rows = db.fetchall(
-        "SELECT code, name, identity_id, public_key, base_url FROM partners ORDER BY code"
-    )
+    rows = db.fetchall(f"SELECT {_PARTNER_COLUMNS} FROM partners ORDER BY code")
     return [Partner(*r) for r in rows]
+
+
+def get_partner(db: Database, code: str) -> Partner:
+    """Registered partner *code*; :class:`SharingError` if there is none."""
+    row = db.fetchone(f"SELECT {_PARTNER_COLUMNS} FROM partners WHERE code = ?", (code,))
+    if row is None:
+        raise SharingError(f"no partner {code}; see `tansiq partner list`")
+    return Partner(*row)
+
+
+def set_suspended(
+    db: Database,
+    code: str,
+    own_code: str,
+    suspended: bool,
+    reason: str = "",
+    record: Callable[[Partner], object] | None = None,
+) -> tuple[Partner, bool]:
+    """Suspend partner *code* (or resume it); return it as now stored and whether it changed
+    (suspending a suspended partner, or resuming an active one, changes nothing and records
+    nothing).  *record* is called with the changed partner inside the change's transaction (to
+    append its audit entry): both commit or neither.
+
+    While suspended, every account of the partner (its node's sync account, its liaison staff)
+    is refused however it authenticates (:func:`tansiq.accounts.store.admit`), and this node
+    does not pull from it (:mod:`tansiq.federation.sync`).  Nothing else changes: its
+    enrolment, tokens, sync cursor and the distributions naming it stay, so resuming restores
+    it all.  Suspending also ends its accounts' web sessions (they log in again after)."""
+    if code == own_code:
+        raise SharingError(f"{code} is this node's own partner code: it cannot be suspended")
+    with db.bookkeeping():  # the accounts' lock: a login checks the account under it
+        partner = get_partner(db, code)
+        if bool(partner.suspended) == suspended:
+            return partner, False
+        since = now_micros() if suspended else 0
+        reason = reason if suspended else ""
+        db.execute(
+            "UPDATE partners SET suspended = ?, suspended_reason = ? WHERE code = ?",
+            (since, reason, code),
+        )
+        if suspended:
+            db.execute(
+                "DELETE FROM sessions WHERE username IN"
+                " (SELECT username FROM accounts WHERE partner = ?)",
+                (code,),
+            )
+        changed = replace(partner, suspended=since, suspended_reason=reason)
+        if record is not None:
+            record(changed)
+    return changed, True
 
 
 def partner_codes(db: Database) -> set[str]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import secrets
 
-from tansiq.accounts.store import Account, token_hash
+from tansiq.accounts.store import (
+    ACCOUNT_COLUMNS,
+    PARTNER_OF,
+    Account,
+    account_of,
+    admit,
+    token_hash,
+)
 from tansiq.stix.timestamps import MINUTE_US, now_micros
 from tansiq.store.database import Database
 
@@ -45,18 +52,20 @@ def start_session(
 
 
 def session_account(db: Database, token: str) -> tuple[Account, str] | None:
-    """The account and CSRF token of a live session; ``None`` when unknown or expired."""
+    """The account and CSRF token of a live session; ``None`` when unknown or expired;
+    :class:`~tansiq.accounts.store.PartnerSuspended` when the account's partnership is
+    suspended (see :func:`~tansiq.accounts.store.admit`)."""
     if not token:
         return None
     row = db.fetchone(
-        "SELECT a.username, a.role, a.partner, a.disabled, s.csrf_token FROM sessions s "
-        "JOIN accounts a ON a.username = s.username "
+        f"SELECT {ACCOUNT_COLUMNS}, s.csrf_token FROM sessions s "
+        f"JOIN accounts a ON a.username = s.username {PARTNER_OF} "
         "WHERE s.session_hash = ? AND s.expires > ?",
         (token_hash(token), now_micros()),
     )
     if row is None or row[3]:
         return None
-    return Account(row[0], row[1], row[2], bool(row[3])), str(row[4])
+    return admit(account_of(row)), str(row[5])
 
 
 def end_session(db: Database, token: str) -> None:

@@ -26,12 +26,26 @@ class AccountError(ValueError):
     """An account operation cannot be done as asked."""
 
 
+class PartnerSuspended(AccountError):
+    """Refused: the account is another partner's (its node's sync account, or its liaison
+    staff's) and this node has suspended that partnership (``tansiq partner suspend``)."""
+
+    def __init__(self, username: str, partner: str) -> None:
+        super().__init__(
+            f"the partnership with {partner} is suspended on this node: account {username!r}"
+            " is refused until it is resumed"
+        )
+        self.username = username
+        self.partner = partner
+
+
 @dataclass(frozen=True)
 class Account:
     username: str
     role: str
     partner: str | None
     disabled: bool
+    suspended: bool = False  # its partner (not this node's agency) is suspended
 
     def principal(self, own_code: str) -> Principal:
         """Who this account acts as on the node of partner *own_code*.  Writing and
@@ -41,6 +55,31 @@ class Account:
         if role in STAFF_ROLES and self.partner != own_code:
             role = "reader"
         return Principal(self.username, role, self.partner)
+
+
+ACCOUNT_COLUMNS = "a.username, a.role, a.partner, a.disabled, COALESCE(p.suspended, 0)"
+PARTNER_OF = "LEFT JOIN partners p ON p.code = a.partner"
+ACCOUNTS = f"accounts a {PARTNER_OF}"
+"""An account as every reader here takes it (``SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS}``, or
+``... JOIN accounts a ON ... {PARTNER_OF}``): with whether its partner is suspended (this
+node's own agency is no row of ``partners``)."""
+
+
+def account_of(row: Sequence[Any]) -> Account:
+    """The :class:`Account` of the first five columns of *row* (:data:`ACCOUNT_COLUMNS`)."""
+    return Account(row[0], row[1], row[2], bool(row[3]), bool(row[4]))
+
+
+def admit(account: Account) -> Account:
+    """*account*, if its partnership is not suspended; else :class:`PartnerSuspended`.
+
+    The one check of a suspension: every credential resolves to an account here (a token:
+    :func:`account_for_token`; a password: :func:`match_login`, which TAXII Basic uses too; a
+    web session: :func:`tansiq.accounts.sessions.session_account`), so a suspended partner's
+    accounts are refused on every path, and admitted again once it is resumed."""
+    if account.suspended:
+        raise PartnerSuspended(account.username, str(account.partner))
+    return account
 
 
 def hash_password(password: str) -> str:
@@ -171,19 +210,17 @@ def _insert_account(db: Database, username: str, hashed: str, role: str, partner
 
 
 def get_account(db: Database, username: str) -> Account | None:
-    row = db.fetchone(
-        "SELECT username, role, partner, disabled FROM accounts WHERE username = ?", (username,)
-    )
-    return None if row is None else Account(row[0], row[1], row[2], bool(row[3]))
+    row = db.fetchone(f"SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} WHERE a.username = ?", (username,))
+    return None if row is None else account_of(row)
 
 
 def login_record(db: Database, username: str) -> tuple[str, Account] | None:
     """(password hash, account) of *username*, as stored now."""
     row = db.fetchone(
-        "SELECT password_hash, username, role, partner, disabled FROM accounts WHERE username = ?",
+        f"SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM {ACCOUNTS} WHERE a.username = ?",
         (username,),
     )
-    return None if row is None else (row[0], Account(row[1], row[2], row[3], bool(row[4])))
+    return None if row is None else (row[5], account_of(row))
 
 
 def typed_username(text: str) -> str:
@@ -201,7 +238,8 @@ def verify_login(db: Database, username: str, password: str) -> Account | None:
 def match_login(db: Database, username: str, password: str) -> tuple[Account, str] | None:
     """The enabled account *password* logs in as, with the stored hash it matched (a session
     opened on the strength of this check names that hash: see
-    :func:`tansiq.accounts.sessions.start_session`)."""
+    :func:`tansiq.accounts.sessions.start_session`).  The right password of an account whose
+    partnership is suspended raises :class:`PartnerSuspended` (see :func:`admit`)."""
     record = login_record(db, username)
     if record is None:
         check_password(_DUMMY_HASH, password)  # same work as a real check: no user enumeration
@@ -211,7 +249,7 @@ def match_login(db: Database, username: str, password: str) -> tuple[Account, st
     # speed which names are disabled accounts.
     if not check_password(stored, password) or account.disabled:
         return None
-    return account, stored
+    return admit(account), stored
 
 
 Record = Callable[[], object] | None
@@ -307,16 +345,16 @@ def create_token(
 
 
 def account_for_token(db: Database, token: str) -> Account | None:
-    """The account a live (unexpired, unrevoked) token belongs to."""
+    """The enabled account a live (unexpired, unrevoked) token belongs to;
+    :class:`PartnerSuspended` when its partnership is suspended (see :func:`admit`)."""
     row = db.fetchone(
-        "SELECT a.username, a.role, a.partner, a.disabled FROM tokens t "
-        "JOIN accounts a ON a.username = t.username "
-        "WHERE t.token_hash = ? AND t.revoked = 0 AND t.expires > ?",
+        f"SELECT {ACCOUNT_COLUMNS} FROM tokens t JOIN accounts a ON a.username = t.username "
+        f"{PARTNER_OF} WHERE t.token_hash = ? AND t.revoked = 0 AND t.expires > ?",
         (token_hash(token), now_micros()),
     )
     if row is None or row[3]:
         return None
-    return Account(row[0], row[1], row[2], bool(row[3]))
+    return admit(account_of(row))
 
 
 # -- accounts and tokens: listing, scopes, revocation ------------------------------------------
@@ -340,8 +378,8 @@ class TokenNotFound(AccountError):
 
 
 def list_accounts(db: Database) -> list[Account]:
-    rows = db.fetchall("SELECT username, role, partner, disabled FROM accounts ORDER BY username")
-    return [Account(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    rows = db.fetchall(f"SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} ORDER BY a.username")
+    return [account_of(r) for r in rows]
 
 
 def parse_scopes(scopes: str | Iterable[str], role: str | None = None) -> str:

@@ -32,6 +32,7 @@ from tansiq.accounts.sessions import end_session, start_session
 from tansiq.accounts.store import (
     MAX_TOKEN_DAYS,
     AccountError,
+    PartnerSuspended,
     TokenNotFound,
     create_token,
     find_token,
@@ -220,6 +221,8 @@ async def login(request: Request, node: NodeDep) -> Response:
     except ratelimit.LockedOut as locked:
         retry = {"Retry-After": str(locked.retry_after)}
         return _fail(request, node, 429, str(locked), username, next_path, retry)
+    except PartnerSuspended as exc:  # the right password, of a suspended partner's account
+        return _fail(request, node, 403, str(exc), username, next_path)
     if username_ok is None:
         return _fail(request, node, 401, LOGIN_FAILED, username, next_path)
     old = request.cookies.get(session_cookie(request))
@@ -243,7 +246,12 @@ def _check_login(
     seq = ratelimit.attempt(
         node.db, username, address, s.login_max_failures, s.login_window_seconds
     )
-    matched = match_login(node.db, username, password) if username and password else None
+    try:
+        matched = match_login(node.db, username, password) if username and password else None
+    except PartnerSuspended:  # the attempt's row stays: it is refused
+        detail = {"address": address, "reason": "partner suspended"}
+        audit.record(node.db, username[:64], "login_failed", username[:64], detail)
+        raise
     # Only while the password just checked is still the account's (not changed meanwhile).
     started = None
     if matched is not None:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from tansiq.accounts.store import PartnerSuspended
 from tansiq.stix.bundles import InputError
 from tansiq.store.database import StoreUnavailable
 from tansiq.store.ingest import IngestError
@@ -105,6 +106,12 @@ def install(app: FastAPI) -> None:
     async def _full(request: Request, exc: StoreUnavailable) -> Response:
         # A full store, or SQLite busy past its timeout.  (TAXII paths: tansiq.api.taxii.install)
         return problem_response(503, str(exc), retry_after(exc))
+
+    @app.exception_handler(PartnerSuspended)
+    async def _suspended(request: Request, exc: PartnerSuspended) -> Response:
+        # Raised where a credential resolves to its account (tansiq.accounts.store.admit):
+        # right credentials, refused.  (TAXII paths: tansiq.api.taxii.install)
+        return problem_response(403, str(exc))
 
     @app.exception_handler(BadCursor)
     async def _cursor(request: Request, exc: BadCursor) -> Response:

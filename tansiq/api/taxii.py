@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Match as RouteMatch
 
 from tansiq import audit, policy
+from tansiq.accounts.store import PartnerSuspended
 from tansiq.api.head import answer_head
 from tansiq.api.problems import problem_response, retry_after
 from tansiq.api.taxii_http import (
@@ -83,8 +84,18 @@ def install(app: FastAPI) -> None:
             return error_response(503, str(exc), retry_after(exc))
         return problem_response(503, str(exc), retry_after(exc))
 
+    async def suspended(request: Request, exc: Exception) -> Response:
+        """A suspended partner's account (tansiq.accounts.store.admit): 403, a TAXII error
+        message under /taxii2/ (replacing the REST handler, as for 503 above)."""
+        assert isinstance(exc, PartnerSuspended)
+        path = request.url.path
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            return error_response(403, str(exc))
+        return problem_response(403, str(exc))
+
     app.add_exception_handler(TaxiiError, handler)
     app.add_exception_handler(StoreUnavailable, full)
+    app.add_exception_handler(PartnerSuspended, suspended)
     app.include_router(router)
 
 

@@ -5,9 +5,9 @@ HTTP Basic with an account's username and password, rate-limited like ``POST /lo
 is slow on purpose, so a successful Basic check is remembered in this process for
 :data:`BASIC_CACHE_SECONDS` (keyed by database, username and the password's sha256, with the
 stored hash it matched).  The account itself is read on every request: once it is disabled or
-its password changes (``tansiq account disable`` / ``password``), the next request is refused,
-in every server process.  Without credentials the answer is 401 with
-``WWW-Authenticate: Basic realm="tansiq", Bearer``.
+its password changes (``tansiq account disable`` / ``password``), or its partner is suspended
+(``tansiq partner suspend``), the next request is refused, in every server process.  Without
+credentials the answer is 401 with ``WWW-Authenticate: Basic realm="tansiq", Bearer``.
 
 Content negotiation: responses are ``application/taxii+json;version=2.1``.  ``Accept`` must
 allow it: ``application/taxii+json`` with ``version=2.1`` or no version (the latest, 2.1 here),
@@ -147,8 +147,10 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
     username, password, key = _basic_login(node, credentials)
     db = node.db
     record = login_record(db, username) if username else None
-    if record is not None and not record[1].disabled and _cached(key) == record[0]:
+    usable = record is not None and not (record[1].disabled or record[1].suspended)
+    if record is not None and usable and _cached(key) == record[0]:
         return _client_of(record[1], node.code)  # this password matched this stored hash lately
+    # (a suspended partner's account goes on to verify_login: refused there, see store.admit)
     address = request.client.host if request.client else "unknown"
     limit, window = settings.login_max_failures, settings.login_window_seconds
     try:

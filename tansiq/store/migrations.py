@@ -291,6 +291,15 @@ def _m012_bookkeeping_lock(d: Dialect) -> list[str]:
     ]
 
 
+def _m013_partner_suspension(d: Dialect) -> list[str]:
+    """A partner may be suspended (``tansiq partner suspend``): ``suspended`` is when (µs; 0:
+    not suspended), ``suspended_reason`` the operator's words.  Its enrolment stays."""
+    return [
+        "ALTER TABLE partners ADD COLUMN suspended BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE partners ADD COLUMN suspended_reason TEXT NOT NULL DEFAULT ''",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -304,6 +313,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("010_status_age", _m010_status_age),
     ("011_unseen_withdrawals", _m011_unseen_withdrawals),
     ("012_bookkeeping_lock", _m012_bookkeeping_lock),
+    ("013_partner_suspension", _m013_partner_suspension),
 ]
 
 
