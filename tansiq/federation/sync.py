@@ -8,6 +8,10 @@ at any point resumes from the last committed page: no loss, and re-sent versions
 Withdrawals (a later version that no longer releases an object to this node) and deletions (the
 peer deleted versions it had released to this node) arrive from the peer's
 ``/api/sync/withdrawals`` feed and delete the local copies.
+
+A suspended partner (``tansiq partner suspend``) is not pulled from: :func:`sync_all` (and so
+the scheduler) skips it, :func:`sync_partner` refuses it.  Its cursors stay as they were, so
+after ``tansiq partner resume`` the next pull continues where the last one ended.
 """
 
 from __future__ import annotations
@@ -62,8 +66,11 @@ class SyncReport:
     pages: int = 0
     rejections: list[str] = field(default_factory=list)
     error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
+    skipped: str = ""  # why it was not pulled at all (:func:`sync_all`: suspended); "" when it ran
 
     def __str__(self) -> str:
+        if self.skipped:
+            return f"{self.partner}: skipped: {self.skipped}"
         return (
             f"{self.partner}: {self.received} received, {self.stored} stored, "
             f"{self.unchanged} unchanged, {self.rejected} rejected, {self.withdrawn} withdrawn, "
@@ -226,6 +233,8 @@ def sync_partner(
     partner = next((p for p in partners if p.code == code), None)
     if partner is None:
         raise SyncError(f"no partner {code}; see `tansiq partner list`")
+    if partner.suspended:
+        raise SyncError(f"{code}: {suspended(partner)}; `tansiq partner resume {code}` first")
     others = frozenset({node.identity_id, *(p.identity_id for p in partners if p.code != code)})
     credentials.seal_legacy(node)  # tokens an earlier version stored in clear
     report = SyncReport(code)
@@ -491,6 +500,9 @@ def sync_all(
     An unexpected error (neither the peer's nor the store's) is logged with its traceback."""
     reports = []
     for p in list_partners(node.db):
+        if p.suspended:
+            reports.append(SyncReport(p.code, skipped=suspended(p)))
+            continue
         try:
             if peer_token(node, p.code) is None:
                 continue
@@ -502,6 +514,12 @@ def sync_all(
                 log.exception("sync from %s failed", p.code)
             reports.append(SyncReport(p.code, error=str(exc)))
     return reports
+
+
+def suspended(partner: Partner) -> str:
+    """What a suspended *partner* is told as: "suspended" and the operator's reason, if any."""
+    why = f" ({partner.suspended_reason})" if partner.suspended_reason else ""
+    return f"the partnership is suspended since {from_micros(partner.suspended)}{why}"
 
 
 PULL_LOCK_KEY = 7263
