@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 @click.group()
 def partner() -> None:
-    """Partner agencies this node knows (code, name, identity, public key, URL)."""
+    """Partner agencies this node knows (code, name, identity, public key, URL), and
+    suspending and resuming them."""
 
 
 @partner.command("invite")
@@ -228,22 +229,85 @@ def _check_key(pem: str, what: str) -> None:
         raise click.ClickException(f"{what}: {exc.reason}") from None
 
 
+def _suspension(code: str, suspend: bool, reason: str, kwargs: dict[str, Any]) -> None:
+    """Suspend or resume partner *code*, audited in the change's transaction."""
+    from tansiq import audit
+    from tansiq.sharing import SharingError, set_suspended
+
+    node = _open_node(_settings(kwargs))
+    code = code.upper()
+    action = "partner_suspended" if suspend else "partner_resumed"
+
+    def record(p: Partner) -> None:
+        detail = {"reason": reason} if suspend else {}
+        audit.record_in(node.db, "cli", action, p.code, detail)
+
+    try:
+        p, changed = set_suspended(node.db, code, node.code, suspend, reason, record)
+    except SharingError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not changed:
+        state = "suspended" if suspend else "not suspended"
+        click.echo(f"partner {code} is already {state}: nothing changed")
+    elif suspend:
+        click.echo(
+            f"partner {code} ({p.name}) suspended: its node and liaison accounts are refused,"
+            " and it is not pulled from, until `tansiq partner resume " + code + "`"
+        )
+    else:
+        click.echo(
+            f"partner {code} ({p.name}) resumed: its tokens work again and the next sync"
+            " continues where the last one ended"
+        )
+
+
+@partner.command("suspend")
+@click.argument("code")
+@click.option("--reason", default="", help="Why (shown by `partner list`, kept in the audit log).")
+@_settings_options
+def partner_suspend(code: str, reason: str, **kwargs: Any) -> None:
+    """Suspend partner CODE, keeping its enrolment: its node's sync account and its liaison
+    accounts (partner=CODE) are refused (tokens, passwords, web sessions, which end), and this
+    node does not pull from it, until `tansiq partner resume CODE`.  What was released to it
+    stays released, and new versions may still name it: it reads them after it is resumed.
+    What was pulled from it stays stored and readable here."""
+    _suspension(code, True, reason, kwargs)
+
+
+@partner.command("resume")
+@click.argument("code")
+@_settings_options
+def partner_resume(code: str, **kwargs: Any) -> None:
+    """Resume suspended partner CODE: its unexpired, unrevoked tokens work again, and pulls
+    (both ways) continue from where they stopped, with nothing lost or repeated."""
+    _suspension(code, False, "", kwargs)
+
+
 @partner.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_settings_options
 def partner_list(as_json: bool, **kwargs: Any) -> None:
-    """List registered partners."""
+    """List registered partners, and which are suspended (since when, why)."""
     from tansiq.sharing import list_partners
+    from tansiq.stix.timestamps import from_micros
 
     node = _open_node(_settings(kwargs))
     partners = list_partners(node.db)
     if as_json:
-        click.echo(orjson.dumps([p.__dict__ for p in partners]).decode())
+        rows = [
+            {**p.__dict__, "suspended": from_micros(p.suspended) if p.suspended else None}
+            for p in partners
+        ]
+        click.echo(orjson.dumps(rows).decode())
         return
     click.echo(f"{node.code:<6} {node.name}  (this node)")
     for p in partners:
         key = "key" if p.public_key else "no key"
-        click.echo(f"{p.code:<6} {p.name}  {p.identity_id}  {p.base_url or '-'}  {key}")
+        state = ""
+        if p.suspended:
+            why = f": {p.suspended_reason}" if p.suspended_reason else ""
+            state = f"  SUSPENDED since {from_micros(p.suspended)}{why}"
+        click.echo(f"{p.code:<6} {p.name}  {p.identity_id}  {p.base_url or '-'}  {key}{state}")
 
 
 @click.group()
