@@ -84,7 +84,14 @@ def update_partner(
     db: Database, code: str, *, name: str = "", public_key: str = "", base_url: str = ""
 ) -> Partner:
     """Replace the name, key and/or URL of registered partner *code* (empty: keep); its code
-    and identity stay (another identity is another agency: register it as a partner)."""
+    and identity stay (another identity is another agency: register it as a partner).
+
+    Call it inside the caller's write transaction: it takes the bookkeeping lock there first,
+    before the partner's row (see :meth:`~tansiq.store.database.Database.bookkeeping`).  A
+    suspension (:func:`set_suspended`) changes that row under the bookkeeping lock alone; an
+    update holding the row and only then taking the lock (for its audit entry) would wait for
+    a suspension waiting for the row, a deadlock PostgreSQL ends by failing one of them."""
+    db.lock_bookkeeping()
     old = get_partner(db, code)
     new = replace(
         old,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import BACKENDS
 from fastapi.testclient import TestClient
 
 from tansiq import audit
@@ -26,7 +28,13 @@ from tansiq.cli import main
 from tansiq.federation import sync
 from tansiq.federation.enrol import Invitation, accept, invite
 from tansiq.node import Node, partner_identity_id
-from tansiq.sharing import SharingError, add_partner, list_partners, set_suspended
+from tansiq.sharing import (
+    SharingError,
+    add_partner,
+    list_partners,
+    set_suspended,
+    update_partner,
+)
 
 LIAISON_PASSWORD = "liaison-password-1"
 SHARED = "/taxii2/api/collections/shared/objects/"
@@ -115,6 +123,36 @@ def test_the_change_and_its_audit_entry_commit_together(node: Node) -> None:
     assert not list_partners(node.db)[0].suspended
     with pytest.raises(SharingError, match="own partner code"):
         set_suspended(node.db, "EG", node.code, True)
+
+
+@pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
+def test_a_suspension_beside_a_partner_update_does_not_deadlock(node: Node) -> None:
+    """A partner's row is bookkeeping's since suspension (013): an update of the partner in a
+    write transaction (``partner update``, ``renew``) that then appends its audit entry must
+    not hold the row while waiting for the bookkeeping lock a suspension holds (waiting for
+    the row): PostgreSQL would abort one of the two as a deadlock."""
+    add_partner(node.db, "DZ", "Algeria", partner_identity_id("DZ"))
+    updated, failed = threading.Event(), []
+
+    def update() -> None:
+        try:
+            with node.db.write():
+                update_partner(node.db, "DZ", name="Algeria (new name)")
+                updated.set()
+                time.sleep(0.5)  # the suspension takes the bookkeeping lock meanwhile
+                audit.record_in(node.db, "cli", "partner_changed", "DZ", {})
+        except BaseException as exc:
+            failed.append(exc)
+            updated.set()
+
+    thread = threading.Thread(target=update, daemon=True)
+    thread.start()
+    assert updated.wait(10)
+    set_suspended(node.db, "DZ", node.code, True, "x")
+    thread.join(30)
+    assert not failed, failed
+    (dz,) = list_partners(node.db)
+    assert dz.suspended and dz.name == "Algeria (new name)"
 
 
 # -- access ----------------------------------------------------------------------------------
