@@ -172,3 +172,47 @@ def test_sync_rejects_and_audits_a_version_after_revocation(node: Node) -> None:
         assert audit.verify(node.db).ok
     finally:
         peer.stop()
+
+
+class DeletingPeer(FakePeer):
+    """A FakePeer whose withdrawal feed serves :attr:`feed` (deletions it made)."""
+
+    def __init__(self) -> None:
+        self.feed: list[dict[str, Any]] = []
+        super().__init__()
+
+    async def withdrawals(self, request: Any) -> Any:
+        from starlette.responses import Response
+
+        after = int(request.query_params.get("after", "0"))
+        items = [item for item in self.feed if item["after"] > after]
+        body = {"withdrawals": items, "more": False}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+
+def test_sync_takes_a_version_after_a_revoked_one_its_originator_deleted(node: Node) -> None:
+    """The originator deleted its revoked version and stored a later one (its store holds no
+    revocation then).  Sync reads the pages before the deletion feed: the later version must
+    not be refused for the revoked copy the feed deletes right after, or this node would hold
+    less than its originator until a `sync --from-start`."""
+    peer = DeletingPeer()
+
+    def version(modified: str, **extra: Any) -> dict[str, Any]:
+        obj = {**indicator(13, modified), "created_by_ref": partner_identity_id("LY"), **extra}
+        return sign(set_distribution(obj, "LY", ["EG", "LY"]), peer.key, "LY")
+
+    oid = indicator(13)["id"]
+    try:
+        accept(node, peer.invitation())
+        peer.objects = [version(V1), version(V2, revoked=True)]
+        report = sync_partner(node, "LY")
+        assert (report.stored, report.rejected) == (2, 0), report.rejections
+        # On LY: the revoked version deleted, a later one stored.
+        peer.objects = [version(V1), version(V3, name="after")]
+        peer.feed = [{"id": oid, "version": to_micros(V2), "reason": "deleted", "after": 10}]
+        report = sync_partner(node, "LY")
+        assert (report.deleted, report.rejected) == (1, 0), report.rejections
+        assert versions(node, oid) == [(to_micros(V1), 0, 0), (to_micros(V3), 0, 1)]
+        assert audit.verify(node.db).ok
+    finally:
+        peer.stop()

@@ -42,7 +42,7 @@ from tansiq.stix.timestamps import from_micros, now_micros, to_micros, version_m
 from tansiq.store import deletions
 from tansiq.store.database import StoreError
 from tansiq.store.dialect import connect_postgresql
-from tansiq.store.ingest import CONFLICT, IngestError, IngestResult, ingest
+from tansiq.store.ingest import AFTER_REVOKED, CONFLICT, IngestError, IngestResult, ingest
 
 log = logging.getLogger("tansiq.sync")
 TAXII = "application/taxii+json;version=2.1"
@@ -249,20 +249,23 @@ def sync_partner(
         pages = _prefetch(_pages(http, cursor, page_size))
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
+        later: list[Any] = []  # versions after a held revoked one: see _store_page
         for objects, last, raw in pages:
             report.pages += 1
             report.received += len(objects)
             checking = verifier.submit(raw, objects, _replay_check(node, objects))
             if pending is not None:
-                _finish_page(node, report, *pending)
+                _finish_page(node, report, *pending, later=later)
                 if progress is not None:
                     progress(report)
             pending = (objects, last, checking)
         if pending is not None:
-            _finish_page(node, report, *pending)
+            _finish_page(node, report, *pending, later=later)
             if progress is not None:
                 progress(report)
         _withdrawals(node, report, http)
+        if later:  # the deletions applied: what is still refused now is rejected
+            _store_page(node, report, later, None)
     return report
 
 
@@ -272,6 +275,7 @@ def _finish_page(
     objects: list[Any],
     last: str,
     checking: Callable[[], list[str | None]],
+    later: list[Any] | None = None,
 ) -> None:
     held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
     good = []
@@ -283,7 +287,7 @@ def _finish_page(
             good.append(obj)
         else:
             _reject(node, report, obj, reason)
-    _store_page(node, report, good, last)
+    _store_page(node, report, good, last, later)
 
 
 def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
@@ -380,8 +384,22 @@ def _reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     log.warning("rejected %s from %s: %s", oid, report.partner, reason)
 
 
-def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> None:
-    """Store a page's accepted versions and advance the cursor in the same transaction.
+def _store_page(
+    node: Node,
+    report: SyncReport,
+    good: list[Any],
+    last: str | None,
+    later: list[Any] | None = None,
+) -> None:
+    """Store a page's accepted versions and advance the cursor to *last* (if not None) in the
+    same transaction.
+
+    A version later than a revoked one held here goes to *later* (if given) rather than being
+    rejected: the originator refuses such a version (revocation is permanent), so it stored
+    it after deleting the revoked one, and the deletion comes in the withdrawal feed, read
+    after the pages.  :func:`sync_partner` stores *later* once the feed is applied, and only
+    what is refused then is rejected.  (A crash before that leaves them out, as a rejection
+    would: `tansiq sync --from-start` offers them again.)
 
     A version this node holds with other content (same id and ``modified``) from the same
     originator is that originator's replacement (it deleted the version and stored it again:
@@ -393,7 +411,8 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
     while True:
 
         def commit(result: IngestResult) -> None:
-            _set_cursor(node, report.partner, SHARED_COLLECTION, last)
+            if last is not None:
+                _set_cursor(node, report.partner, SHARED_COLLECTION, last)
             audit.record_in(
                 node.db,
                 f"sync-{report.partner}",
@@ -413,6 +432,9 @@ def _store_page(node: Node, report: SyncReport, good: list[Any], last: str) -> N
                 if e.reason == CONFLICT and key not in replaced:
                     renew.append(key)  # stored again
                     replaced.add(key)
+                elif later is not None and e.reason.endswith(AFTER_REVOKED):
+                    later.append(obj)  # after the deletion feed (see above)
+                    bad.add(e.index)
                 else:
                     bad.add(e.index)
                     _reject(node, report, obj, f"{e.property}: {e.reason}")

@@ -73,12 +73,13 @@ REVOKED_NOT_LAST = (
 )
 
 
+AFTER_REVOKED = "revocation is permanent, no later version may be created"
+
+
 def after_revoked(version: int) -> str:
-    """Why a version later than the revoked *version* (µs) is refused (STIX 2.1, 3.6)."""
-    return (
-        f"the object was revoked in its version {from_micros(version)}: revocation is permanent,"
-        " no later version may be created"
-    )
+    """Why a version later than the revoked *version* (µs) is refused (STIX 2.1, 3.6); it ends
+    with :data:`AFTER_REVOKED`."""
+    return f"the object was revoked in its version {from_micros(version)}: {AFTER_REVOKED}"
 
 
 class IngestError(ValueError):
