@@ -181,9 +181,9 @@ def test_a_migration_on_a_full_store_names_the_full_store(
         ] * 200
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("999_grow", grow)])
-    with pytest.raises(sqlite3.Error) as caught:
+    with pytest.raises(StorageFull) as caught:
         migrations.migrate(full.db)
-    assert is_storage_full(caught.value), caught.value
+    assert is_storage_full(caught.value.__cause__), caught.value.__cause__
     assert "999_grow" not in migrations.applied(full.db)
     assert not full.db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'filler'")
 

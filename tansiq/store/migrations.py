@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tansiq.stix.timestamps import now_micros
-from tansiq.store.database import Database, commit_sqlite
+from tansiq.store.database import Database, commit_sqlite, unavailable
 from tansiq.store.dialect import Dialect
 
 
@@ -326,15 +326,21 @@ def applied(db: Database) -> list[str]:
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply pending migrations; return the names applied now."""
-    if db.dialect.is_sqlite:
-        return _migrate(db)
-    # Several server processes may start at once on one PostgreSQL database.
-    db.execute("SELECT pg_advisory_lock(7261)")
+    """Apply pending migrations; return the names applied now.  A full or busy store raises
+    :class:`~tansiq.store.database.StoreUnavailable` (a message and exit 1, not a traceback)."""
     try:
-        return _migrate(db)
-    finally:
-        db.execute("SELECT pg_advisory_unlock(7261)")
+        if db.dialect.is_sqlite:
+            return _migrate(db)
+        # Several server processes may start at once on one PostgreSQL database.
+        db.execute("SELECT pg_advisory_lock(7261)")
+        try:
+            return _migrate(db)
+        finally:
+            db.execute("SELECT pg_advisory_unlock(7261)")
+    except Exception as exc:
+        if (mapped := unavailable(exc)) is not None:  # the step was rolled back
+            raise mapped from exc
+        raise
 
 
 def _migrate(db: Database) -> list[str]:
