@@ -67,6 +67,20 @@ def test_no_version_after_a_revoked_one_in_the_store(node: Node) -> None:
     ]
 
 
+def test_a_refused_revoked_version_refuses_nothing_else(node: Node) -> None:
+    """A revoked version older than a stored one is refused (REVOKED_NOT_LAST): it revokes
+    nothing, so a later version beside it in the same batch is judged without it."""
+    ingest(node.db, [indicator(5, V2)])
+    oid = indicator(5)["id"]
+    later = "2016-04-01T00:00:00.000Z"
+    with pytest.raises(IngestError) as exc:
+        ingest(node.db, [indicator(5, V1, revoked=True), indicator(5, later, name="v4")])
+    assert [(e.index, e.property, e.reason) for e in exc.value.errors] == [
+        (0, "revoked", REVOKED_NOT_LAST)
+    ]
+    assert versions(node, oid) == [(to_micros(V2), 0, 1)]
+
+
 @pytest.mark.parametrize("batch_size", [1, 10])
 def test_revoked_and_later_version_in_one_bundle(node: Node, batch_size: int) -> None:
     """Whatever their order and batches, a bundle holding a revoked version and a later one is

@@ -236,6 +236,8 @@ class _Writer:
             oid, version, owner = row[1], row[3], origins.get(row[1])
             if owner and row[11] and row[11] != owner:
                 continue  # refused as FOREIGN below
+            if version in existing.get(oid, ()) or stored_top.get(oid, version) > version:
+                continue  # stored already (counted above), or refused below: it revokes nothing
             if row[7] and version < revoked_at.get(oid, version + 1):
                 revoked_at[oid] = version
         out: list[list[Any]] = []
