@@ -213,7 +213,7 @@ def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option(
     "--distribution",
     default=None,
-    help="own, all, or partner codes / group names (comma-separated). Default: keep the "
+    help="own, all, or partner codes / group names (comma-separated, any case). Default: keep the "
     "objects' own distribution, else own agency only.",
 )
 @click.option(

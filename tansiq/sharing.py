@@ -216,16 +216,26 @@ def expand(db: Database, spec: Sequence[str], own_code: str) -> list[str]:
     known = partner_codes(db)
     for item in spec:
         item = item.strip()
-        if item == "own":
-            continue
-        if item == "all":
-            codes |= known
-        elif item in groups:
-            codes |= set(groups[item])
-        elif item in known or item == own_code:
+        # Any case, as `partner suspend eg` and `group add --members eg` take it: codes are
+        # capitals and group names lowercase (add_group); an exact match comes first.
+        word = item if item in ("own", "all") or item in groups else item.lower()
+        code = item.upper()
+        if item in known or item == own_code:
             codes.add(item)
+        elif word == "own":
+            continue
+        elif word == "all":
+            codes |= known
+        elif word in groups:
+            codes |= set(groups[word])
+        elif code in known or code == own_code:
+            codes.add(code)
         else:
-            raise SharingError(f"unknown partner or group {item!r} in distribution")
+            raise SharingError(
+                f"unknown partner or group {item!r} in distribution; give own, all, partner"
+                f" codes ({', '.join(sorted(known | {own_code}))}) or group names"
+                f" ({', '.join(groups) or 'none yet: `tansiq group add`'})"
+            )
     return sorted(codes)
 
 

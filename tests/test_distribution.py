@@ -13,7 +13,14 @@ from tansiq import audit
 from tansiq.accounts.store import create_account, create_token
 from tansiq.api.app import create_app
 from tansiq.node import Node, partner_identity_id
-from tansiq.sharing import SharingError, add_group, add_partner, set_group_members, tlp_level
+from tansiq.sharing import (
+    SharingError,
+    add_group,
+    add_partner,
+    expand,
+    set_group_members,
+    tlp_level,
+)
 from tansiq.stix.extensions import DISTRIBUTION_EXT, set_distribution
 from tansiq.stix.markings import TLP_IDS
 from tansiq.store.ingest import ingest
@@ -215,3 +222,18 @@ def test_api_tlp_parameters_ignore_case(fed: Node, client: TestClient) -> None:
     r = client.post("/api/bundles", params={"tlp": "TLP:PURPLE"}, json=bundle(indicator(41)))
     assert r.status_code == 400
     assert "clear, green, amber, amber+strict, red" in r.json()["detail"]
+
+
+def test_distribution_names_partners_and_groups_in_any_case(fed: Node) -> None:
+    """`--distribution eg` / `distribution=eg` was refused as an unknown partner while
+    `partner suspend eg` and `group add --members eg` took the code in any case; the refusal
+    did not say which names there are.  An exact match still comes first."""
+    assert expand(fed.db, ["dz", "Trilateral"], "EG") == ["DZ", "EG", "TN"]
+    assert expand(fed.db, ["OWN"], "EG") == ["EG"]
+    assert expand(fed.db, ["All"], "EG") == ["DZ", "EG", "LY", "TN"]
+    add_group(fed.db, "ly", ["EG", "DZ"], "EG")  # a group named like a partner code
+    assert expand(fed.db, ["ly"], "EG") == ["DZ", "EG"]
+    assert expand(fed.db, ["LY"], "EG") == ["EG", "LY"]
+    with pytest.raises(SharingError) as exc:
+        expand(fed.db, ["zz"], "EG")
+    assert "DZ, EG, LY, TN" in str(exc.value) and "trilateral" in str(exc.value)
