@@ -352,6 +352,7 @@ def group_list(**kwargs: Any) -> None:
     "--limit",
     "page_size",
     default=1000,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Objects per TAXII page asked of the partner.",
 )

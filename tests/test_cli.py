@@ -427,3 +427,11 @@ def test_an_absolute_sqlite_url_and_one_naming_no_file(tmp_path: Path) -> None:
     for url in ("sqlite:///", "sqlite:////"):
         code, _, err = run("stats", "--data-dir", str(tmp_path), "--database-url", url)
         assert code == 1 and "names no file" in err, err
+
+
+def test_sync_limit_below_one_is_a_usage_error(data_dir: Path) -> None:
+    """`tansiq sync --limit 0` was sent to every partner, and the sync failed with the
+    partner's 400 in raw JSON: it is this command's usage error, before anything is asked."""
+    code, _, err = run("sync", "--data-dir", str(data_dir), "--limit", "0")
+    assert code == 2, err
+    assert "--limit" in err and "x>=1" in err
