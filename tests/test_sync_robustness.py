@@ -508,3 +508,31 @@ def test_cli_partner_update_and_sync_from_start(fed: dict) -> None:  # type: ign
     assert r.exit_code == 1 and "no partner QQ" in r.output
     r = runner.invoke(main, ["sync", "--partner", "EG", "--from-start", *where])
     assert r.exit_code == 0, r.output
+
+
+class RefusingPeer(FakePeer):
+    """A peer that has suspended this node: a TAXII error message, as tansiq answers it."""
+
+    async def envelope(self, request: Request) -> Response:
+        body = {
+            "title": "Forbidden",
+            "description": "the partnership with DZ is suspended on this node",
+            "http_status": "403",
+        }
+        return Response(orjson.dumps(body), 403, media_type=TAXII)
+
+
+def test_a_peers_refusal_is_said_in_its_own_words(fed: dict) -> None:  # type: ignore[type-arg]
+    """`tansiq sync` printed a refusing peer's TAXII error as raw JSON ({"title": ...,
+    "http_status": "403"}): it says the error's description."""
+    dz = fed["DZ"].node
+    peer = RefusingPeer()
+    try:
+        accept(dz, peer.invitation())
+        with pytest.raises(SyncError) as exc:
+            sync_partner(dz, "LY")
+    finally:
+        peer.stop()
+    assert str(exc.value).endswith(
+        "/objects/ answered 403: the partnership with DZ is suspended on this node"
+    ), str(exc.value)

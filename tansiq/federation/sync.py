@@ -171,9 +171,22 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Answer:
         raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
     content = b"".join(chunks)
     if status != 200:
-        text = content[:300].decode("utf-8", "replace")
-        raise SyncError(f"{where} answered {status}: {text}")
+        raise SyncError(f"{where} answered {status}: {_error_text(content)}")
     return Answer(content, headers)
+
+
+def _error_text(content: bytes) -> str:
+    """What a peer's error answer says: a TAXII error's description, a problem's detail,
+    else the start of the body."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("description", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])[:300]
+    return content[:300].decode("utf-8", "replace")
 
 
 Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
