@@ -423,6 +423,10 @@ def test_token_permissions(client: TestClient, node: Node, reader: str) -> None:
     r = client.post("/api/tokens", json={"username": reader, "label": "for rita"})
     assert r.status_code == 201 and r.json()["username"] == reader
     assert client.delete(f"/api/tokens/{r.json()['id']}").status_code == 200
+    assert [t["username"] for t in client.get(f"/api/tokens?username={reader}").json()["tokens"]]
+    # an account that does not exist is a 404 (as for `tansiq token list`), not an empty list
+    r = client.get("/api/tokens", params={"username": "nobody"})
+    assert r.status_code == 404 and r.json()["detail"] == "no account 'nobody'", r.text
     # an admin token without the admin scope may not, nor widen its own scopes
     narrow = client.post("/api/tokens", json={"scopes": "api"}).json()["token"]
     n_auth = {"Authorization": f"Bearer {narrow}"}

@@ -364,6 +364,8 @@ def list_api_tokens(
     me = auth.principal.username
     if every or (username and username != me):
         _require_admin(auth, "list other accounts' tokens")
+    if not every and username and get_account(node.db, username) is None:
+        raise Problem(404, f"no account {username!r}")  # not an empty list: a typo says so
     tokens = list_tokens(node.db, None if every else username or me)
     body = {"tokens": [t.as_dict() for t in tokens]}
     return Response(orjson.dumps(body), media_type=JSON, headers=NO_STORE)
