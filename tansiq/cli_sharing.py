@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 import orjson
@@ -13,6 +14,25 @@ from tansiq.cli import _open_node, _settings, _settings_options
 
 if TYPE_CHECKING:
     from tansiq.sharing import Partner
+
+
+def _check_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--url: an http(s) URL with a host, checked now rather than at the first sync."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = urlsplit("")
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL with a host, e.g. https://node.example:8400"
+        )
+    if parts.query or parts.fragment:
+        raise click.BadParameter(f"{value!r}: give the node's base URL, without ? or #")
+    return value
 
 
 @click.group()
@@ -75,7 +95,9 @@ def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
     default=None,
     help="PEM file of the partner node's Ed25519 public key.",
 )
-@click.option("--url", "base_url", default="", help="Base URL of the partner's node.")
+@click.option(
+    "--url", "base_url", default="", callback=_check_url, help="Base URL of the partner's node."
+)
 @_settings_options
 def partner_add(
     code: str | None,
@@ -137,7 +159,13 @@ def partner_add(
     default=None,
     help="PEM file of the partner node's new Ed25519 public key.",
 )
-@click.option("--url", "base_url", default="", help="New base URL of the partner's node.")
+@click.option(
+    "--url",
+    "base_url",
+    default="",
+    callback=_check_url,
+    help="New base URL of the partner's node.",
+)
 @_settings_options
 def partner_update(
     code: str | None,
@@ -147,9 +175,9 @@ def partner_update(
     base_url: str,
     **kwargs: Any,
 ) -> None:
-    """Change a registered partner: from a new invitation, or by hand (CODE --public-key/--url/
-    --name).  Versions rejected under the old key are pulled again by `tansiq sync --partner CODE
-    --from-start`."""
+    """Change a registered partner: from a new invitation, or by hand (CODE and any of
+    --public-key, --url, --name).  Versions rejected under the old key are pulled again by
+    `tansiq sync --partner CODE --from-start`."""
     from tansiq import audit
     from tansiq.sharing import SharingError, update_partner
 

@@ -435,3 +435,22 @@ def test_sync_limit_below_one_is_a_usage_error(data_dir: Path) -> None:
     code, _, err = run("sync", "--data-dir", str(data_dir), "--limit", "0")
     assert code == 2, err
     assert "--limit" in err and "x>=1" in err
+
+
+def test_partner_url_is_checked_when_given(data_dir: Path) -> None:
+    """`partner add/update --url notaurl` was stored, and only the next sync said it was no
+    http(s) URL; --public-key is checked when given, and so is --url now (exit 2)."""
+    d = str(data_dir)
+    for bad in ("notaurl", "ftp://node.example", "http://", "https://node.example/?x=1"):
+        code, _, err = run(
+            "partner", "add", "DZ", "--name", "Algeria", "--url", bad, "--data-dir", d
+        )
+        assert code == 2 and "--url" in err, (bad, err)
+    code, out, err = run("partner", "add", "DZ", "--name", "Algeria", "--data-dir", d)
+    assert code == 0, err
+    code, _, err = run("partner", "update", "DZ", "--url", "dz.example:8400", "--data-dir", d)
+    assert code == 2 and "not an http(s) URL" in err, err
+    code, out, err = run(
+        "partner", "update", "DZ", "--url", "https://dz.example:8400", "--data-dir", d
+    )
+    assert code == 0 and "https://dz.example:8400" in out, err
