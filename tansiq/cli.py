@@ -468,7 +468,12 @@ def account() -> None:
 
 @account.command("add")
 @click.argument("username")
-@click.option("--role", required=True, help="admin, editor, reader or sync.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "editor", "reader", "sync"], case_sensitive=False),
+    help="admin, editor, reader or sync (any case).",
+)
 @click.option(
     "--partner",
     default=None,

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from servers import Server
 from test_store import indicator
 
-from tansiq.accounts.store import create_account, create_token
+from tansiq.accounts.store import create_account, create_token, get_account
 from tansiq.api.app import create_app
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -578,7 +578,12 @@ def test_cli_accounts_and_tokens(settings: Settings, node: Node) -> None:
     password = out.split("password: ")[1].split()[0]
     assert verify_login(node.db, "sami", password) is not None
     assert run("account", "add", "sami", "--role", "editor")[0] == 1  # exists
-    assert run("account", "add", "x", "--role", "boss", "--password", "long-enough-1")[0] == 1
+    # an unknown role is a usage error (2), naming the roles; a known one in any case is taken
+    code, _, err = run("account", "add", "x", "--role", "boss", "--password", "long-enough-1")
+    assert code == 2 and "--role" in err and "'admin', 'editor', 'reader', 'sync'" in err, err
+    assert run("account", "add", "rana", "--role", "Reader", "--password", "long-enough-1")[0] == 0
+    rana = get_account(node.db, "rana")
+    assert rana is not None and rana.role == "reader"
     code, out, _ = run("account", "list")
     assert code == 0 and "sami" in out and "editor" in out
     code, out, _ = run("token", "create", "sami", "--label", "ci", "--days", "3")
