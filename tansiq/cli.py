@@ -284,7 +284,8 @@ def ingest_cmd(
             click.echo(f"... and {len(exc.errors) - 50} more", err=True)
         raise click.ClickException(str(exc)) from None
     bar.close()
-    click.echo(f"{result.total} objects read: {result.stored} stored, {result.unchanged} unchanged")
+    read = "1 object" if result.total == 1 else f"{result.total} objects"
+    click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
 
 
 def _file_of(paths: list[Path], indexes: list[int]) -> dict[int, tuple[Path, int]]:
@@ -428,7 +429,7 @@ def audit_verify(**kwargs: Any) -> None:
 
 
 @audit.command("list")
-@click.option("--after", type=int, default=None, help="Only entries after this seq.")
+@click.option("--after", type=click.IntRange(0), default=None, help="Only entries after this seq.")
 @click.option(
     "--limit",
     type=click.IntRange(1),

@@ -454,3 +454,14 @@ def test_partner_url_is_checked_when_given(data_dir: Path) -> None:
         "partner", "update", "DZ", "--url", "https://dz.example:8400", "--data-dir", d
     )
     assert code == 0 and "https://dz.example:8400" in out, err
+
+
+def test_one_object_is_one_object_and_audit_after_is_not_negative(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps([indicator(77)]))
+    code, out, err = run("ingest", "--data-dir", str(data_dir), str(f))
+    assert code == 0 and "1 object read: 1 stored, 0 unchanged" in out, out + err
+    code, _, err = run("audit", "list", "--data-dir", str(data_dir), "--after", "-1")
+    assert code == 2 and "--after" in err, err
