@@ -131,6 +131,16 @@ SETTINGS: tuple[Setting, ...] = (
         "ingest_batch", int, 2_000, "Objects written per statement batch during ingest.", minimum=1
     ),
     Setting("session_minutes", int, 480, "Lifetime of a web session.", minimum=1),
+    Setting(
+        "session_idle_minutes",
+        int,
+        30,
+        "A web session not used for this long ends (use is recorded at most once a minute, so"
+        " it may end up to a minute sooner); at or above session_minutes only the lifetime"
+        " counts.",
+        minimum=2,
+        maximum=10080,
+    ),
     # (the maximum is tansiq.accounts.store.MAX_TOKEN_DAYS)
     Setting("token_days", int, 90, "Default lifetime of a new API token.", minimum=1, maximum=3650),
     Setting(

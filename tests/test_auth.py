@@ -242,6 +242,32 @@ def test_expired_session_is_401(admin_web: TestClient, node: Node) -> None:
     assert r.status_code == 401 and "log in again" in r.json()["detail"]
 
 
+def test_an_idle_session_ends(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session unused for ``session_idle_minutes`` is refused like an expired one (long
+    before ``session_minutes``); use is recorded at most once a minute, not on every request."""
+    from tansiq.accounts import sessions
+    from tansiq.stix.timestamps import MINUTE_US, now_micros
+
+    clock = [now_micros()]
+    monkeypatch.setattr(sessions, "now_micros", lambda: clock[0])
+    last_used = "SELECT last_used FROM sessions"
+    with web(node, session_idle_minutes=30, session_minutes=480) as c:
+        assert login(c, "admin", "admin-password-1").status_code == 200
+        assert node.db.fetchone(last_used) == (clock[0],)
+        for step in (29, 29, 29):  # each use within the idle time keeps the session alive
+            clock[0] += step * MINUTE_US
+            assert c.get("/api/session").status_code == 200
+            assert node.db.fetchone(last_used) == (clock[0],)
+        used = clock[0]
+        clock[0] += 30 * 1_000_000  # half a minute later: used, not written again
+        assert c.get("/api/session").status_code == 200
+        assert node.db.fetchone(last_used) == (used,)
+        clock[0] = used + 30 * MINUTE_US  # idle for session_idle_minutes: ended
+        r = c.get("/api/objects")
+        assert r.status_code == 401 and "log in again" in r.json()["detail"]
+        assert node.db.fetchone(last_used) == (used,)  # a refused session is not revived
+
+
 def test_csrf_required_for_cookie_writes(admin_web: TestClient) -> None:
     csrf = admin_web.headers["X-Test-CSRF"]
     for headers in ({}, {"X-CSRF-Token": "wrong"}, {"X-CSRF-Token": ""}):

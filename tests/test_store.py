@@ -11,9 +11,10 @@ import orjson
 import pytest
 from conftest import SHARED_FILES
 
+from tansiq.accounts.store import token_hash
 from tansiq.node import Node
 from tansiq.stix.bundles import iter_file
-from tansiq.stix.timestamps import to_micros
+from tansiq.stix.timestamps import SECOND_US, now_micros, to_micros
 from tansiq.store import query
 from tansiq.store.ingest import CONFLICT, IngestError, ingest
 from tansiq.store.query import ALL, ObjectFilter
@@ -557,5 +558,34 @@ def test_migration_006_upgrades_a_store_with_objects(tmp_path: Path, database_ur
                 "json": "default",
                 "type": "C",
             }
+    finally:
+        db.close()
+
+
+def test_migration_014_keeps_open_sessions_alive(tmp_path: Path, database_url: str) -> None:
+    """Sessions open before ``last_used`` existed count as used at the upgrade: not as idle
+    since 1970, which would have logged everyone out."""
+    from tansiq.accounts.sessions import session_account
+    from tansiq.store.database import Database
+
+    db = Database(database_url, tmp_path)
+    try:
+        assert _migrate_up_to(db, 13)[-1] == "013_partner_suspension"
+        now = now_micros()
+        db.execute(
+            "INSERT INTO accounts (username, password_hash, role, partner, created)"
+            " VALUES ('ann', 'x', 'reader', NULL, ?)",
+            (now,),
+        )
+        db.execute(
+            "INSERT INTO sessions (session_hash, username, csrf_token, created, expires)"
+            " VALUES (?, 'ann', 'c', ?, ?)",
+            (token_hash("cookie"), now - 3600 * SECOND_US, now + 3600 * SECOND_US),
+        )
+        assert _migrate_up_to(db, 14) == ["014_session_last_used"]
+        [(last_used,)] = db.fetchall("SELECT last_used FROM sessions")
+        assert last_used >= now
+        found = session_account(db, "cookie", idle_minutes=30)
+        assert found is not None and found[0].username == "ann"
     finally:
         db.close()

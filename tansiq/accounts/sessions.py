@@ -3,10 +3,16 @@
 The session token is a bearer secret like an API token, so the database holds only its hash (a
 copy of the table does not let anyone log in).  The CSRF token is not a credential on its own -
 it is useless without the session cookie - and is stored as is so pages can be rendered with it.
+
+A session ends at its ``expires`` (``session_minutes`` after the login) or once unused for
+``session_idle_minutes``.  ``last_used`` is recorded at most once a minute per session, by one
+``UPDATE`` that commits alone (no bookkeeping lock), so most requests read only; the idle time
+is therefore counted from up to a minute before the last request.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from tansiq.accounts.store import (
@@ -18,7 +24,11 @@ from tansiq.accounts.store import (
     token_hash,
 )
 from tansiq.stix.timestamps import MINUTE_US, now_micros
-from tansiq.store.database import Database
+from tansiq.store.database import Database, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+TOUCH_EVERY_US = MINUTE_US  # how stale ``last_used`` may grow before a request records its use
 
 
 def start_session(
@@ -42,30 +52,49 @@ def start_session(
                 return None
         now = now_micros()
         db.execute(
-            "INSERT INTO sessions (session_hash, username, csrf_token, created, expires) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (token_hash(token), username, csrf, now, now + minutes * MINUTE_US),
+            "INSERT INTO sessions (session_hash, username, csrf_token, created, expires, "
+            "last_used) VALUES (?, ?, ?, ?, ?, ?)",
+            (token_hash(token), username, csrf, now, now + minutes * MINUTE_US, now),
         )
         # Housekeeping: sessions past their expiry can never be used again.
         db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
     return token, csrf
 
 
-def session_account(db: Database, token: str) -> tuple[Account, str] | None:
-    """The account and CSRF token of a live session; ``None`` when unknown or expired;
-    :class:`~tansiq.accounts.store.PartnerSuspended` when the account's partnership is
-    suspended (see :func:`~tansiq.accounts.store.admit`)."""
+def session_account(db: Database, token: str, idle_minutes: int) -> tuple[Account, str] | None:
+    """The account and CSRF token of a live session; ``None`` when unknown, expired or unused
+    for *idle_minutes*; :class:`~tansiq.accounts.store.PartnerSuspended` when the account's
+    partnership is suspended (see :func:`~tansiq.accounts.store.admit`).  Records the use when
+    the last one recorded is a minute old or more."""
     if not token:
         return None
+    now = now_micros()
+    digest = token_hash(token)
     row = db.fetchone(
-        f"SELECT {ACCOUNT_COLUMNS}, s.csrf_token FROM sessions s "
+        f"SELECT {ACCOUNT_COLUMNS}, s.csrf_token, s.last_used FROM sessions s "
         f"JOIN accounts a ON a.username = s.username {PARTNER_OF} "
-        "WHERE s.session_hash = ? AND s.expires > ?",
-        (token_hash(token), now_micros()),
+        "WHERE s.session_hash = ? AND s.expires > ? AND s.last_used > ?",
+        (digest, now, now - idle_minutes * MINUTE_US),
     )
     if row is None or row[3]:
         return None
-    return admit(account_of(row)), str(row[5])
+    account = admit(account_of(row))
+    if int(row[-1]) <= now - TOUCH_EVERY_US:
+        _touch(db, digest, now)
+    return account, str(row[-2])
+
+
+def _touch(db: Database, digest: str, now: int) -> None:
+    """Record a use: one statement committing alone, and only if no other request (in any
+    process) recorded one within the minute.  A store that is full or busy (SQLite, during a
+    long ingest) skips it: the request goes on, and a later one records the use."""
+    try:
+        db.execute(
+            "UPDATE sessions SET last_used = ? WHERE session_hash = ? AND last_used <= ?",
+            (now, digest, now - TOUCH_EVERY_US),
+        )
+    except StoreUnavailable as exc:
+        log.warning("session use not recorded: %s", exc)
 
 
 def end_session(db: Database, token: str) -> None:

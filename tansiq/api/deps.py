@@ -138,7 +138,7 @@ def _resolve(request: Request) -> Auth:
         return Auth(account.principal(node_of(request).code), "token", grant[0], expires=grant[1])
     cookie = request.cookies.get(session_cookie(request))
     if cookie:
-        found = session_account(db, cookie)
+        found = session_account(db, cookie, settings_of(request).session_idle_minutes)
         if found is None:
             return Auth(ANONYMOUS, "none", frozenset(), stale_session=True)
         account, csrf = found

@@ -15,8 +15,8 @@ so logins and reads go on during an ingest.  Lock order: the write lock, then th
 lock (an object write may append its audit entry); never the other way round.  On SQLite every
 write transaction is exclusive, so bookkeeping waits for an ingest there all the same, at most
 the busy timeout (:data:`tansiq.store.dialect.SQLITE_BUSY_TIMEOUT_S`), and then raises
-:class:`StoreBusy`.  (Login rate-limit rows and session ends are single statements that commit
-alone.)
+:class:`StoreBusy`.  (Login rate-limit rows, session ends and a session's ``last_used``, written
+at most once a minute, are single statements that commit alone.)
 
 A database that cannot grow raises :class:`StorageFull` from any statement, in :meth:`write`
 or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as

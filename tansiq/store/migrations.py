@@ -300,6 +300,15 @@ def _m013_partner_suspension(d: Dialect) -> list[str]:
     ]
 
 
+def _m014_session_last_used(d: Dialect) -> list[str]:
+    """When a web session was last used (µs, recorded at most once a minute): one unused for
+    ``session_idle_minutes`` ends.  Sessions open at the upgrade count as used then."""
+    return [
+        "ALTER TABLE sessions ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0",
+        f"UPDATE sessions SET last_used = {now_micros()}",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -314,6 +323,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("011_unseen_withdrawals", _m011_unseen_withdrawals),
     ("012_bookkeeping_lock", _m012_bookkeeping_lock),
     ("013_partner_suspension", _m013_partner_suspension),
+    ("014_session_last_used", _m014_session_last_used),
 ]
 
 
