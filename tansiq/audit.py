@@ -18,6 +18,10 @@ Actions are short strings chosen by the callers; the ones in use:
 ``node_initialised`` (by ``tansiq init``: the first entry, target the partner code, detail the
 node's name, its first admin account and that account's token id), ``login``, ``login_failed``,
 ``token_used``, ``token_rejected`` (at most ``audit_rejected_tokens`` per login window),
+``access_refused`` (a suspended partner's account refused on a token, TAXII Basic or session
+request: actor and target the account, detail its partner, ``via``, method, path and address;
+at most ``audit_rejected_tokens`` per login window, counted apart from rejected tokens; the
+login form's refusal is a ``login_failed``),
 ``token_created``, ``token_revoked``, ``objects_listed``,
 ``object_read``, ``export``, ``taxii_read``, ``objects_written``, ``distribution_changed``,
 ``taxii_delete``, ``partner_invited``, ``partner_added``, ``partner_changed``,

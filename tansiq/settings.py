@@ -156,7 +156,9 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         100,
         "Rejected bearer tokens written to the audit log per login window; more are refused"
-        " alike but not written (a flood of bad tokens cannot grow the log without bound).",
+        " alike but not written (a flood of bad tokens cannot grow the log without bound)."
+        " Refused requests of a suspended partner's accounts (access_refused) are limited"
+        " alike, counted apart.",
         minimum=0,
     ),
     Setting(

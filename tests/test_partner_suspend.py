@@ -250,6 +250,40 @@ def test_a_cached_basic_login_is_refused_once_suspended(
     assert web.get(SHARED, headers=auth).status_code == 200
 
 
+def test_a_refused_account_is_audited_up_to_the_limit(node: Node, dz: dict[str, str]) -> None:
+    """A token or TAXII Basic request of a suspended partner's account was refused with no
+    audit entry (only the login form wrote one): each is ``access_refused`` (account, partner,
+    path), at most ``audit_rejected_tokens`` per login window - counted apart from rejected
+    tokens, so a flood of bad tokens hides no refusal, nor the other way round."""
+    set_suspended(node.db, "DZ", node.code, True)
+    settings = node.settings.with_overrides(audit_rejected_tokens=3)
+    with TestClient(create_app(settings, node), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/objects", headers=bearer("not-a-token")).status_code == 401
+        requests = [
+            ("/api/objects", bearer(dz["liaison"])),
+            (SHARED, {**TAXII, **basic("dz-liaison", LIAISON_PASSWORD)}),
+            (SHARED, {**TAXII, **bearer(dz["sync"])}),
+            ("/api/sync/withdrawals", bearer(dz["sync"])),
+            ("/api/objects", bearer(dz["liaison"])),
+        ]
+        for path, headers in requests:
+            assert c.get(path, headers=headers).status_code == 403
+        assert c.get("/api/objects", headers=bearer("not-a-token-2")).status_code == 401
+    refused = entries(node, "access_refused")
+    assert [(e["actor"], e["target"], e["detail"]["path"]) for e in refused] == [
+        ("dz-liaison", "dz-liaison", "/api/objects"),
+        ("dz-liaison", "dz-liaison", SHARED),
+        ("sync-dz", "sync-dz", SHARED),
+    ]
+    assert [(e["detail"]["partner"], e["detail"]["via"]) for e in refused] == [
+        ("DZ", "token"),
+        ("DZ", "basic"),
+        ("DZ", "token"),
+    ]
+    assert len(entries(node, "token_rejected")) == 2
+    assert audit.verify(node.db).ok
+
+
 def test_account_list_shows_suspended_partners_accounts(node: Node, dz: dict[str, str]) -> None:
     set_suspended(node.db, "DZ", node.code, True)
     _, out, _ = run(node, "account", "list")

@@ -111,20 +111,23 @@ def attempt(db: Database, username: str, address: str, max_failures: int, window
     return seq
 
 
-REJECTED_TOKENS = "*rejected-token*"  # the key of their count: no account has such a name
+REJECTED_TOKENS = "*rejected-token*"  # the keys of their counts: no account has such a name
+REFUSED_ACCOUNTS = "*refused-account*"  # (a suspended partner's account: access_refused)
 
 
-def record_rejected_token(db: Database, limit: int, window_s: int) -> bool:
+def record_rejected_token(
+    db: Database, limit: int, window_s: int, key: str = REJECTED_TOKENS
+) -> bool:
     """Count one rejected bearer token; ``True`` while fewer than *limit* were counted in the
     last *window_s* seconds (write it to the audit log), ``False`` beyond: the request is
     refused alike, unrecorded, so a flood of bad tokens cannot grow the audit log without bound.
-    The count is node-wide, not per address: it locks no address out of logging in."""
+    The count is node-wide, not per address: it locks no address out of logging in.  With
+    *key* :data:`REFUSED_ACCOUNTS`, the same for refused requests of a suspended partner's
+    accounts, counted apart (neither kind crowds the other out of the log)."""
     now = now_micros()
-    if limit <= 0 or _seconds_left(
-        db, "username", REJECTED_TOKENS, limit, window_s * SECOND_US, now
-    ):
+    if limit <= 0 or _seconds_left(db, "username", key, limit, window_s * SECOND_US, now):
         return False
-    note_failure(db, REJECTED_TOKENS, "", window_s)
+    note_failure(db, key, "", window_s)
     return True
 
 

@@ -26,7 +26,13 @@ from tansiq import audit
 from tansiq.accounts import ratelimit
 from tansiq.accounts.principal import ANONYMOUS, Principal
 from tansiq.accounts.sessions import session_account
-from tansiq.accounts.store import ROLE_SCOPES, account_for_token, token_grant, token_id
+from tansiq.accounts.store import (
+    ROLE_SCOPES,
+    PartnerSuspended,
+    account_for_token,
+    token_grant,
+    token_id,
+)
 from tansiq.api.problems import Problem
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -115,6 +121,23 @@ def rejected(request: Request, db: Database, token: str) -> None:
         )
 
 
+def refused(request: Request, db: Database, exc: PartnerSuspended, via: str) -> None:
+    """Audit a suspended partner's account refused (``access_refused``), up to
+    ``audit_rejected_tokens`` per login window, counted apart from rejected tokens."""
+    s = settings_of(request)
+    key = ratelimit.REFUSED_ACCOUNTS
+    if ratelimit.record_rejected_token(db, s.audit_rejected_tokens, s.login_window_seconds, key):
+        address = request.client.host if request.client else "unknown"
+        detail = {
+            "partner": exc.partner,
+            "via": via,
+            "method": request.method,
+            "path": request.url.path,
+            "address": address,
+        }
+        audit.record(db, exc.username, "access_refused", exc.username, detail)
+
+
 def _resolve(request: Request) -> Auth:
     db = node_of(request).db
     header = request.headers.get("authorization", "")
@@ -123,7 +146,11 @@ def _resolve(request: Request) -> Auth:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, "use 'Authorization: Bearer TOKEN'", BEARER)
-        account = account_for_token(db, token)
+        try:
+            account = account_for_token(db, token)
+        except PartnerSuspended as exc:
+            refused(request, db, exc, "token")
+            raise
         grant = token_grant(db, token) if account is not None else None
         if account is None or grant is None:
             rejected(request, db, token)
@@ -138,7 +165,11 @@ def _resolve(request: Request) -> Auth:
         return Auth(account.principal(node_of(request).code), "token", grant[0], expires=grant[1])
     cookie = request.cookies.get(session_cookie(request))
     if cookie:
-        found = session_account(db, cookie, settings_of(request).session_idle_minutes)
+        try:
+            found = session_account(db, cookie, settings_of(request).session_idle_minutes)
+        except PartnerSuspended as exc:  # (suspending ends its sessions: only in a race)
+            refused(request, db, exc, "session")
+            raise
         if found is None:
             return Auth(ANONYMOUS, "none", frozenset(), stale_session=True)
         account, csrf = found

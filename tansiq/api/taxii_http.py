@@ -40,6 +40,7 @@ from tansiq.accounts.principal import Principal
 from tansiq.accounts.store import (
     ROLE_SCOPES,
     Account,
+    PartnerSuspended,
     account_for_token,
     login_record,
     token_id,
@@ -47,7 +48,7 @@ from tansiq.accounts.store import (
     typed_username,
     verify_login,
 )
-from tansiq.api.deps import get_node, get_settings, rejected
+from tansiq.api.deps import get_node, get_settings, refused, rejected
 from tansiq.api.problems import TITLES
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -157,7 +158,11 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
         seq = ratelimit.attempt(db, username, address, limit, window)
     except ratelimit.LockedOut as locked:
         raise TaxiiError(429, str(locked), {"Retry-After": str(locked.retry_after)}) from None
-    account = verify_login(db, username, password) if username and password else None
+    try:
+        account = verify_login(db, username, password) if username and password else None
+    except PartnerSuspended as exc:  # the right password: the attempt's row stays, refused
+        refused(request, db, exc, "basic")
+        raise
     if account is None:  # the attempt's row stays: it is the failure
         audit.record(
             db,
@@ -174,7 +179,11 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
 
 
 def _bearer(request: Request, node: Node, token: str) -> Client:
-    account = account_for_token(node.db, token)
+    try:
+        account = account_for_token(node.db, token)
+    except PartnerSuspended as exc:
+        refused(request, node.db, exc, "token")
+        raise
     scopes = token_scopes(node.db, token) if account is not None else None
     if account is None or scopes is None:
         rejected(request, node.db, token)
