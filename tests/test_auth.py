@@ -292,6 +292,27 @@ def test_logout_needs_csrf_and_ends_session(admin_web: TestClient) -> None:
     assert admin_web.get("/api/objects").status_code == 401
 
 
+def test_logout_with_a_stale_csrf_from_the_browser_is_a_page(admin_web: TestClient) -> None:
+    """The docs page's Log out form with an outdated CSRF token (the page was loaded for an
+    earlier session) answered a JSON problem to the browser: now a 403 HTML page saying the
+    session was not ended, with the way back; the session stays.  API clients keep the
+    problem+json 403."""
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for data in ({"csrf": "stale"}, {}):
+        r = admin_web.post("/logout", data=data, headers=html, follow_redirects=False)
+        assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+        assert "not logged out" in r.text and 'href="/docs"' in r.text
+        assert "<script" not in r.text and r.headers["cache-control"] == "no-store"
+        assert "set-cookie" not in r.headers  # the session is left as it is
+        assert admin_web.get("/api/session").status_code == 200
+    r = admin_web.post("/logout", data={"csrf": "stale"}, headers={"Accept": "application/json"})
+    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    assert r.json()["detail"] == CSRF_FAILED
+    csrf = admin_web.headers["X-Test-CSRF"]
+    r = admin_web.post("/logout", data={"csrf": csrf}, headers=html, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
 def test_a_form_with_too_many_fields_is_400_not_500(node: Node, admin_web: TestClient) -> None:
     """parse_qs(max_num_fields=...) raises ValueError: the login form (and a cookie-authenticated
     form's CSRF field) answered 500 'internal server error' to a form with many fields."""

@@ -99,6 +99,20 @@ PAGE = """<!doctype html>
 </body></html>
 """
 
+LOGOUT_STALE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not logged out — tansiq node {code}</title>
+</head><body>
+<main>
+<h1>You are not logged out</h1>
+<p role="alert">The page you logged out from was out of date (its CSRF token is not this
+session's), so your session was not ended.</p>
+<p><a href="{back}">Open the node's page</a> afresh and log out from there.</p>
+</main>
+</body></html>
+"""
+
 
 # -- cookies ---------------------------------------------------------------------------------
 def cookie_secure(request: Request) -> bool:
@@ -272,10 +286,17 @@ def _check_login(
 async def logout(
     request: Request, node: NodeDep, auth: Annotated[Auth, Depends(authenticate)]
 ) -> Response:
-    """End the session (needs its CSRF token); without a live session just clear the cookie."""
+    """End the session (needs its CSRF token); without a live session just clear the cookie.
+
+    A wrong CSRF token is 403: a problem, or for a browser (``Accept: text/html``) a page
+    saying the session was not ended (a stale page's form; not a redirect to /login, which
+    would look like a logout while the session lives on)."""
     cookie = request.cookies.get(session_cookie(request))
     if auth.via == "session" and cookie:
         if not csrf_matches(auth.csrf, await submitted_csrf(request)):
+            if _wants_html(request):  # a stale page's form: a page, the session left as is
+                page = LOGOUT_STALE.format(code=html.escape(node.code), back=AFTER_LOGIN)
+                return HTMLResponse(page, 403, headers=NO_STORE)
             raise Problem(403, CSRF_FAILED)
         await run_in_threadpool(end_session, node.db, cookie)
     response: Response = (
