@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 
 from tansiq import __version__
-from tansiq.api import auth, docs, objects, problems, sync, taxii
+from tansiq.api import auth, docs, objects, openapi, problems, sync, taxii
 from tansiq.api.head import answer_head
 from tansiq.api.headers import SecurityHeaders
 from tansiq.api.limits import BodySizeLimit
@@ -48,6 +48,7 @@ def create_app(
         answer_head(router)
         app.include_router(router)
     taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages (HEAD too)
+    openapi.install(app)  # /openapi.json says what the app answers (errors, media types)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
     return app

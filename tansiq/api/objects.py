@@ -25,6 +25,8 @@ router = APIRouter(prefix="/api", tags=["objects"])
 NodeDep = Annotated[Node, Depends(get_node)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
 JSON = "application/json"
+# Documented (not enforced: _ts says what is wrong in words) so that clients send STIX timestamps.
+TIMESTAMP = {"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"}
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -53,10 +55,18 @@ def list_objects(
     created_by: Annotated[
         list[str] | None, Query(description="created_by_ref identity id(s)")
     ] = None,
-    created_from: Annotated[str | None, Query(description="created ≥ this timestamp")] = None,
-    created_to: Annotated[str | None, Query(description="created ≤ this timestamp")] = None,
-    modified_from: Annotated[str | None, Query(description="modified ≥ this timestamp")] = None,
-    modified_to: Annotated[str | None, Query(description="modified ≤ this timestamp")] = None,
+    created_from: Annotated[
+        str | None, Query(description="created ≥ this timestamp", json_schema_extra=TIMESTAMP)
+    ] = None,
+    created_to: Annotated[
+        str | None, Query(description="created ≤ this timestamp", json_schema_extra=TIMESTAMP)
+    ] = None,
+    modified_from: Annotated[
+        str | None, Query(description="modified ≥ this timestamp", json_schema_extra=TIMESTAMP)
+    ] = None,
+    modified_to: Annotated[
+        str | None, Query(description="modified ≤ this timestamp", json_schema_extra=TIMESTAMP)
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
     cursor: Annotated[
         str | None, Query(description="the 'next' value of the previous page")
