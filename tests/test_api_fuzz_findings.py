@@ -153,3 +153,13 @@ def test_timestamp_parameters_say_their_format(spec: dict[str, Any]) -> None:
         pattern = p["schema"]["pattern"]  # beside anyOf [string, null]: applies to strings
         assert re.match(pattern, "2024-01-31T12:00:00.5Z"), p["name"]
         assert not re.match(pattern, ""), p["name"]
+
+
+def test_405_allow_lists_every_method_of_the_path(client: TestClient) -> None:
+    # Starlette's Allow named the methods of the first route on the path only:
+    # OPTIONS /api/tokens said "Allow: POST" though GET /api/tokens is served too.
+    r = client.options("/api/tokens")
+    assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    r = client.patch("/api/objects")
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"}

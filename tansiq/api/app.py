@@ -44,9 +44,11 @@ def create_app(
     app.state.settings = settings  # may differ from node.settings (overrides)
     problems.install(app)
     answer_head(app.router)
-    for router in (objects.router, auth.router, sync.router):
+    rest = (objects.router, auth.router, sync.router)
+    for router in rest:
         answer_head(router)
         app.include_router(router)
+    app.state.routes = [r for router in (app.router, *rest) for r in router.routes]  # for Allow
     taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages (HEAD too)
     openapi.install(app)  # /openapi.json says what the app answers (errors, media types)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

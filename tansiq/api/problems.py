@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from tansiq.accounts.store import PartnerSuspended
 from tansiq.stix.bundles import InputError
@@ -65,6 +66,17 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """The methods of every route whose path matches *request*'s (for a 405's ``Allow``), of
+    the routes in ``app.state.routes`` (FastAPI includes routers lazily: ``app.router.routes``
+    holds one opaque entry per included router, not its routes)."""
+    allowed: set[str] = set()
+    for route in getattr(request.app.state, "routes", ()):
+        if route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= getattr(route, "methods", None) or set()
+    return allowed
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -75,9 +87,13 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path}"
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(exc.status_code, detail, dict(exc.headers or {}))
+            allowed = allowed_methods(request)
+            if allowed:  # Starlette's names only the first route's on the path
+                headers["Allow"] = ", ".join(sorted(allowed))
+        return problem_response(exc.status_code, detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
