@@ -237,3 +237,43 @@ def test_distribution_names_partners_and_groups_in_any_case(fed: Node) -> None:
     with pytest.raises(SharingError) as exc:
         expand(fed.db, ["zz"], "EG")
     assert "DZ, EG, LY, TN" in str(exc.value) and "trilateral" in str(exc.value)
+
+
+def test_a_group_named_like_a_code_never_stores_a_lower_case_code(fed: Node) -> None:
+    """A partner DZ and a group dz: `dz` (exact) is the group, `DZ` the partner, `Dz` the group
+    (group names are lowercase); with no such group `dz` is partner DZ.  The partners column
+    always holds capitals (the policy matches ``LIKE '%,DZ,%'``), so a reader of DZ sees exactly
+    what was released to DZ, on either engine."""
+    add_group(fed.db, "dz", ["EG", "TN"], "EG")
+    create_account(fed.db, "ea", "editor-password-1", "editor", "EG")
+    create_account(fed.db, "dz1", "reader-password-1", "reader", "DZ")
+    editor, reader = create_token(fed.db, "ea", "t"), create_token(fed.db, "dz1", "t")
+    cases = [("dz", ",EG,TN,", 404), ("DZ", ",DZ,EG,", 200), ("Dz", ",EG,TN,", 404)]
+    with TestClient(create_app(fed.settings, fed)) as c:
+        for n, (spec, column, status) in enumerate(cases, 40):
+            obj = indicator(n)
+            r = c.post(
+                "/api/bundles",
+                params={"distribution": spec},
+                json=bundle(obj),
+                headers={"Authorization": f"Bearer {editor}"},
+            )
+            assert r.status_code == 201, r.text
+            row = fed.db.fetchone("SELECT partners FROM objects WHERE id = ?", (obj["id"],))
+            assert row is not None and row[0] == column, (spec, row)
+            got = c.get(f"/api/objects/{obj['id']}", headers={"Authorization": f"Bearer {reader}"})
+            assert got.status_code == status, (spec, got.text)
+        fed.db.execute("DELETE FROM group_members WHERE group_name = 'dz'")
+        fed.db.execute("DELETE FROM sharing_groups WHERE name = 'dz'")
+        obj = indicator(49)
+        r = c.post(
+            "/api/bundles",
+            params={"distribution": "dz,tn"},
+            json=bundle(obj),
+            headers={"Authorization": f"Bearer {editor}"},
+        )
+        assert r.status_code == 201, r.text
+        row = fed.db.fetchone("SELECT partners FROM objects WHERE id = ?", (obj["id"],))
+        assert row is not None and row[0] == ",DZ,EG,TN,", row
+        got = c.get(f"/api/objects/{obj['id']}", headers={"Authorization": f"Bearer {reader}"})
+        assert got.status_code == 200
