@@ -115,15 +115,13 @@ REJECTED_TOKENS = "*rejected-token*"  # the keys of their counts: no account has
 REFUSED_ACCOUNTS = "*refused-account*"  # (a suspended partner's account: access_refused)
 
 
-def record_rejected_token(
-    db: Database, limit: int, window_s: int, key: str = REJECTED_TOKENS
-) -> bool:
-    """Count one rejected bearer token; ``True`` while fewer than *limit* were counted in the
-    last *window_s* seconds (write it to the audit log), ``False`` beyond: the request is
-    refused alike, unrecorded, so a flood of bad tokens cannot grow the audit log without bound.
-    The count is node-wide, not per address: it locks no address out of logging in.  With
-    *key* :data:`REFUSED_ACCOUNTS`, the same for refused requests of a suspended partner's
-    accounts, counted apart (neither kind crowds the other out of the log)."""
+def within_audit_quota(db: Database, key: str, limit: int, window_s: int) -> bool:
+    """Count one refused request of kind *key* (:data:`REJECTED_TOKENS`,
+    :data:`REFUSED_ACCOUNTS`); ``True`` while fewer than *limit* were counted in the last
+    *window_s* seconds (write it to the audit log), ``False`` beyond: the request is refused
+    alike, unrecorded, so a flood cannot grow the audit log without bound.  Each kind is counted
+    apart (neither crowds the other out of the log) and node-wide, not per address: it locks no
+    address out of logging in."""
     now = now_micros()
     if limit <= 0 or _seconds_left(db, "username", key, limit, window_s * SECOND_US, now):
         return False

@@ -49,6 +49,7 @@ from tansiq.api.deps import (
     FORM,
     Auth,
     authenticate,
+    client_address,
     csrf_matches,
     current_auth,
     get_node,
@@ -226,7 +227,7 @@ async def login(request: Request, node: NodeDep) -> Response:
     next_path = _safe_next(form.get("next", AFTER_LOGIN))
     if not csrf_matches(request.cookies.get(login_cookie(request)), form.get(CSRF_FIELD, "")):
         return _fail(request, node, 403, CSRF_FAILED, username, next_path)
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     s = settings_of(request)
     try:
         username_ok, session, csrf = await run_in_threadpool(

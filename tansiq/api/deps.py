@@ -105,37 +105,41 @@ def authenticate(request: Request) -> Auth:
     return auth
 
 
+def client_address(request: Request) -> str:
+    """The TCP peer's address as the server sees it (a proxy's, behind one)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _audit_refusal(
+    request: Request, db: Database, key: str, actor: str, action: str, target: str, **detail: str
+) -> None:
+    """Audit a refused request, up to ``audit_rejected_tokens`` of kind *key* per login window
+    (see :func:`~tansiq.accounts.ratelimit.within_audit_quota`)."""
+    s = settings_of(request)
+    if ratelimit.within_audit_quota(db, key, s.audit_rejected_tokens, s.login_window_seconds):
+        where = {"method": request.method, "path": request.url.path}
+        detail = {**detail, **where, "address": client_address(request)}
+        audit.record(db, actor, action, target, detail)
+
+
 def rejected(request: Request, db: Database, token: str) -> None:
-    """Audit a rejected bearer token, up to ``audit_rejected_tokens`` per login window."""
-    settings = settings_of(request)
-    if ratelimit.record_rejected_token(
-        db, settings.audit_rejected_tokens, settings.login_window_seconds
-    ):
-        address = request.client.host if request.client else "unknown"
-        audit.record(
-            db,
-            "-",
-            "token_rejected",
-            token_id(token),
-            {"method": request.method, "path": request.url.path, "address": address},
-        )
+    """Audit a rejected bearer token (``token_rejected``), boundedly."""
+    _audit_refusal(request, db, ratelimit.REJECTED_TOKENS, "-", "token_rejected", token_id(token))
 
 
 def refused(request: Request, db: Database, exc: PartnerSuspended, via: str) -> None:
-    """Audit a suspended partner's account refused (``access_refused``), up to
-    ``audit_rejected_tokens`` per login window, counted apart from rejected tokens."""
-    s = settings_of(request)
-    key = ratelimit.REFUSED_ACCOUNTS
-    if ratelimit.record_rejected_token(db, s.audit_rejected_tokens, s.login_window_seconds, key):
-        address = request.client.host if request.client else "unknown"
-        detail = {
-            "partner": exc.partner,
-            "via": via,
-            "method": request.method,
-            "path": request.url.path,
-            "address": address,
-        }
-        audit.record(db, exc.username, "access_refused", exc.username, detail)
+    """Audit a suspended partner's account refused (``access_refused``), boundedly, counted
+    apart from rejected tokens."""
+    _audit_refusal(
+        request,
+        db,
+        ratelimit.REFUSED_ACCOUNTS,
+        exc.username,
+        "access_refused",
+        exc.username,
+        partner=exc.partner,
+        via=via,
+    )
 
 
 def _resolve(request: Request) -> Auth:

@@ -48,7 +48,7 @@ from tansiq.accounts.store import (
     typed_username,
     verify_login,
 )
-from tansiq.api.deps import get_node, get_settings, refused, rejected
+from tansiq.api.deps import client_address, get_node, get_settings, refused, rejected
 from tansiq.api.problems import TITLES
 from tansiq.node import Node
 from tansiq.settings import Settings
@@ -152,7 +152,7 @@ def _basic(request: Request, node: Node, settings: Settings, credentials: str) -
     if record is not None and usable and _cached(key) == record[0]:
         return _client_of(record[1], node.code)  # this password matched this stored hash lately
     # (a suspended partner's account goes on to verify_login: refused there, see store.admit)
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     limit, window = settings.login_max_failures, settings.login_window_seconds
     try:
         seq = ratelimit.attempt(db, username, address, limit, window)

@@ -113,6 +113,18 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
     return None
 
 
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Raise the :class:`StoreUnavailable` a database error stands for (the statement or
+    transaction was undone: a 503 or a one-line CLI error, not a 500 or a traceback)."""
+    try:
+        yield
+    except Exception as exc:
+        if (mapped := unavailable(exc)) is not None:
+            raise mapped from exc
+        raise
+
+
 _open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
@@ -298,12 +310,8 @@ class Database:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; a store that cannot grow raises :class:`StorageFull` here too,
         also for the writes made outside :meth:`write` (login bookkeeping, sessions)."""
-        try:
+        with store_errors():
             return self.connection().execute(self.dialect.sql(sql), params)
-        except Exception as exc:
-            if (mapped := unavailable(exc)) is not None:  # the statement was undone
-                raise mapped from exc
-            raise
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
@@ -323,16 +331,12 @@ class Database:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn = self.connection()
-        try:
+        with store_errors():
             if self.dialect.is_sqlite:
                 conn.executemany(sql, rows)
             else:
                 with conn.cursor() as cur:
                     cur.executemany(self.dialect.sql(sql), list(rows))
-        except Exception as exc:
-            if (mapped := unavailable(exc)) is not None:
-                raise mapped from exc
-            raise
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[Row]:
         """Stream rows on a connection of its own (safe to resume from any thread)."""
@@ -364,13 +368,8 @@ class Database:
                 "db.write() inside db.bookkeeping(): the write lock is taken first, never after"
             )
         conn = self.connection()
-        with self.transaction_depth():
-            try:
-                yield from self._write(conn)
-            except Exception as exc:
-                if (mapped := unavailable(exc)) is not None:  # rolled back: a 503, not a 500
-                    raise mapped from exc
-                raise
+        with self.transaction_depth(), store_errors():  # rolled back: a 503, not a 500
+            yield from self._write(conn)
 
     @contextmanager
     def bookkeeping(self) -> Iterator[None]:
@@ -388,11 +387,8 @@ class Database:
         with self.transaction_depth():
             self._local.bookkeeping = True
             try:
-                yield from self._bookkeeping(conn)
-            except Exception as exc:
-                if (mapped := unavailable(exc)) is not None:
-                    raise mapped from exc
-                raise
+                with store_errors():
+                    yield from self._bookkeeping(conn)
             finally:
                 self._local.bookkeeping = False
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tansiq.stix.timestamps import now_micros
-from tansiq.store.database import Database, commit_sqlite, unavailable
+from tansiq.store.database import Database, commit_sqlite, store_errors
 from tansiq.store.dialect import Dialect
 
 
@@ -338,7 +338,7 @@ def applied(db: Database) -> list[str]:
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied now.  A full or busy store raises
     :class:`~tansiq.store.database.StoreUnavailable` (a message and exit 1, not a traceback)."""
-    try:
+    with store_errors():  # the step was rolled back
         if db.dialect.is_sqlite:
             return _migrate(db)
         # Several server processes may start at once on one PostgreSQL database.
@@ -347,10 +347,6 @@ def migrate(db: Database) -> list[str]:
             return _migrate(db)
         finally:
             db.execute("SELECT pg_advisory_unlock(7261)")
-    except Exception as exc:
-        if (mapped := unavailable(exc)) is not None:  # the step was rolled back
-            raise mapped from exc
-        raise
 
 
 def _migrate(db: Database) -> list[str]:
