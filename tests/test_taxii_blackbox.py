@@ -358,6 +358,10 @@ def test_match_version(taxii: Taxii, versioned: str) -> None:
     assert modified(**{"match[version]": "all"}) == [ts(V1), ts(V2)]
     assert modified(**{"match[version]": "first"}) == [ts(V1)]
     assert modified(**{"match[version]": V1}) == [ts(V1)]
+    # 3.4: a comma-separated list is a logical OR; "all" with anything else is every version
+    assert modified(**{"match[version]": "all,last"}) == [ts(V1), ts(V2)]
+    assert modified(**{"match[version]": "first,last"}) == [ts(V1), ts(V2)]
+    assert modified(**{"match[version]": f"{V2},first"}) == [ts(V1), ts(V2)]
 
 
 def test_get_object_by_id(taxii: Taxii, versioned: str) -> None:

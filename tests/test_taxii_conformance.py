@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from test_store import indicator
 from test_taxii import Fed, error_ok, fed, tc  # noqa: F401 (fixtures)
 
 from tansiq.api.app import create_app
+from tansiq.api.taxii import SHARED_ID
 from tansiq.api.taxii_http import accepts_taxii
 
 TAXII = "application/taxii+json;version=2.1"
@@ -90,3 +92,44 @@ def test_accept_given_on_several_header_lines_is_one_list(tc: TestClient) -> Non
         headers = [auth, *(("Accept", line) for line in lines)]
         r = tc.get("/taxii2/", headers=headers)
         assert r.status_code == status, (lines, r.text)
+
+
+# -- 3.4 filtering: a comma-separated list is a logical OR --------------------------------------
+
+
+def test_match_values_are_ored_all_with_others_is_every_version(
+    fed: Fed,  # noqa: F811
+    tc: TestClient,  # noqa: F811
+) -> None:
+    """3.4: "If multiple values are present, the match is treated as a logical OR", and 3.4.1
+    lists ``all`` among the values of ``match[version]``: ``all,last`` is every version (it
+    answered 400), and a value given twice asks nothing more (400 too)."""
+    v1, v2, v3 = "2016-01-01T00:00:00.000Z", "2016-02-01T00:00:00.000Z", "2016-03-01T00:00:00.000Z"
+    for modified in (v1, v2, v3):
+        fed.node.ingest([indicator(1, modified)])
+    fed.node.ingest([indicator(2)])
+    oid = indicator(1)["id"]
+    shared = f"/taxii2/api/collections/{SHARED_ID}/"
+
+    def got(url: str, **params: str) -> list[tuple[str, str]]:
+        r = tc.get(url, params=params)
+        assert r.status_code == 200, (params, r.text)
+        return [(o["id"], o.get("modified") or o["version"]) for o in r.json()["objects"]]
+
+    for url, by_id in (
+        (f"{shared}objects/", {"match[id]": oid}),
+        (f"{shared}manifest/", {"match[id]": oid}),
+        (f"{shared}objects/{oid}/", {}),
+    ):
+        every = got(url, **by_id, **{"match[version]": "all"})
+        assert len(every) == 3
+        for listed in ("all,last", "last,all", f"first,all,{v2}", "all,all"):
+            assert got(url, **by_id, **{"match[version]": listed}) == every, (url, listed)
+        last = got(url, **by_id)
+        assert got(url, **by_id, **{"match[version]": "last,last"}) == last
+        assert got(url, **by_id, **{"match[version]": f"{v1},{v1},first"}) == [(oid, v1)]
+        error_ok(tc.get(url, params={**by_id, "match[version]": "all,newest"}), 400)
+    pair = {"match[id]": f"{oid},{indicator(2)['id']},{oid}"}
+    assert [i for i, _ in got(f"{shared}objects/", **pair)] == [oid, indicator(2)["id"]]
+    for name, value in (("match[type]", "indicator,indicator"), ("match[spec_version]", "2.1,2.1")):
+        assert len(got(f"{shared}objects/", **{name: value, "match[id]": oid})) == 1, name

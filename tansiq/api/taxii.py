@@ -182,7 +182,11 @@ def _single(request: Request, name: str) -> str:
 
 
 def _values(request: Request, name: str) -> list[str]:
-    """The comma-separated values of parameter *name*, each once, without spaces."""
+    """The comma-separated values of parameter *name*, in order, each once.
+
+    TAXII 2.1 3.4: "Multiple values are separated by a comma (U+002C COMMA, ",") without any
+    spaces.  If multiple values are present, the match is treated as a logical OR": a value
+    given twice asks nothing more (it is kept once); an empty value or spaces are malformed."""
     raw = _single(request, name)
     if not raw:
         return []
@@ -190,9 +194,7 @@ def _values(request: Request, name: str) -> list[str]:
     for value in out:
         if not value or value != value.strip():
             raise TaxiiError(400, f"{name}: an empty value or spaces in {raw!r}")
-    if len(set(out)) < len(out):
-        raise TaxiiError(400, f"{name}: a value given twice in {raw!r}")
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _timestamp(name: str, value: str) -> int:
@@ -203,11 +205,13 @@ def _timestamp(name: str, value: str) -> int:
 
 
 def _version_match(request: Request, default: str = "last") -> tq.VersionMatch:
+    """``match[version]``: ``first``, ``last``, ``all`` and STIX timestamps, ORed (TAXII 2.1
+    3.4.1), so that ``all`` with anything else is every version; each timestamp is checked."""
     words = _values(request, "match[version]") or [default]
-    if "all" in words and len(words) > 1:
-        raise TaxiiError(400, "match[version]: 'all' may not be combined with other values")
     at = tuple(_timestamp("match[version]", w) for w in words if w not in ("first", "last", "all"))
-    return tq.VersionMatch("all" in words, "first" in words, "last" in words, at)
+    if "all" in words:
+        return tq.ALL_VERSIONS
+    return tq.VersionMatch(False, "first" in words, "last" in words, at)
 
 
 def _match(
