@@ -11,6 +11,8 @@ from test_taxii import Fed, error_ok, fed, tc  # noqa: F401 (fixtures)
 from tansiq.api.app import create_app
 from tansiq.api.taxii import SHARED_ID
 from tansiq.api.taxii_http import accepts_taxii
+from tansiq.stix.timestamps import from_micros
+from tansiq.store.query import encode_cursor
 
 TAXII = "application/taxii+json;version=2.1"
 
@@ -133,3 +135,39 @@ def test_match_values_are_ored_all_with_others_is_every_version(
     assert [i for i, _ in got(f"{shared}objects/", **pair)] == [oid, indicator(2)["id"]]
     for name, value in (("match[type]", "indicator,indicator"), ("match[spec_version]", "2.1,2.1")):
         assert len(got(f"{shared}objects/", **{name: value, "match[id]": oid})) == 1, name
+
+
+# -- 5.7 delete an object: match[version] and match[spec_version] only --------------------------
+
+
+def test_delete_refuses_parameters_it_does_not_take(fed: Fed, tc: TestClient) -> None:  # noqa: F811
+    """5.7 lists two URL parameters for DELETE, match[version] and match[spec_version].
+    ``added_after`` narrowed the delete (as on a GET) and ``next`` too; ignored, they and
+    ``limit``, ``match[id]`` or ``match[type]`` would delete more than asked: 400, nothing
+    deleted.  A parameter TAXII does not define (a cache buster) is ignored."""
+    versions = ("2016-01-01T00:00:00.000Z", "2016-02-01T00:00:00.000Z", "2016-03-01T00:00:00.000Z")
+    added = [fed.node.ingest([indicator(1, m)]).first_added for m in versions]
+    assert None not in added
+    url = f"/taxii2/api/collections/{SHARED_ID}/objects/{indicator(1)['id']}/"
+
+    def stored() -> list[str]:
+        r = tc.get(f"{url}versions/")
+        return list(r.json().get("versions", [])) if r.status_code == 200 else []
+
+    after = from_micros(added[0] or 0)
+    for params in (
+        {"added_after": after},
+        {"next": encode_cursor(added[0] or 0)},
+        {"limit": "1"},
+        {"match[id]": indicator(1)["id"]},
+        {"match[type]": "indicator"},
+        {"match[version]": versions[2], "added_after": after},
+    ):
+        body = error_ok(tc.delete(url, params=params), 400)
+        assert "nothing was deleted" in body["description"], params
+        assert stored() == list(versions), params
+    r = tc.delete(url, params={"match[version]": versions[0], "match[spec_version]": "2.1"})
+    assert r.status_code == 200 and stored() == list(versions[1:])
+    r = tc.delete(url, params={"match[version]": "all,last", "_": "1700000000"})
+    assert r.status_code == 200, r.text
+    error_ok(tc.get(url), 404)

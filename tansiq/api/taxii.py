@@ -11,7 +11,8 @@ Writing (``POST .../objects/``) needs the ``write`` permission (and, with a toke
 scope); objects posted to a scope collection are released to that scope, to ``shared`` with the
 default distribution.  Ingest is all or nothing and synchronous, so the status is ``complete`` at
 once; it is stored in ``taxii_status`` and readable only by its requester.  ``DELETE`` removes
-versions of objects this node originated (every version unless ``match[version]`` narrows it).
+versions of objects this node originated (every version unless ``match[version]`` narrows it;
+``match[spec_version]`` is its only other parameter).
 
 Authentication, media types and the error format: :mod:`tansiq.api.taxii_http`.  Queries:
 :mod:`tansiq.store.taxii_query`.  Audit: one ``taxii_read`` entry per request that returns
@@ -220,12 +221,13 @@ def _match(
     default_version: str = "last",
     version: tq.VersionMatch | None = None,
     ids: bool = True,
+    paged: bool = True,
 ) -> tq.Match:
     after: int | None = None
-    added_after = _single(request, "added_after")
+    added_after = _single(request, "added_after") if paged else ""
     if added_after:
         after = _timestamp("added_after", added_after)
-    token = _single(request, "next")
+    token = _single(request, "next") if paged else ""
     if token:
         try:
             cursor = decode_cursor(token)
@@ -470,7 +472,8 @@ def delete_object(
     """Without ``match[version]`` every version (in this collection) is deleted."""
     coll = find_collection(node, who, collection_id)
     vis = visibility(node, who)
-    match = _match(request, default_version="all", ids=False)
+    _only_delete_parameters(request)
+    match = _match(request, default_version="all", ids=False, paged=False)
     if not who.can_write:  # the collection's can_write, whatever the object: reveals nothing
         raise TaxiiError(403, f"role {who.principal.role!r} may not delete objects")
     if not tq.object_visible(node.db, vis, coll.scope, object_id):
@@ -494,6 +497,27 @@ def delete_object(
     except tq.WouldReshare as exc:
         raise TaxiiError(409, _reshare_message(exc)) from None
     return Response(b"", media_type=TAXII)
+
+
+DELETE_PARAMETERS = ("match[version]", "match[spec_version]")
+
+
+def _only_delete_parameters(request: Request) -> None:
+    """TAXII 2.1 5.7 gives DELETE two URL parameters, ``match[version]`` and
+    ``match[spec_version]``.  The ones that narrow other requests (``added_after``, ``limit``,
+    ``next``, any other ``match[...]``) are refused: applied, they would narrow a delete as no
+    other server does; ignored, they would delete more than the client asked for."""
+    given = request.query_params.keys()
+    narrowing = sorted(
+        {n for n in given if n in ("added_after", "limit", "next") or n.startswith("match[")}
+        - set(DELETE_PARAMETERS)
+    )
+    if narrowing:
+        raise TaxiiError(
+            400,
+            f"{', '.join(narrowing)}: not a parameter of DELETE, which takes"
+            f" {' and '.join(DELETE_PARAMETERS)} only (TAXII 2.1 5.7); nothing was deleted",
+        )
 
 
 def _reshare_message(exc: tq.WouldReshare) -> str:
