@@ -53,6 +53,46 @@ def test_cursor_paging_visits_each_object_once(client: TestClient) -> None:
     assert pages == 4 and len(seen) == len(set(seen)) == 25
 
 
+def test_all_versions_come_in_pages(node: Node, client: TestClient) -> None:
+    """``?versions=all`` answered every version at once: an object with very many versions gave
+    one huge answer.  Now a page (``limit``, else page_size, at most max_page_size), oldest
+    first, and ``next`` (null on the last page, also when it is exactly full)."""
+    stamps = [f"2015-03-{day:02d}T00:00:00.000Z" for day in range(1, 8)]
+    for i in (4, 0, 6, 2, 1, 5, 3):  # stored out of order: pages follow the versions
+        node.ingest([indicator(1, stamps[i], name=str(i))])
+    url = f"/api/objects/{indicator(1)['id']}"
+
+    def walk(limit: int) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            params = {
+                "versions": "all",
+                "limit": str(limit),
+                **({"cursor": cursor} if cursor else {}),
+            }
+            r = client.get(url, params=params)
+            assert r.status_code == 200, r.text
+            assert set(r.json()) == {"versions", "next"}
+            pages.append([v["name"] for v in r.json()["versions"]])
+            cursor = r.json()["next"]
+            if cursor is None:
+                return pages
+
+    assert walk(3) == [["0", "1", "2"], ["3", "4", "5"], ["6"]]
+    assert walk(7) == [["0", "1", "2", "3", "4", "5", "6"]]  # exactly full: no next
+    small = node.settings.with_overrides(page_size=2, max_page_size=4)
+    with TestClient(create_app(small, node), headers=dict(client.headers)) as c:
+        assert len(c.get(url, params={"versions": "all"}).json()["versions"]) == 2
+        assert len(c.get(url, params={"versions": "all", "limit": 100}).json()["versions"]) == 4
+    listing = client.get("/api/objects", params={"limit": 1}).json()["next"]  # another kind
+    for cursor in ("garbage!", listing):
+        r = client.get(url, params={"versions": "all", "cursor": cursor})
+        assert r.status_code == 400 and r.headers["content-type"] == PROBLEM, cursor
+    assert client.get(url).json()["name"] == "6"  # the latest, as before
+    r = client.get(f"/api/objects/{indicator(99)['id']}", params={"versions": "all"})
+    assert r.status_code == 404
+
+
 def test_list_filters_on_created_and_modified(client: TestClient) -> None:
     old = indicator(60)
     new = indicator(61, modified="2015-03-05T00:00:00.000Z", created="2015-03-01T00:00:00.000Z")

@@ -11,9 +11,10 @@ from starlette.responses import Response, StreamingResponse
 
 from tansiq import audit, policy
 from tansiq.accounts.principal import Principal
-from tansiq.api.deps import Auth, current_auth, get_node, principal
+from tansiq.api.deps import Auth, current_auth, get_node, get_settings, principal
 from tansiq.api.problems import Problem
 from tansiq.node import Node
+from tansiq.settings import Settings
 from tansiq.sharing import SharingError, parse_spec, tlp_level
 from tansiq.stix.bundles import parse_bytes, stream_bundle
 from tansiq.stix.extensions import distribution_of
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/api", tags=["objects"])
 
 NodeDep = Annotated[Node, Depends(get_node)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 JSON = "application/json"
 # Documented (not enforced: _ts says what is wrong in words) so that clients send STIX timestamps.
 TIMESTAMP = {"pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"}
@@ -99,23 +101,46 @@ def list_objects(
 def get_object(
     object_id: str,
     node: NodeDep,
+    settings: SettingsDep,
     who: PrincipalDep,
     versions: Annotated[
         str, Query(pattern="^(latest|all)$", description="latest or all")
     ] = "latest",
+    limit: Annotated[
+        int | None, Query(ge=1, description="with versions=all: versions per page")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="with versions=all: the 'next' value of the previous page")
+    ] = None,
 ) -> Response:
-    every = versions == "all"
-    texts = query.get_versions(
-        node.db, policy.condition(who, node.code, all_versions=every), object_id, all_versions=every
+    """The latest version; with ``versions=all`` a page of versions, oldest first, as
+    ``{"versions": [...], "next": C-or-null}`` (an object may have very many)."""
+    latest = query.get_versions(
+        node.db, policy.condition(who, node.code), object_id, all_versions=False
     )
-    if not texts:
+    if not latest:  # no version is visible unless the latest is (tansiq.policy)
         raise Problem(404, f"no object {object_id!r}")
-    audit.record(node.db, who.username, "object_read", object_id, {"versions": versions})
-    if versions == "all":
-        return Response(
-            b'{"versions":[' + b",".join(t.encode() for t in texts) + b"]}", media_type=JSON
-        )
-    return Response(texts[-1].encode(), media_type=JSON)
+    if versions != "all":
+        audit.record(node.db, who.username, "object_read", object_id, {"versions": versions})
+        return Response(latest[-1].encode(), media_type=JSON)
+    size = min(limit or settings.page_size, settings.max_page_size)
+    page = query.versions_page(
+        node.db,
+        policy.condition(who, node.code, all_versions=True),
+        object_id,
+        limit=size,
+        cursor=cursor,
+    )
+    detail = {"versions": versions, "count": len(page.rows)}
+    audit.record(node.db, who.username, "object_read", object_id, detail)
+    return Response(
+        b'{"versions":['
+        + b",".join(t.encode() for t in page.texts)
+        + b'],"next":'
+        + orjson.dumps(page.next_cursor)
+        + b"}",
+        media_type=JSON,
+    )
 
 
 @router.post("/bundles", status_code=201, summary="Ingest a STIX bundle (all or nothing)")

@@ -28,19 +28,26 @@ class BadCursor(ValueError):
 MAX_ADDED = 2**63 - 1  # ``added`` is a signed 64-bit integer in both databases
 
 
-def encode_cursor(added: int) -> str:
-    return base64.urlsafe_b64encode(f"a{added}".encode()).decode().rstrip("=")
+ADDED, VERSION = "a", "v"
+"""Cursor kinds: after an ``added`` (lists in date_added order), or after a ``version`` (one
+object's versions, oldest first).  A cursor of one kind is refused where the other is due."""
 
 
-def decode_cursor(cursor: str) -> int:
+def encode_cursor(value: int, kind: str = ADDED) -> str:
+    return base64.urlsafe_b64encode(f"{kind}{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str = ADDED) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("a"):
+        if not raw.startswith(kind):
             raise ValueError
-        added = int(raw[1:])
-        if not 0 <= added <= MAX_ADDED:  # beyond what the store holds (and can bind)
+        value = int(raw[len(kind) :])
+        if not -MAX_ADDED <= value <= MAX_ADDED:  # beyond what the store holds (and can bind)
             raise ValueError
-        return added
+        if kind == ADDED and value < 0:
+            raise ValueError
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor(f"invalid cursor {cursor!r}") from None
 
@@ -87,8 +94,9 @@ class ObjectFilter:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[tuple[int, str]]  # (added, json text)
+    rows: list[tuple[int, str]]  # (added, json text); (version, json text) for VERSION pages
     more: bool
+    kind: str = ADDED
 
     @property
     def texts(self) -> list[str]:
@@ -96,7 +104,7 @@ class Page:
 
     @property
     def next_cursor(self) -> str | None:
-        return encode_cursor(self.rows[-1][0]) if self.more and self.rows else None
+        return encode_cursor(self.rows[-1][0], self.kind) if self.more and self.rows else None
 
 
 def list_latest(
@@ -133,6 +141,24 @@ def get_versions(
         [object_id, *visible[1]],
     )
     return [r[0] for r in rows]
+
+
+def versions_page(
+    db: Database, visible: Condition, object_id: str, *, limit: int, cursor: str | None = None
+) -> Page:
+    """One page of the visible versions of *object_id*, oldest first, after *cursor* (a
+    :data:`VERSION` cursor: ``(id, version)`` is unique, so paging never loses or repeats one).
+    *visible* is the all-versions form of the rule."""
+    clauses, params = ["id = ?", f"({visible[0]})"], [object_id, *visible[1]]
+    if cursor is not None:
+        clauses.append("version > ?")
+        params.append(decode_cursor(cursor, VERSION))
+    rows = db.fetchall(
+        f"SELECT version, json FROM objects WHERE {' AND '.join(clauses)} ORDER BY version LIMIT ?",
+        [*params, limit + 1],
+    )
+    more = len(rows) > limit
+    return Page([(int(r[0]), r[1]) for r in rows[:limit]], more, VERSION)
 
 
 def iterate_latest(
