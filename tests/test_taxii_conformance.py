@@ -27,6 +27,14 @@ REFUSING = [
     "application/taxii+json;version=2.1;q=0, application/taxii+json",
     "application/taxii+json;version=2.1;q=0, */*",
     "*/*, application/taxii+json;version=2.1;q=0.000",
+    # RFC 9110 §12.4.2: a weight is 0 to 1, three decimals at most; an item with another is
+    # ignored (these were read by float(): 2, inf, 1_0 and 1e-9 allowed TAXII)
+    "application/taxii+json;q=2",
+    "application/taxii+json;version=2.1;q=inf",
+    "application/taxii+json;q=1_0",
+    "*/*;q=1e-9",
+    "application/taxii+json;q=0.0001",
+    "application/taxii+json;q=",
 ]
 ALLOWING = [
     "application/taxii+json;version=2.0;q=0, application/taxii+json;version=2.1",
@@ -35,6 +43,10 @@ ALLOWING = [
     "application/*;q=0, application/taxii+json;version=2.1;q=0.1",
     "text/html;q=0, application/*;q=0.2",
     'application/taxii+json;version="2.1";q=0.5, application/taxii+json;q=0',
+    # a malformed weight does not make its (most specific) range refuse TAXII: it is ignored
+    "application/taxii+json;version=2.1;q=nan, */*",
+    "application/taxii+json;q=-1, application/*;q=0.001",
+    "text/html;q=2, application/taxii+json;q=1.000",
 ]
 
 

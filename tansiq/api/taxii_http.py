@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -193,14 +194,18 @@ def _bearer(request: Request, node: Node, token: str) -> Client:
     return Client(account.principal(node.code), f"token:{token_id(token)}", "api" in scopes)
 
 
+QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+"""RFC 9110 §12.4.2: a weight is 0 to 1 with at most three decimals."""
+
+
 def accepts_taxii(accept: str | None) -> bool:
     """Does an ``Accept`` header allow ``application/taxii+json;version=2.1``?
 
     The most specific media range that matches decides (RFC 9110 §12.5.1):
     ``application/taxii+json;version=2.1``, then ``application/taxii+json`` (no version: the
     latest, 2.1 here), ``application/*``, ``*/*``; it allows TAXII 2.1 unless its ``q`` is 0.
-    So ``application/taxii+json;q=0, */*`` refuses it.  Items with a malformed ``q`` are
-    ignored."""
+    So ``application/taxii+json;q=0, */*`` refuses it.  Items with a malformed ``q`` (not
+    :data:`QVALUE`: ``q=2``, ``q=nan``, ``q=1e-9``) are ignored, as if not sent."""
     if accept is None or not accept.strip():
         return True
     best: tuple[int, float] | None = None  # (specificity, q) of the most specific match
@@ -210,10 +215,10 @@ def accepts_taxii(accept: str | None) -> bool:
         for p in raw:
             name, _, value = p.partition("=")
             params[name.strip().lower()] = value.strip().strip('"')
-        try:
-            q = float(params.pop("q", "1"))
-        except ValueError:
+        weight = params.pop("q", "1")
+        if not QVALUE.fullmatch(weight):
             continue
+        q = float(weight)
         media = media.lower()
         if media == "*/*":
             specificity = 0
