@@ -390,6 +390,17 @@ def test_manifest_entries(taxii: Taxii, versioned: str) -> None:
     assert [ts(r.headers[f"X-TAXII-Date-Added-{h}"]) for h in ("First", "Last")] == added
 
 
+def test_urls_without_trailing_slash_reach_the_resource(taxii: Taxii, versioned: str) -> None:
+    """Every TAXII URL ends in "/"; one without it is redirected there (medallion: 308,
+    tansiq: 307), query kept."""
+    for url in (taxii.api_root, f"{taxii.api_root}collections/", f"{taxii.objects}{versioned}/"):
+        r = get(taxii, url.rstrip("/"))
+        assert r.history and r.history[0].status_code in (307, 308), url
+        assert r.url == url and ok(r)
+    r = get(taxii, taxii.objects.rstrip("/"), **{"match[id]": versioned})
+    assert ids_of(ok(r)["objects"]) == [versioned]
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from test_store import indicator
@@ -183,3 +184,49 @@ def test_delete_refuses_parameters_it_does_not_take(fed: Fed, tc: TestClient) ->
     r = tc.delete(url, params={"match[version]": "all,last", "_": "1700000000"})
     assert r.status_code == 200, r.text
     error_ok(tc.get(url), 404)
+
+
+# -- 3.1 endpoints: every TAXII URL ends in "/" -------------------------------------------------
+
+
+def test_known_paths_without_trailing_slash_redirect(fed: Fed, tc: TestClient) -> None:  # noqa: F811
+    """``/taxii2`` was redirected (by Starlette) but ``/taxii2/api/collections`` and the rest
+    answered 404: now each is redirected with 307 (method, body and query kept) to its "/"
+    form, as medallion (Werkzeug, 308) does; an unknown path still answers a TAXII 404."""
+    fed.node.ingest([indicator(1)])
+    oid = indicator(1)["id"]
+    status = tc.post(
+        f"/taxii2/api/collections/{SHARED_ID}/objects/",
+        content=b'{"objects": []}',
+        headers={"Content-Type": TAXII},
+    ).json()["id"]
+    shared = f"/taxii2/api/collections/{SHARED_ID}"
+    for path in (
+        "/taxii2",
+        "/taxii2/api",
+        "/taxii2/api/collections",
+        shared,
+        f"{shared}/manifest",
+        f"{shared}/objects",
+        f"{shared}/objects/{oid}",
+        f"{shared}/objects/{oid}/versions",
+        f"/taxii2/api/status/{status}",
+    ):
+        r = tc.get(path, params={"limit": "1"}, follow_redirects=False)
+        assert r.status_code == 307, (path, r.text)
+        assert r.headers["location"].endswith(f"{path}/?limit=1"), r.headers["location"]
+        slashed = tc.get(f"{path}/", params={"limit": "1"})
+        assert slashed.status_code == 200, path
+        followed = tc.get(path, params={"limit": "1"})
+        assert (followed.status_code, followed.content) == (200, slashed.content), path
+    r = tc.post(
+        f"{shared}/objects",
+        content=orjson.dumps({"objects": [indicator(2)]}),
+        headers={"Content-Type": TAXII},
+        follow_redirects=False,
+    )
+    assert r.status_code == 307 and r.headers["location"].endswith(f"{shared}/objects/")
+    assert tc.delete(f"{shared}/objects/{oid}", follow_redirects=False).status_code == 307
+    assert tc.get(f"{shared}/objects/{oid}/").status_code == 200  # nothing deleted
+    for unknown in ("/taxii2/api/nothing", f"{shared}/objects/{oid}/versions/x"):
+        error_ok(tc.get(unknown, follow_redirects=False), 404)

@@ -626,7 +626,18 @@ _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 @router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
 def not_found(rest: str, request: Request) -> Response:
-    """Unknown TAXII paths (404) and known ones with another method (405), as TAXII errors."""
+    """Unknown TAXII paths (404) and known ones with another method (405), as TAXII errors;
+    a known path without its trailing "/" (every TAXII URL ends in one) is redirected to it
+    with 307, which keeps the method and body (Starlette answers ``/taxii2`` so itself)."""
+    slashed = {**request.scope, "path": request.scope["path"] + "/"}
+    if not request.url.path.endswith("/") and any(
+        route.matches(slashed)[0] is not RouteMatch.NONE
+        for route in router.routes
+        if getattr(route, "endpoint", None) is not not_found
+    ):
+        query = request.url.query  # the Location is relative: right behind a TLS proxy too
+        location = request.url.path + "/" + (f"?{query}" if query else "")
+        return Response(status_code=307, headers={"Location": location})
     allowed: set[str] = set()
     for route in router.routes:
         if route.matches(request.scope)[0] is RouteMatch.PARTIAL:
