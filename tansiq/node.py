@@ -40,7 +40,7 @@ from tansiq.store.ingest import (
     same_json,
     store_batches,
 )
-from tansiq.store.migrations import migrate
+from tansiq.store.migrations import all_or_nothing, migrate
 from tansiq.store.parallel import WORKERS, file_batches
 from tansiq.store.rows import version_of
 
@@ -186,34 +186,35 @@ def _init_in(
         # (Never the -wal of a database found there: another process may have it open.)
         undo.new_files(*(Path(f"{db.path}{end}") for end in ("", "-wal", "-shm", "-journal")))
     try:
-        migrate(db)
-        if db.fetchone("SELECT value FROM meta WHERE key = 'partner'") is not None:
-            raise NodeError(f"the database {db.describe()} already belongs to a node")
-        undo.new_files(key_path, data_dir / PUBLIC_KEY_FILE)
-        key = Ed25519PrivateKey.generate()
-        _write_private_key(key_path, key)
-        (data_dir / PUBLIC_KEY_FILE).write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        with all_or_nothing(db):  # PostgreSQL: a failure leaves no schema or row
+            migrate(db)
+            if db.fetchone("SELECT value FROM meta WHERE key = 'partner'") is not None:
+                raise NodeError(f"the database {db.describe()} already belongs to a node")
+            undo.new_files(key_path, data_dir / PUBLIC_KEY_FILE)
+            key = Ed25519PrivateKey.generate()
+            _write_private_key(key_path, key)
+            (data_dir / PUBLIC_KEY_FILE).write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
             )
-        )
-        identity = identity_object(code, name)
-        ingest(
-            db,
-            [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
-            prepare=local_stamp(db, code, identity["id"]),
-        )
-        # The node exists once ``meta`` names it: in one transaction with its first admin
-        # and the audit entry that opens its log.
-        with db.write():
-            for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
-                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
-            create_account(db, "admin", password, "admin", code)
-            token = create_token(
-                db, "admin", "created by tansiq init", "api admin", settings.token_days
+            identity = identity_object(code, name)
+            ingest(
+                db,
+                [identity, TANSIQ_IDENTITY, DISTRIBUTION_DEFINITION, SIGNATURE_DEFINITION],
+                prepare=local_stamp(db, code, identity["id"]),
             )
-            detail = {"name": name, "admin": "admin", "token": token_id(token)}
-            audit.record_in(db, "cli", "node_initialised", code, detail)
+            # The node exists once ``meta`` names it: in one transaction with its first admin
+            # and the audit entry that opens its log.
+            with db.write():
+                for k, v in (("partner", code), ("name", name), ("identity_id", identity["id"])):
+                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (k, v))
+                create_account(db, "admin", password, "admin", code)
+                token = create_token(
+                    db, "admin", "created by tansiq init", "api admin", settings.token_days
+                )
+                detail = {"name": name, "admin": "admin", "token": token_id(token)}
+                audit.record_in(db, "cli", "node_initialised", code, detail)
         return InitResult(
             data_dir, code, identity["id"], "admin", password, token, db.describe(), config, keep
         )

@@ -5,7 +5,8 @@ Add a step by appending to :data:`MIGRATIONS`; never edit one that has shipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database, commit_sqlite, store_errors
@@ -327,6 +328,9 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
 ]
 
 
+MIGRATION_LOCK = 7261  # PostgreSQL advisory lock: one process migrates a database at a time
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -342,11 +346,27 @@ def migrate(db: Database) -> list[str]:
         if db.dialect.is_sqlite:
             return _migrate(db)
         # Several server processes may start at once on one PostgreSQL database.
-        db.execute("SELECT pg_advisory_lock(7261)")
+        db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
         try:
             return _migrate(db)
         finally:
-            db.execute("SELECT pg_advisory_unlock(7261)")
+            db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+
+
+@contextmanager
+def all_or_nothing(db: Database) -> Iterator[None]:
+    """PostgreSQL: one transaction around :func:`migrate` and what follows it (``tansiq
+    init``), holding the migration lock until it ends.  Schema changes are transactional
+    there, so an error inside leaves the database as it was: none of its tables, rows or
+    accounts.  Migration steps, ``db.write()`` and ``db.bookkeeping()`` nest in it (as
+    savepoints, or joining it).  SQLite: nothing (its transactions each begin with ``BEGIN
+    IMMEDIATE`` and do not nest); a failed init removes the database file it made instead."""
+    if db.dialect.is_sqlite:
+        yield
+        return
+    with db.transaction_depth(), store_errors(), db.connection().transaction():
+        db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        yield
 
 
 def _migrate(db: Database) -> list[str]:
