@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -138,7 +139,7 @@ class _Undo:
     def __init__(self) -> None:
         self._dirs: list[Path] = []  # deepest first
         self._files: list[Path] = []
-        self._restore: list[tuple[Path, bytes | None]] = []
+        self._restore: list[tuple[Path, bytes | None, int]] = []
 
     def make_dirs(self, path: Path) -> None:
         missing = []
@@ -154,16 +155,21 @@ class _Undo:
         self._files += [p for p in paths if not p.exists()]
 
     def keep_contents(self, path: Path) -> None:
-        """Should init fail, put *path* back as it is now (or remove it if absent)."""
-        self._restore.append((path, path.read_bytes() if path.exists() else None))
+        """Should init fail, put *path* back as it is now, contents and mode (or remove it if
+        absent): ``write_config`` makes the file its owner's alone."""
+        if path.exists():
+            self._restore.append((path, path.read_bytes(), stat.S_IMODE(path.stat().st_mode)))
+        else:
+            self._restore.append((path, None, 0))
 
     def run(self) -> None:
-        for path, before in self._restore:
+        for path, before, mode in self._restore:
             with contextlib.suppress(OSError):
                 if before is None:
                     path.unlink(missing_ok=True)
                 else:
                     path.write_bytes(before)
+                    path.chmod(mode)
         for f in self._files:
             with contextlib.suppress(OSError):
                 f.unlink(missing_ok=True)

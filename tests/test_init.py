@@ -3,6 +3,8 @@ data dir and its config file as it found them, and can be run again."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,3 +85,23 @@ def test_a_failed_init_leaves_the_database_as_it_found_it(
         assert node.db.fetchall("SELECT COUNT(*) FROM tokens") == [(1,)]
     finally:
         node.close()
+
+
+def test_a_failed_init_gives_the_config_file_back_its_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Init makes the config file it writes its owner's alone (it may hold a database
+    password); a failed init puts back the file it found: its contents and its mode."""
+    d = tmp_path / "eg"
+    d.mkdir()
+    config = d / "tansiq.toml"
+    config.write_text("page_size = 50\n", encoding="utf-8")
+    config.chmod(0o640)
+    settings = make_settings(d, "", port=8477)
+    with monkeypatch.context() as m:
+        m.setattr(tansiq.node, "create_token", _fail_after("create_token"))
+        with pytest.raises(OSError):
+            init_node(settings, "EG", "Egypt", PASSWORD)
+    assert config.read_text(encoding="utf-8") == "page_size = 50\n"
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o640
+    assert sorted(p.name for p in d.iterdir()) == ["tansiq.toml"]
