@@ -5,7 +5,8 @@ copy of the table does not let anyone log in).  The CSRF token is not a credenti
 it is useless without the session cookie - and is stored as is so pages can be rendered with it.
 
 A session ends at its ``expires`` (``session_minutes`` after the login) or once unused for
-``session_idle_minutes``.  ``last_used`` is recorded at most once a minute per session, by one
+``session_idle_minutes``; each login deletes the sessions that have ended (see
+:func:`start_session`).  ``last_used`` is recorded at most once a minute per session, by one
 ``UPDATE`` that commits alone (no bookkeeping lock), so most requests read only; the idle time
 is therefore counted from up to a minute before the last request.
 """
@@ -32,9 +33,16 @@ TOUCH_EVERY_US = MINUTE_US  # how stale ``last_used`` may grow before a request 
 
 
 def start_session(
-    db: Database, username: str, minutes: int, password_hash: str | None = None
+    db: Database,
+    username: str,
+    minutes: int,
+    password_hash: str | None = None,
+    *,
+    idle_minutes: int,
 ) -> tuple[str, str] | None:
-    """Open a session for *username*; return ``(session_token, csrf_token)``.
+    """Open a session for *username*; return ``(session_token, csrf_token)``.  Every session
+    that has ended (past its lifetime, or unused for *idle_minutes*) is deleted with it, so
+    the table holds the live sessions and those that ended since the last login, no more.
 
     With *password_hash* (the stored hash the login's password matched), only while the
     account still has that password and is enabled, else ``None``: checked under the bookkeeping
@@ -56,8 +64,11 @@ def start_session(
             "last_used) VALUES (?, ?, ?, ?, ?, ?)",
             (token_hash(token), username, csrf, now, now + minutes * MINUTE_US, now),
         )
-        # Housekeeping: sessions past their expiry can never be used again.
-        db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+        # Housekeeping: sessions expired or idle (see session_account) are never used again.
+        db.execute(
+            "DELETE FROM sessions WHERE expires <= ? OR last_used <= ?",
+            (now, now - idle_minutes * MINUTE_US),
+        )
     return token, csrf
 
 

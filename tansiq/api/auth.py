@@ -270,7 +270,13 @@ def _check_login(
     # Only while the password just checked is still the account's (not changed meanwhile).
     started = None
     if matched is not None:
-        started = start_session(node.db, matched[0].username, s.session_minutes, matched[1])
+        started = start_session(
+            node.db,
+            matched[0].username,
+            s.session_minutes,
+            matched[1],
+            idle_minutes=s.session_idle_minutes,
+        )
     if matched is None or started is None:  # the attempt's row stays: it is the failure
         audit.record(
             node.db, username[:64] or "-", "login_failed", username[:64], {"address": address}
