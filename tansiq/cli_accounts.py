@@ -1,0 +1,237 @@
+"""``tansiq account`` and ``tansiq token``: the node's accounts and their API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+
+from tansiq.cli import _open_node, _settings, _settings_options
+
+
+@click.group()
+def account() -> None:
+    """Manage the node's accounts."""
+
+
+@account.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "editor", "reader", "sync"], case_sensitive=False),
+    help="admin, editor, reader or sync (any case).",
+)
+@click.option(
+    "--partner",
+    default=None,
+    help="Agency code (default: this node's; a peer's code for a sync account).",
+)
+@click.option("--password", default=None, help="Password (default: generated, printed once).")
+@_settings_options
+def account_add(
+    username: str, role: str, partner: str | None, password: str | None, **kwargs: Any
+) -> None:
+    """Create an account.  Names sync-CODE are left to partner enrolment (`tansiq partner
+    invite CODE` makes them), and cli, demo, system and anonymous to the audit log's actors."""
+    from tansiq.accounts.store import AccountError, check_reserved, create_account, new_password
+    from tansiq.sharing import partner_codes
+
+    node = _open_node(_settings(kwargs))
+    try:
+        check_reserved(username)  # before the partner check: the name is refused whatever CODE
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    code = (partner or node.code).upper()
+    if role == "reader" and code != node.code and code not in partner_codes(node.db):
+        # It would see only what is released to CODE, and nothing can be until CODE is known.
+        raise click.ClickException(
+            f"no partner {code}: a reader account of another agency needs that partner "
+            "registered first (see `tansiq partner list`; `tansiq partner add`)"
+        )
+    generated = password is None
+    secret = password or new_password()
+    from tansiq import audit
+
+    try:
+        with node.db.bookkeeping():  # the account and its audit entry commit together
+            a = create_account(node.db, username, secret, role, code)
+            audit.record_in(
+                node.db,
+                "cli",
+                "account_changed",
+                a.username,
+                {"op": "created", "role": a.role, "partner": a.partner},
+            )
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created account {a.username!r} (role {a.role}, partner {a.partner})")
+    if generated:
+        click.echo(f"  password: {secret}  (shown once)")
+
+
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as one JSON array.")
+@_settings_options
+def account_list(as_json: bool, **kwargs: Any) -> None:
+    """List accounts."""
+    from tansiq.accounts.store import list_accounts
+
+    node = _open_node(_settings(kwargs))
+    accounts = list_accounts(node.db)
+    if as_json:
+        rows = [
+            {
+                "username": a.username,
+                "role": a.role,
+                "partner": a.partner,
+                "disabled": a.disabled,
+                "partner_suspended": a.suspended,
+            }
+            for a in accounts
+        ]
+        click.echo(orjson.dumps(rows).decode())
+        return
+    for a in accounts:
+        flag = "  (disabled)" if a.disabled else ""
+        flag += "  (partner suspended)" if a.suspended else ""
+        click.echo(f"{a.username:<24} {a.role:<8} {a.partner or '-':<8}{flag}".rstrip())
+
+
+def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any) -> None:
+    """Run *change(db, record)* on the node's accounts, where *record* audits it as *op* in the
+    change's own transaction, and turn errors into exits."""
+    from tansiq import audit
+    from tansiq.accounts.store import AccountError
+
+    node = _open_node(_settings(kwargs))
+
+    def record() -> None:
+        audit.record_in(node.db, "cli", "account_changed", username, {"op": op})
+
+    try:
+        change(node.db, record)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@account.command("disable")
+@click.argument("username")
+@_settings_options
+def account_disable(username: str, **kwargs: Any) -> None:
+    """Disable an account: its password, API tokens and web sessions are refused at once.
+    The node's last enabled admin account is not disabled: enable or add another first."""
+    from tansiq.accounts.store import set_disabled
+
+    _account_change(
+        kwargs, username, "disabled", lambda db, rec: set_disabled(db, username, True, rec)
+    )
+    click.echo(f"disabled account {username!r}; its web sessions are ended")
+
+
+@account.command("enable")
+@click.argument("username")
+@_settings_options
+def account_enable(username: str, **kwargs: Any) -> None:
+    """Enable a disabled account again (its unexpired, unrevoked tokens work again)."""
+    from tansiq.accounts.store import set_disabled
+
+    _account_change(
+        kwargs, username, "enabled", lambda db, rec: set_disabled(db, username, False, rec)
+    )
+    click.echo(f"enabled account {username!r}")
+
+
+@account.command("password")
+@click.argument("username")
+@click.option("--password", default=None, help="New password (default: generated, printed once).")
+@_settings_options
+def account_password(username: str, password: str | None, **kwargs: Any) -> None:
+    """Set a new password; the old one is refused at once and web sessions are ended (API
+    tokens stay valid: revoke them with `tansiq token revoke`)."""
+    from tansiq.accounts.store import new_password, set_password
+
+    secret = password or new_password()
+    _account_change(
+        kwargs, username, "password", lambda db, rec: set_password(db, username, secret, rec)
+    )
+    click.echo(f"new password for {username!r}" + ("" if password else f": {secret}  (shown once)"))
+
+
+@click.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--label", default="created with tansiq token create", help="What it is for.")
+@click.option("--days", type=int, default=None, help="Lifetime (default: token_days).")
+@click.option(
+    "--scopes", default="api", show_default=True, help="Space-separated scopes: api, admin, sync."
+)
+@_settings_options
+def token_create(username: str, label: str, days: int | None, scopes: str, **kwargs: Any) -> None:
+    """Create an API token; it is printed once, on stdout."""
+    from tansiq.accounts.store import (
+        AccountError,
+        check_token_days,
+        create_token,
+        get_account,
+        parse_scopes,
+        token_id,
+    )
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    a = get_account(node.db, username)
+    if a is None:
+        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
+    from tansiq import audit
+
+    try:
+        lifetime = check_token_days(days if days is not None else settings.token_days)
+        with node.db.bookkeeping():  # no token without its audit entry
+            value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
+            audit.record_in(node.db, "cli", "token_created", username, {"id": token_id(value)})
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"token {token_id(value)} for {username!r}, {lifetime} days (shown once):", err=True)
+    click.echo(value)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+@_settings_options
+def token_list(username: str | None, **kwargs: Any) -> None:
+    """List tokens (of USERNAME, or every account's)."""
+    from tansiq.accounts.store import get_account, list_tokens
+
+    node = _open_node(_settings(kwargs))
+    if username is not None and get_account(node.db, username) is None:
+        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
+    for t in list_tokens(node.db, username):
+        d = t.as_dict()
+        click.echo(
+            f"{t.id}  {t.username:<16} {d['state']:<8} {d['expires']}  "
+            f"{' '.join(t.scopes):<15} {t.label}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_prefix")
+@_settings_options
+def token_revoke(token_prefix: str, **kwargs: Any) -> None:
+    """Revoke a token named by its id (or a unique prefix of it) or the token itself."""
+    from tansiq import audit
+    from tansiq.accounts.store import AccountError, revoke_token
+
+    node = _open_node(_settings(kwargs))
+    try:
+        with node.db.bookkeeping():  # the revocation and its audit entry commit together
+            t = revoke_token(node.db, token_prefix)
+            audit.record_in(node.db, "cli", "token_revoked", t.username, {"id": t.id})
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")
