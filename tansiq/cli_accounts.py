@@ -159,6 +159,40 @@ def account_password(username: str, password: str | None, **kwargs: Any) -> None
     click.echo(f"new password for {username!r}" + ("" if password else f": {secret}  (shown once)"))
 
 
+@account.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "editor", "reader"], case_sensitive=False))
+@_settings_options
+def account_role(username: str, role: str, **kwargs: Any) -> None:
+    """Give an account another role: admin, editor or reader (any case).  Its web sessions
+    end, and its tokens holding a scope the new role may not hold (a former admin's 'admin')
+    are revoked; its other tokens act in the new role.  The node's last enabled admin keeps
+    admin; sync accounts (partners' nodes) keep their role, and no account becomes one."""
+    from tansiq import audit
+    from tansiq.accounts.store import AccountError, RoleChange, set_role
+
+    node = _open_node(_settings(kwargs))
+
+    def record(change: RoleChange) -> None:
+        detail = {"op": "role", "from": change.before, "to": role, "revoked": list(change.revoked)}
+        audit.record_in(node.db, "cli", "account_changed", username, detail)
+
+    try:
+        change = set_role(node.db, username, role, record)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not change.changed:
+        click.echo(f"account {username!r} is {_a(role)} already; nothing changed")
+        return
+    click.echo(f"account {username!r}: role {change.before} -> {role}; its web sessions are ended")
+    for token_id in change.revoked:
+        click.echo(f"  revoked token {token_id} (it held a scope {_a(role)} may not hold)")
+
+
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 @click.group()
 def token() -> None:
     """Manage API tokens."""

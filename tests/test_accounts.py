@@ -174,3 +174,115 @@ def test_audit_actor_names_are_no_accounts(settings: Settings, name: str) -> Non
 def test_names_only_near_a_reserved_one_are_free(node: Node) -> None:
     for name in ("sync-d", "sync-dz1", "sync_dz", "syncdz", "clio", "demo-team"):
         create_account(node.db, name, PASSWORD, "reader", "EG")
+
+
+# -- another role --------------------------------------------------------------------------
+def _entries(node: Node, username: str) -> list[dict[str, Any]]:
+    return [
+        e["detail"]
+        for e in audit.page(node.db, None, 1000)
+        if e["action"] == "account_changed" and e["target"] == username
+    ]
+
+
+def test_account_role_changes_the_role_ends_sessions_and_is_audited(
+    settings: Settings, node: Node
+) -> None:
+    from test_auth import bundle, login, web
+    from test_store import indicator
+
+    run = cli(settings)
+    create_account(node.db, "sami", PASSWORD, "editor", "EG")
+    token = store.create_token(node.db, "sami", "ci")
+    with web(node) as c:
+        assert login(c, "sami", PASSWORD).status_code == 200
+        code, out, err = run("account", "role", "sami", "Reader")  # any case, as `add --role`
+        assert code == 0, err
+        assert "role editor -> reader" in out and "sessions are ended" in out
+        assert c.get("/api/session").status_code == 401
+        bearer = {"Authorization": f"Bearer {token}"}  # its api token stays, as a reader's
+        assert c.get("/api/session", headers=bearer).json()["role"] == "reader"
+        r = c.post("/api/bundles", json=bundle(indicator(1)), headers=bearer)
+        assert r.status_code == 403, r.text
+    account = get_account(node.db, "sami")
+    assert account is not None and account.role == "reader"
+    listed = run("account", "list")[1].splitlines()
+    assert [line.split()[:2] for line in listed if line.startswith("sami")] == [["sami", "reader"]]
+    assert _entries(node, "sami") == [
+        {"op": "role", "from": "editor", "to": "reader", "revoked": []}
+    ]
+
+    code, out, _ = run("account", "role", "sami", "reader")  # already: nothing done, no entry
+    assert code == 0 and "is a reader already" in out
+    assert len(_entries(node, "sami")) == 1
+    code, _, err = run("account", "role", "sami", "boss")
+    assert code == 2 and "'admin', 'editor', 'reader'" in err
+    code, _, err = run("account", "role", "nobody", "reader")
+    assert code == 1 and "no account 'nobody'" in err
+
+
+def test_a_former_admin_keeps_no_admin_scoped_token(settings: Settings, node: Node) -> None:
+    run = cli(settings)
+    create_account(node.db, "amira", PASSWORD, "admin", "EG")
+    admin_token = store.create_token(node.db, "amira", "ops", "api admin")
+    api_token = store.create_token(node.db, "amira", "reads")
+    code, out, err = run("account", "role", "amira", "editor")
+    assert code == 0, err
+    assert f"revoked token {store.token_id(admin_token)}" in out
+    assert store.token_grant(node.db, admin_token) is None
+    grant = store.token_grant(node.db, api_token)
+    assert grant is not None and grant[0] == {"api"}
+    detail = _entries(node, "amira")[-1]
+    assert detail["revoked"] == [store.token_id(admin_token)]
+
+
+def test_the_last_enabled_admin_keeps_admin(settings: Settings, node: Node) -> None:
+    run = cli(settings)
+    entries = len(audit.page(node.db, None, 1000))
+    for role in ("editor", "reader"):
+        code, _, err = run("account", "role", "admin", role)
+        assert code == 1 and "last enabled admin" in err, err
+    account = get_account(node.db, "admin")
+    assert account is not None and account.role == "admin"
+    assert len(audit.page(node.db, None, 1000)) == entries  # nothing recorded: nothing done
+
+    create_account(node.db, "amira", PASSWORD, "admin", "EG")
+    set_disabled(node.db, "amira", True)  # a disabled admin does not count
+    assert run("account", "role", "admin", "editor")[0] == 1
+    assert run("account", "role", "amira", "reader")[0] == 0  # (a disabled one may change)
+    assert run("account", "role", "amira", "admin")[0] == 0
+    set_disabled(node.db, "amira", False)
+    assert run("account", "role", "admin", "editor")[0] == 0
+
+
+def test_concurrent_demotions_leave_an_admin(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_account(node.db, "amira", PASSWORD, "admin", "EG")
+    raced(monkeypatch, "enabled_admins")
+    outcome = in_threads(
+        lambda: store.set_role(node.db, "admin", "editor"),
+        lambda: store.set_role(node.db, "amira", "reader"),
+    )
+    assert store.enabled_admins(node.db) in (["admin"], ["amira"])
+    assert sorted(type(e).__name__ for e in outcome) == ["LastAdmin", "NoneType"]
+
+
+def test_sync_accounts_and_other_agencies_keep_their_constraints(
+    settings: Settings, node: Node
+) -> None:
+    """A partner's sync account stays one (its node reads with it), no person's account
+    becomes one, and another agency's account does not become staff (admin, editor)."""
+    run = cli(settings)
+    assert run("partner", "invite", "DZ")[0] == 0  # makes sync-dz
+    create_account(node.db, "dz-liaison", PASSWORD, "reader", "DZ")
+    for role in ("reader", "admin"):
+        code, _, err = run("account", "role", "sync-dz", role)
+        assert code == 1 and "it stays one" in err, err
+    code, _, err = run("account", "role", "dz-liaison", "sync")
+    assert code == 2  # not a choice at the command line; refused below it too
+    with pytest.raises(AccountError, match="does not become a sync account"):
+        store.set_role(node.db, "dz-liaison", "sync")
+    for role in ("admin", "editor"):
+        code, _, err = run("account", "role", "dz-liaison", role)
+        assert code == 1 and "belongs to this node's agency (EG)" in err, err
+    roles = {a.username: a.role for a in store.list_accounts(node.db)}
+    assert roles == {"admin": "admin", "dz-liaison": "reader", "sync-dz": "sync"}

@@ -316,6 +316,85 @@ def set_password(db: Database, username: str, password: str, record: Record = No
             record()
 
 
+@dataclass(frozen=True)
+class RoleChange:
+    """What :func:`set_role` did: the account as it is now, its role before, and the ids of the
+    tokens it revoked (live ones holding a scope the new role may not hold)."""
+
+    account: Account
+    before: str
+    revoked: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.account.role != self.before
+
+
+def set_role(
+    db: Database,
+    username: str,
+    role: str,
+    record: Callable[[RoleChange], object] | None = None,
+) -> RoleChange:
+    """Give *username* another *role*: from its next request on, its tokens act in it, and
+    its web sessions end (their CSRF pages were of the old role).  Its live tokens holding a
+    scope the new role may not hold (:data:`ROLE_SCOPES`: a former admin's ``admin``) are
+    revoked.  *record* is called with the change inside its transaction (not when *role*
+    is the account's already: nothing is done then).
+
+    Refused: the node's last enabled admin losing admin (:class:`LastAdmin`); admin and editor
+    for another agency's account (as :func:`create_account`); and any change to or from
+    ``sync``: a sync account is a partner node's (``tansiq partner invite`` makes
+    ``sync-CODE``), its role is no person's to take or leave."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    with db.bookkeeping():
+        account = get_account(db, username)
+        if account is None:
+            raise AccountError(f"no account {username!r}")
+        if account.role == role:
+            return RoleChange(account, role)
+        _check_role_change(db, account, role)
+        if account.role == "admin":
+            keep_an_admin(db, username)
+        db.execute("UPDATE accounts SET role = ? WHERE username = ?", (role, username))
+        db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        allowed = ROLE_SCOPES[role]
+        now = now_micros()
+        revoked = [
+            t
+            for t in list_tokens(db, username)
+            if t.state(now) == "live" and not set(t.scopes) <= allowed
+        ]
+        for t in revoked:
+            db.execute("UPDATE tokens SET revoked = 1 WHERE token_hash = ?", (t.hash,))
+        change = RoleChange(replace(account, role=role), account.role, tuple(t.id for t in revoked))
+        if record is not None:
+            record(change)
+    return change
+
+
+def _check_role_change(db: Database, account: Account, role: str) -> None:
+    name = account.username
+    if account.role == "sync":
+        raise AccountError(
+            f"{name!r} is a sync account, partner {account.partner}'s node's: it stays one."
+            f" To stop it, disable it (`tansiq account disable {name}`) or suspend the"
+            f" partner (`tansiq partner suspend {account.partner}`)"
+        )
+    if role == "sync":
+        raise AccountError(
+            f"{name!r} does not become a sync account: those are partners' nodes',"
+            " made by `tansiq partner invite CODE`"
+        )
+    own = db.fetchone("SELECT value FROM meta WHERE key = 'partner'")
+    if role in STAFF_ROLES and own is not None and account.partner != own[0]:
+        raise AccountError(
+            f"{name!r} is an account of {account.partner}: an {role} account belongs to this"
+            f" node's agency ({own[0]}); another partner's staff stay readers"
+        )
+
+
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
