@@ -259,13 +259,18 @@ def token_list(username: str | None, **kwargs: Any) -> None:
 def token_revoke(token_prefix: str, **kwargs: Any) -> None:
     """Revoke a token named by its id (or a unique prefix of it) or the token itself."""
     from tansiq import audit
-    from tansiq.accounts.store import AccountError, revoke_token
+    from tansiq.accounts.store import AccountError, TokenInfo, revoke_token
 
     node = _open_node(_settings(kwargs))
+
+    def record(t: TokenInfo) -> None:  # in the revocation's transaction
+        audit.record_in(node.db, "cli", "token_revoked", t.username, {"id": t.id})
+
     try:
-        with node.db.bookkeeping():  # the revocation and its audit entry commit together
-            t = revoke_token(node.db, token_prefix)
-            audit.record_in(node.db, "cli", "token_revoked", t.username, {"id": t.id})
+        t, revoked = revoke_token(node.db, token_prefix, record=record)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    if not revoked:
+        click.echo(f"token {t.id} of {t.username!r} was revoked already; nothing changed")
+        return
     click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")

@@ -594,8 +594,22 @@ def find_token(db: Database, token_or_hash: str, username: str | None = None) ->
     return _info(rows[0])
 
 
-def revoke_token(db: Database, token_or_hash: str, username: str | None = None) -> TokenInfo:
-    """Revoke a token (see :func:`find_token` for how it is named); return it as now stored."""
-    found = find_token(db, token_or_hash, username)
-    db.execute("UPDATE tokens SET revoked = 1 WHERE token_hash = ?", (found.hash,))
-    return find_token(db, found.hash, found.username)
+def revoke_token(
+    db: Database,
+    token_or_hash: str,
+    username: str | None = None,
+    record: Callable[[TokenInfo], object] | None = None,
+) -> tuple[TokenInfo, bool]:
+    """Revoke a token (see :func:`find_token` for how it is named); return it as now stored,
+    and whether this revoked it: ``False`` when it was revoked already, and then nothing is
+    done, nor recorded.  *record* is called with it inside the revocation's transaction (e.g.
+    to append its audit entry), when this revoked it."""
+    with db.bookkeeping():
+        found = find_token(db, token_or_hash, username)
+        if found.revoked:
+            return found, False
+        db.execute("UPDATE tokens SET revoked = 1 WHERE token_hash = ?", (found.hash,))
+        info = replace(found, revoked=True)
+        if record is not None:
+            record(info)
+    return info, True

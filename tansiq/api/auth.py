@@ -33,6 +33,7 @@ from tansiq.accounts.store import (
     MAX_TOKEN_DAYS,
     AccountError,
     PartnerSuspended,
+    TokenInfo,
     TokenNotFound,
     create_token,
     find_token,
@@ -403,13 +404,15 @@ def list_api_tokens(
 def revoke_api_token(
     token: str, node: NodeDep, auth: AuthDep, _: Annotated[Any, Depends(principal)]
 ) -> Response:
-    owner = None if _is_admin(auth) else auth.principal.username
+    """Revoke the token (a revoked one: it stands, and nothing more is recorded)."""
+    me = auth.principal.username
+    owner = None if _is_admin(auth) else me
+
+    def record(info: TokenInfo) -> None:  # in the revocation's transaction
+        audit.record_in(node.db, me, "token_revoked", info.username, {"id": info.id})
+
     try:
-        with node.db.bookkeeping():  # the revocation and its audit entry commit together
-            info = revoke_token(node.db, token, owner)
-            audit.record_in(
-                node.db, auth.principal.username, "token_revoked", info.username, {"id": info.id}
-            )
+        info, _revoked = revoke_token(node.db, token, owner, record)
     except TokenNotFound as exc:
         raise Problem(404, str(exc)) from None
     except AccountError as exc:
