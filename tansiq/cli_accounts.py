@@ -201,7 +201,12 @@ def token() -> None:
 @token.command("create")
 @click.argument("username")
 @click.option("--label", default="created with tansiq token create", help="What it is for.")
-@click.option("--days", type=int, default=None, help="Lifetime (default: token_days).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),  # (tansiq.accounts.store.MAX_TOKEN_DAYS)
+    default=None,
+    help="Lifetime, 1 to 3650 days (default: token_days).",
+)
 @click.option(
     "--scopes", default="api", show_default=True, help="Space-separated scopes: api, admin, sync."
 )

@@ -36,3 +36,13 @@ def test_revoking_a_revoked_token_changes_and_records_nothing(
         r = client.delete(f"/api/tokens/{other}")
         assert r.status_code == 200 and r.json()["state"] == "revoked"
     assert _revocations(node, other) == 1
+
+
+def test_token_days_out_of_range_is_a_usage_error(settings: Settings) -> None:
+    run = cli(settings)
+    for days in ("0", "-5", "3651"):
+        code, out, err = run("token", "create", "admin", "--days", days)
+        assert code == 2 and "--days" in err and "1<=x<=3650" in err, (days, err)
+        assert "tsq_" not in out
+    code, out, _ = run("token", "create", "admin", "--days", "3650")
+    assert code == 0 and out.startswith("tsq_")
