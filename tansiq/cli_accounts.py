@@ -224,14 +224,19 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    a = get_account(node.db, username)
-    if a is None:
-        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
     from tansiq import audit
 
     try:
         lifetime = check_token_days(days if days is not None else settings.token_days)
         with node.db.bookkeeping():  # no token without its audit entry
+            a = get_account(node.db, username)
+            if a is None:
+                raise AccountError(f"no account {username!r}; see `tansiq account list`")
+            if a.disabled:  # (POST /api/tokens refuses alike)
+                raise AccountError(
+                    f"account {username!r} is disabled: a token of it would be refused; enable"
+                    f" it first (`tansiq account enable {username}`)"
+                )
             value = create_token(node.db, username, label, parse_scopes(scopes, a.role), lifetime)
             audit.record_in(node.db, "cli", "token_created", username, {"id": token_id(value)})
     except AccountError as exc:

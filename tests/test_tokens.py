@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
-from test_accounts import cli
+from test_accounts import PASSWORD, cli
 
 from tansiq import audit
-from tansiq.accounts.store import create_token, token_id
+from tansiq.accounts.store import create_account, create_token, get_account, token_id
 from tansiq.node import Node
 from tansiq.settings import Settings
 
@@ -46,3 +51,57 @@ def test_token_days_out_of_range_is_a_usage_error(settings: Settings) -> None:
         assert "tsq_" not in out
     code, out, _ = run("token", "create", "admin", "--days", "3650")
     assert code == 0 and out.startswith("tsq_")
+
+
+def test_no_token_for_a_disabled_account(settings: Settings, node: Node) -> None:
+    """It could not be used (POST /api/tokens refuses alike): the admin is told, not handed a
+    token that silently fails."""
+    run = cli(settings)
+    create_account(node.db, "bob", PASSWORD, "reader", "EG")
+    assert run("account", "disable", "bob")[0] == 0
+    code, out, err = run("token", "create", "bob")
+    assert code == 1 and "account 'bob' is disabled" in err and "account enable bob" in err
+    assert "tsq_" not in out
+    assert node.db.fetchall("SELECT COUNT(*) FROM tokens WHERE username = 'bob'") == [(0,)]
+
+
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_a_token_made_while_its_account_is_demoted_keeps_no_scope_of_the_old_role(
+    settings: Settings, node: Node, client: TestClient, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """`token create` and POST /api/tokens read the account (its role, whether it is
+    disabled) under the lock that a role change takes: a demotion committing meanwhile either
+    comes first (the 'admin' scope is refused) or after (and revokes the token); never an
+    editor's live 'admin' token."""
+    import tansiq.api.auth
+    from tansiq.accounts import store
+
+    create_account(node.db, "amira", PASSWORD, "admin", "EG")
+    real = store.get_account
+    demotion: list[threading.Thread] = []
+
+    def slow(db: Any, username: str) -> Any:
+        account = real(db, username)
+        if not demotion:  # the token's creation: the demotion starts meanwhile
+            demote = threading.Thread(target=store.set_role, args=(node.db, "amira", "editor"))
+            demotion.append(demote)
+            demote.start()
+            time.sleep(0.5)  # it commits now, unless the creation holds the lock
+        return account
+
+    monkeypatch.setattr(store, "get_account", slow)
+    monkeypatch.setattr(tansiq.api.auth, "get_account", slow)
+    if via == "cli":
+        code, out, err = cli(settings)("token", "create", "amira", "--scopes", "api admin")
+        made, refusal = (out.strip() if code == 0 else None), err
+    else:
+        r = client.post("/api/tokens", json={"username": "amira", "scopes": "api admin"})
+        made, refusal = (r.json()["token"] if r.status_code == 201 else None), r.text
+    demotion[0].join(30)
+    monkeypatch.undo()
+    amira = get_account(node.db, "amira")
+    assert amira is not None and amira.role == "editor"
+    if made is not None:
+        assert store.token_grant(node.db, made) is None, "an editor's live admin token"
+    else:
+        assert "may not hold scope 'admin'" in refusal

@@ -360,19 +360,21 @@ def create_api_token(
     target = spec.username or me
     if target != me:
         _require_admin(auth, "create tokens for other accounts")
-    account = get_account(node.db, target)
-    if account is None or account.disabled:
-        raise Problem(404, f"no active account {target!r}")
-    try:
-        scopes = parse_scopes(spec.scopes, account.role)
-    except AccountError as exc:
-        raise Problem(400, str(exc)) from None
     own_token = target == me and auth.via == "token"
-    if own_token and not set(scopes.split()) <= auth.scopes:
-        raise Problem(403, "a token cannot create a token with scopes it does not have")
     days = spec.days or settings_of(request).token_days
     not_after = auth.expires if own_token else None  # nor one that outlives it
-    with node.db.bookkeeping():  # no token without its audit entry
+    # The account as it is under the lock a role change or a disable takes (and with the
+    # token's audit entry: no token without it).
+    with node.db.bookkeeping():
+        account = get_account(node.db, target)
+        if account is None or account.disabled:
+            raise Problem(404, f"no active account {target!r}")
+        try:
+            scopes = parse_scopes(spec.scopes, account.role)
+        except AccountError as exc:
+            raise Problem(400, str(exc)) from None
+        if own_token and not set(scopes.split()) <= auth.scopes:
+            raise Problem(403, "a token cannot create a token with scopes it does not have")
         token = create_token(node.db, target, spec.label, scopes, days, not_after)
         info = find_token(node.db, token, target)
         audit.record_in(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
