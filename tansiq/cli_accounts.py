@@ -99,21 +99,24 @@ def account_list(as_json: bool, **kwargs: Any) -> None:
         click.echo(f"{a.username:<24} {a.role:<8} {a.partner or '-':<8}{flag}".rstrip())
 
 
-def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any) -> None:
+def _account_change(kwargs: dict[str, Any], username: str, op: str, change: Any) -> bool:
     """Run *change(db, record)* on the node's accounts, where *record* audits it as *op* in the
-    change's own transaction, and turn errors into exits."""
+    change's own transaction, and turn errors into exits; whether it recorded a change."""
     from tansiq import audit
     from tansiq.accounts.store import AccountError
 
     node = _open_node(_settings(kwargs))
+    recorded = []
 
     def record() -> None:
         audit.record_in(node.db, "cli", "account_changed", username, {"op": op})
+        recorded.append(op)
 
     try:
         change(node.db, record)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    return bool(recorded)
 
 
 @account.command("disable")
@@ -124,10 +127,12 @@ def account_disable(username: str, **kwargs: Any) -> None:
     The node's last enabled admin account is not disabled: enable or add another first."""
     from tansiq.accounts.store import set_disabled
 
-    _account_change(
+    if _account_change(
         kwargs, username, "disabled", lambda db, rec: set_disabled(db, username, True, rec)
-    )
-    click.echo(f"disabled account {username!r}; its web sessions are ended")
+    ):
+        click.echo(f"disabled account {username!r}; its web sessions are ended")
+    else:
+        click.echo(f"account {username!r} is disabled already; nothing changed")
 
 
 @account.command("enable")
@@ -137,10 +142,12 @@ def account_enable(username: str, **kwargs: Any) -> None:
     """Enable a disabled account again (its unexpired, unrevoked tokens work again)."""
     from tansiq.accounts.store import set_disabled
 
-    _account_change(
+    if _account_change(
         kwargs, username, "enabled", lambda db, rec: set_disabled(db, username, False, rec)
-    )
-    click.echo(f"enabled account {username!r}")
+    ):
+        click.echo(f"enabled account {username!r}")
+    else:
+        click.echo(f"account {username!r} is not disabled; nothing changed")
 
 
 @account.command("password")

@@ -286,3 +286,19 @@ def test_sync_accounts_and_other_agencies_keep_their_constraints(
         assert code == 1 and "belongs to this node's agency (EG)" in err, err
     roles = {a.username: a.role for a in store.list_accounts(node.db)}
     assert roles == {"admin": "admin", "dz-liaison": "reader", "sync-dz": "sync"}
+
+
+# -- what an admin is told -----------------------------------------------------------------
+def test_disabling_a_disabled_account_changes_and_records_nothing(
+    settings: Settings, node: Node
+) -> None:
+    run = cli(settings)
+    create_account(node.db, "bob", PASSWORD, "reader", "EG")
+    assert run("account", "disable", "bob")[0] == 0
+    code, out, err = run("account", "disable", "bob")
+    assert code == 0, err
+    assert out.strip() == "account 'bob' is disabled already; nothing changed"
+    assert run("account", "enable", "bob")[0] == 0
+    code, out, _ = run("account", "enable", "bob")
+    assert code == 0 and out.strip() == "account 'bob' is not disabled; nothing changed"
+    assert [d["op"] for d in _entries(node, "bob")] == ["disabled", "enabled"]

@@ -287,11 +287,14 @@ def keep_an_admin(db: Database, username: str) -> None:
 def set_disabled(db: Database, username: str, disabled: bool, record: Record = None) -> Account:
     """Disable *username* (or enable it again).  A disabled account's password, API tokens and
     web sessions are all refused from the next request on; disabling also ends its sessions.
-    The node's last enabled admin is not disabled (:class:`LastAdmin`)."""
+    The node's last enabled admin is not disabled (:class:`LastAdmin`).  An account disabled
+    (or enabled) already is left as it is, and *record* not called."""
     with db.bookkeeping():
         account = get_account(db, username)
         if account is None:
             raise AccountError(f"no account {username!r}")
+        if account.disabled == disabled:
+            return account
         if disabled:
             keep_an_admin(db, username)
         db.execute("UPDATE accounts SET disabled = ? WHERE username = ?", (int(disabled), username))
