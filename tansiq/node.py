@@ -103,7 +103,9 @@ def init_node(
     if not name.strip():
         raise NodeError("--name must not be empty")
     password = admin_password or new_password()
-    check_password_rules(password)  # before anything is written: a refusal leaves no node behind
+    check_password_rules(
+        password, "admin"
+    )  # before anything is written: a refusal leaves no node behind
     data_dir = settings.data_path
     undo = _Undo()
     try:

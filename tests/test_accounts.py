@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import make_settings
 
 from tansiq import audit
 from tansiq.accounts import store
 from tansiq.accounts.store import AccountError, create_account, get_account, set_disabled
-from tansiq.node import Node
+from tansiq.node import Node, init_node
 from tansiq.settings import Settings
 
 PASSWORD = "some-password-1"
@@ -302,3 +304,33 @@ def test_disabling_a_disabled_account_changes_and_records_nothing(
     code, out, _ = run("account", "enable", "bob")
     assert code == 0 and out.strip() == "account 'bob' is not disabled; nothing changed"
     assert [d["op"] for d in _entries(node, "bob")] == ["disabled", "enabled"]
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("short", "at least 10 characters (this one has 5)"),
+        (" " * 12, "not only spaces"),
+        ("pass-word-1\r", "no control characters"),  # (a file's CRLF, read by $(cat …))
+        ("tab\there-1234", "no control characters"),
+        ("Samira.Haddad", "not the account's name"),
+    ],
+)
+def test_passwords_a_login_form_could_not_take_or_anyone_could_guess_are_refused(
+    settings: Settings, node: Node, tmp_path: Any, password: str, says: str
+) -> None:
+    """A browser's password field drops line breaks and moves on at a tab: a password holding
+    one could never be typed at /login.  Each rule holds for every way a password is set."""
+    run = cli(settings)
+    code, _, err = run(
+        "account", "add", "samira.haddad", "--role", "reader", "--password", password
+    )
+    assert code == 1 and f"password: {says}" in err, err
+    assert get_account(node.db, "samira.haddad") is None
+    create_account(node.db, "samira.haddad", PASSWORD, "reader", "EG")
+    code, _, err = run("account", "password", "samira.haddad", "--password", password)
+    assert code == 1 and f"password: {says}" in err, err
+    assert store.verify_login(node.db, "samira.haddad", PASSWORD) is not None
+    if password != "Samira.Haddad":
+        with pytest.raises(AccountError, match=f"password: {re.escape(says)}"):
+            init_node(make_settings(tmp_path / "other"), "EG", "Egypt", password)

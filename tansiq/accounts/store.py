@@ -104,10 +104,24 @@ def new_password() -> str:
 MIN_PASSWORD_LENGTH = 10
 
 
-def check_password_rules(password: str) -> None:
-    """Raise :class:`AccountError` unless *password* may be an account's password."""
+def check_password_rules(password: str, username: str | None = None) -> None:
+    """Raise :class:`AccountError` unless *password* may be an account's password (of
+    *username*, when given).  Besides its length: not only spaces, not the account's name,
+    and no control characters, which a browser's password field cannot take (it drops line
+    breaks, and a tab moves on): such a password could never be typed at ``/login``."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            f"password: at least {MIN_PASSWORD_LENGTH} characters (this one has {len(password)})"
+        )
+    if not password.strip():
+        raise AccountError("password: not only spaces")
+    if any(unicodedata.category(c) == "Cc" for c in password):
+        raise AccountError(
+            "password: no control characters (a line break, a tab, a carriage return left by"
+            " a file read with $(cat …)): a login form cannot take them"
+        )
+    if username is not None and name_key(password) == name_key(username):
+        raise AccountError("password: not the account's name")
 
 
 def name_key(username: str) -> str:
@@ -167,7 +181,7 @@ def create_account(
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
     if not allow_reserved:
         check_reserved(username)
-    check_password_rules(password)
+    check_password_rules(password, username)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction if we can)
     # The check and the insert under the bookkeeping lock, or two could pass (in the caller's
     # transaction, if it has one open: a db.write() or a db.bookkeeping()).
@@ -308,7 +322,7 @@ def set_disabled(db: Database, username: str, disabled: bool, record: Record = N
 def set_password(db: Database, username: str, password: str, record: Record = None) -> None:
     """Give *username* a new password and end its web sessions (its API tokens stay valid:
     revoke them with ``tansiq token revoke``).  The old password is refused at once."""
-    check_password_rules(password)
+    check_password_rules(password, username)
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
     with db.bookkeeping():
         if get_account(db, username) is None:
