@@ -334,3 +334,20 @@ def test_passwords_a_login_form_could_not_take_or_anyone_could_guess_are_refused
     if password != "Samira.Haddad":
         with pytest.raises(AccountError, match=f"password: {re.escape(says)}"):
             init_node(make_settings(tmp_path / "other"), "EG", "Egypt", password)
+
+
+def test_a_sync_account_is_not_of_this_nodes_agency(settings: Settings, node: Node) -> None:
+    """A sync account reads as a partner's node: one of this node's own agency (`--partner`
+    left out, say) would read, with the 'sync' scope, every object the agency keeps to
+    itself.  (One of a partner not registered yet is fine: an invitation comes first.)"""
+    run = cli(settings)
+    code, _, err = run("account", "add", "peer", "--role", "sync", "--password", PASSWORD)
+    assert code == 1 and "a sync account is a partner node's" in err and "--partner" in err, err
+    for partner in ("EG", "eg"):
+        code, _, err = run("account", "add", "peer", "--role", "sync", "--partner", partner)
+        assert code == 1 and "not this node's agency's (EG)" in err, err
+    with pytest.raises(AccountError, match="a sync account is a partner node's"):
+        create_account(node.db, "peer", PASSWORD, "sync", "EG")
+    assert [a.username for a in store.list_accounts(node.db)] == ["admin"]
+    code, out, err = run("account", "add", "peer", "--role", "sync", "--partner", "zz")
+    assert code == 0 and "role sync, partner ZZ" in out, err

@@ -176,6 +176,12 @@ def create_account(
             f"an {role} account belongs to this node's agency ({own[0]}), not to {partner}:"
             " give another partner's staff a reader account, and its node a sync account"
         )
+    if role == "sync" and own is not None and partner == own[0]:
+        # It would read, as a partner's node, everything the agency keeps to itself.
+        raise AccountError(
+            f"a sync account is a partner node's, not this node's agency's ({own[0]}): give"
+            " --partner CODE, or let `tansiq partner invite CODE` make it"
+        )
     plain = username.replace("-", "").replace("_", "").replace(".", "")
     if not username or len(username) > 64 or not plain.isalnum():
         raise AccountError("username: 1–64 letters, digits, '-', '_' or '.'")
