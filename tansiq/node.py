@@ -198,6 +198,12 @@ def _init_in(
             migrate(db)
             if db.fetchone("SELECT value FROM meta WHERE key = 'partner'") is not None:
                 raise NodeError(f"the database {db.describe()} already belongs to a node")
+            if any(db.fetchone(f"SELECT 1 FROM {t} LIMIT 1") for t in ("objects", "accounts")):
+                raise NodeError(
+                    f"the database {db.describe()} holds objects or accounts but no node (left,"
+                    " say, by a failed init of an earlier tansiq): give init an empty database"
+                    " (or schema), or empty this one first"
+                )
             undo.new_files(key_path, data_dir / PUBLIC_KEY_FILE)
             key = Ed25519PrivateKey.generate()
             _write_private_key(key_path, key)

@@ -105,3 +105,37 @@ def test_a_failed_init_gives_the_config_file_back_its_mode(
     assert config.read_text(encoding="utf-8") == "page_size = 50\n"
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o640
     assert sorted(p.name for p in d.iterdir()) == ["tansiq.toml"]
+
+
+def test_init_on_a_database_left_half_made_says_so(tmp_path: Path, database_url: str) -> None:
+    """Objects but no node: what a failed init of an earlier tansiq left on PostgreSQL (or a
+    SQLite file named by URL).  Init says what is wrong, exit 1 (it was a traceback: the
+    identity of the earlier try, under another name, was refused), and changes nothing."""
+    from click.testing import CliRunner
+
+    from tansiq.cli import main
+    from tansiq.node import identity_object, open_database
+    from tansiq.sharing import local_stamp
+    from tansiq.store.ingest import ingest
+    from tansiq.store.migrations import migrate
+
+    url = database_url or f"sqlite:///{tmp_path / 'left.db'}"
+    earlier = make_settings(tmp_path / "earlier", url)
+    earlier.data_path.mkdir()
+    db = open_database(earlier)
+    try:
+        migrate(db)
+        identity = identity_object("EG", "Egypt (as first typed)")
+        ingest(db, [identity], prepare=local_stamp(db, "EG", identity["id"]))
+    finally:
+        db.close()
+    settings = make_settings(tmp_path / "eg", url)
+    before = _database_state(settings) if database_url else None
+    args = ["init", "--data-dir", str(settings.data_path), "--partner", "EG", "--name", "Egypt"]
+    r = CliRunner().invoke(main, [*args, "--database-url", url], env={})
+    assert r.exit_code == 1, r.output
+    assert "holds objects or accounts but no node" in r.stderr, r.stderr
+    assert "give init an empty database" in r.stderr
+    assert not settings.data_path.exists()
+    if database_url:
+        assert _database_state(settings) == before
