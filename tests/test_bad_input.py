@@ -243,6 +243,7 @@ def _accounts_and_tokens(d: Path) -> list[tuple[object, ...]]:
         ("account", "add", "bob", "--role", "reader"),
         ("account", "disable", "rita"),  # (not admin: the last admin is not disabled at all)
         ("account", "password", "admin", "--password", "another-password-1"),
+        ("account", "role", "rita", "editor"),
         ("partner", "invite", "DZ"),
     ],
 )
