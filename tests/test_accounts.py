@@ -244,6 +244,7 @@ def test_the_last_enabled_admin_keeps_admin(settings: Settings, node: Node) -> N
     for role in ("editor", "reader"):
         code, _, err = run("account", "role", "admin", role)
         assert code == 1 and "last enabled admin" in err, err
+        assert "`tansiq account role NAME admin`" in err  # says how to make another
     account = get_account(node.db, "admin")
     assert account is not None and account.role == "admin"
     assert len(audit.page(node.db, None, 1000)) == entries  # nothing recorded: nothing done

@@ -299,8 +299,9 @@ def keep_an_admin(db: Database, username: str) -> None:
     if admins == [username]:
         raise LastAdmin(
             f"{username!r} is the last enabled admin account of this node: nobody could"
-            " administer it then.  Create or enable another admin first"
-            " (`tansiq account add NAME --role admin`), then try again"
+            " administer it then.  Create, enable or promote another admin first"
+            " (`tansiq account add NAME --role admin`, `tansiq account enable NAME`,"
+            " `tansiq account role NAME admin`), then try again"
         )
 
 
