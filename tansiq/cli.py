@@ -114,7 +114,10 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     click.echo(f"Initialised node {r.code} in {r.data_dir} ({r.database})")
     click.echo(f"  identity:  {r.identity_id}")
     click.echo(f"  login:     user '{r.admin_username}', password '{r.admin_password}'")
-    click.echo(f"  API token: {r.admin_token}")
+    click.echo(
+        f"  API token: {r.admin_token}  ({settings.token_days} days;"
+        " `tansiq token create admin` makes another)"
+    )
     if r.config is not None:
         click.echo(f"  settings:  {', '.join(r.saved)} kept in {r.config}")
     click.echo(f"Start it with: tansiq serve --data-dir {r.data_dir}")

@@ -60,6 +60,7 @@ def test_init_gives_the_admin_token_the_token_days_lifetime(tmp_path: Path) -> N
         "init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt", "--token-days", "7"
     )
     assert code == 0, out + err
+    assert "(7 days; `tansiq token create admin` makes another)" in out  # the admin is told
     node = Node(load({"data_dir": str(d)}, env={}))
     try:
         row = node.db.fetchone("SELECT created, expires FROM tokens WHERE username = 'admin'")
