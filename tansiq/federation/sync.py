@@ -7,7 +7,9 @@ The accepted versions of a page and the advanced cursor are written in one trans
 at any point resumes from the last committed page: no loss, and re-sent versions are no-ops.
 Withdrawals (a later version that no longer releases an object to this node) and deletions (the
 peer deleted versions it had released to this node) arrive from the peer's
-``/api/sync/withdrawals`` feed and delete the local copies.
+``/api/sync/withdrawals`` feed and delete the local copies.  A version refused only for what
+this node holds until that feed is applied is kept aside with the cursor that passes it and
+offered again after the feed (:mod:`tansiq.federation.deferred`), in this pull or the next.
 
 A suspended partner (``tansiq partner suspend``) is not pulled from: :func:`sync_all` (and so
 the scheduler) skips it, :func:`sync_partner` refuses it.  Its cursors stay as they were, so
@@ -33,7 +35,7 @@ import httpx
 import orjson
 
 from tansiq import audit
-from tansiq.federation import credentials
+from tansiq.federation import credentials, deferred
 from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier
 from tansiq.node import Node
@@ -262,23 +264,21 @@ def sync_partner(
         pages = _prefetch(_pages(http, cursor, page_size))
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
-        later: list[Any] = []  # versions after a held revoked one: see _store_page
         for objects, last, raw in pages:
             report.pages += 1
             report.received += len(objects)
             checking = verifier.submit(raw, objects, _replay_check(node, objects))
             if pending is not None:
-                _finish_page(node, report, *pending, later=later)
+                _finish_page(node, report, *pending)
                 if progress is not None:
                     progress(report)
             pending = (objects, last, checking)
         if pending is not None:
-            _finish_page(node, report, *pending, later=later)
+            _finish_page(node, report, *pending)
             if progress is not None:
                 progress(report)
         _withdrawals(node, report, http)
-        if later:  # the deletions applied: what is still refused now is rejected
-            _store_page(node, report, later, None)
+        _store_deferred(node, report)
     return report
 
 
@@ -288,7 +288,6 @@ def _finish_page(
     objects: list[Any],
     last: str,
     checking: Callable[[], list[str | None]],
-    later: list[Any] | None = None,
 ) -> None:
     held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
     good = []
@@ -300,7 +299,7 @@ def _finish_page(
             good.append(obj)
         else:
             _reject(node, report, obj, reason)
-    _store_page(node, report, good, last, later)
+    _store_page(node, report, good, last, defer=True)
 
 
 def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
@@ -402,17 +401,20 @@ def _store_page(
     report: SyncReport,
     good: list[Any],
     last: str | None,
-    later: list[Any] | None = None,
+    *,
+    defer: bool = False,
+    done: list[deferred.Key] | None = None,
 ) -> None:
     """Store a page's accepted versions and advance the cursor to *last* (if not None) in the
     same transaction.
 
-    A version later than a revoked one held here goes to *later* (if given) rather than being
-    rejected: the originator refuses such a version (revocation is permanent), so it stored
-    it after deleting the revoked one, and the deletion comes in the withdrawal feed, read
-    after the pages.  :func:`sync_partner` stores *later* once the feed is applied, and only
-    what is refused then is rejected.  (A crash before that leaves them out, as a rejection
-    would: `tansiq sync --from-start` offers them again.)
+    With *defer*, a version later than a revoked one held here is kept aside
+    (:mod:`tansiq.federation.deferred`, in that same transaction) rather than rejected: the
+    originator refuses such a version (revocation is permanent), so it stored it after deleting
+    the revoked one, and the deletion comes in the withdrawal feed, read after the pages.
+    :func:`_store_deferred` offers them again once the feed is applied (*done*: the kept
+    versions this call stores or rejects, forgotten in its transaction), and only what is
+    refused then is rejected.
 
     A version this node holds with other content (same id and ``modified``) from the same
     originator is that originator's replacement (it deleted the version and stored it again:
@@ -421,17 +423,20 @@ def _store_page(
     is released to again (:func:`tansiq.store.deletions.forget`).  A crash between the two
     leaves the cursor before the page, so it is pulled again."""
     replaced: set[tuple[str, int]] = set()
+    aside: list[Any] = []
     while True:
 
         def commit(result: IngestResult) -> None:
             if last is not None:
                 _set_cursor(node, report.partner, SHARED_COLLECTION, last)
+            deferred.keep(node.db, report.partner, aside)
+            if done:
+                deferred.drop(node.db, report.partner, done)
+            detail = {**result.as_dict(), "added_last": last}
+            if aside:
+                detail["deferred"] = len(aside)
             audit.record_in(
-                node.db,
-                f"sync-{report.partner}",
-                "sync_received",
-                report.partner,
-                {**result.as_dict(), "added_last": last},
+                node.db, f"sync-{report.partner}", "sync_received", report.partner, detail
             )
 
         try:
@@ -445,8 +450,8 @@ def _store_page(
                 if e.reason == CONFLICT and key not in replaced:
                     renew.append(key)  # stored again
                     replaced.add(key)
-                elif later is not None and e.reason.endswith(AFTER_REVOKED):
-                    later.append(obj)  # after the deletion feed (see above)
+                elif defer and e.reason.endswith(AFTER_REVOKED):
+                    aside.append(obj)  # after the deletion feed (see above)
                     bad.add(e.index)
                 else:
                     bad.add(e.index)
@@ -457,6 +462,15 @@ def _store_page(
         report.stored += result.stored
         report.unchanged += result.unchanged
         return
+
+
+def _store_deferred(node: Node, report: SyncReport) -> None:
+    """Offer again the versions kept aside from the partner (by this pull, or by one that
+    ended before doing this), the withdrawal feed applied: stored now, or rejected."""
+    kept = deferred.kept(node.db, report.partner)
+    if kept:
+        done = [(o["id"], version_micros(o)) for o in kept]
+        _store_page(node, report, kept, None, done=done)
 
 
 def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) -> None:
@@ -508,6 +522,7 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
         with node.db.write():
             for oid, reason, version, _ in parsed:
                 deletions.remove(node.db, oid, report.partner, version)
+                deferred.remove(node.db, report.partner, oid, version)
                 detail: dict[str, Any] = {"partner": report.partner}
                 if version is not None:
                     detail["version"] = from_micros(version)

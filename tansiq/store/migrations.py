@@ -310,6 +310,20 @@ def _m014_session_last_used(d: Dialect) -> list[str]:
     ]
 
 
+def _m015_sync_deferred(d: Dialect) -> list[str]:
+    """Versions a pull keeps aside until the peer's withdrawal feed is applied
+    (:mod:`tansiq.federation.deferred`), written with the cursor that moves past them."""
+    return [
+        """CREATE TABLE sync_deferred (
+            partner TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            json TEXT NOT NULL,
+            PRIMARY KEY (partner, id, version)
+        )""",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -325,6 +339,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("012_bookkeeping_lock", _m012_bookkeeping_lock),
     ("013_partner_suspension", _m013_partner_suspension),
     ("014_session_last_used", _m014_session_last_used),
+    ("015_sync_deferred", _m015_sync_deferred),
 ]
 
 
