@@ -11,7 +11,8 @@ skips none).  It is not the node write lock: audit entries of logins and reads d
 ingest on PostgreSQL.  Use :func:`record` on its own, or :func:`record_in` inside a
 ``with db.write():`` or ``with db.bookkeeping():`` block the caller already holds (the entry then
 commits or rolls back with the caller's changes; in an object write, append it last, as the
-bookkeeping lock is held from then until the commit).
+bookkeeping lock is held from then until the commit), or :func:`record_many_in` for many
+entries at once.
 
 Actions are short strings chosen by the callers; the ones in use:
 
@@ -101,34 +102,54 @@ def record_in(
 ) -> int:
     """Append one entry inside the caller's open ``db.write()`` or ``db.bookkeeping()``
     transaction; return its ``seq``."""
-    if not action:
-        raise ValueError("audit action must not be empty")
+    return record_many_in(db, [(actor, action, target, detail)])
+
+
+Entry = tuple[str, str, str, "dict[str, Any] | None"]
+"""(actor, action, target, detail) of one entry to append"""
+
+
+def record_many_in(db: Database, entries: list[Entry]) -> int:
+    """Append *entries*, in order, inside the caller's open ``db.write()`` or
+    ``db.bookkeeping()`` transaction; return the last one's ``seq`` (0 if none).
+
+    One read of the chain's end and one statement for all rows, so a caller appending many
+    (a sync applying a page of deletions) holds the bookkeeping lock for as little as one."""
     if not _in_transaction(db):
         raise RuntimeError(
             "audit.record_in needs the caller's `with db.write():` or `with db.bookkeeping():`"
             " transaction"
         )
-    db.lock_bookkeeping()  # seq: one appender at a time, until its entry commits
-    body = {} if detail is None else detail
-    detail_text = rfc8785.dumps(body).decode()  # raises ValueError when not JSON-compatible
+    rows: list[tuple[str, str, str, dict[str, Any], str]] = []
+    for actor, action, target, detail in entries:
+        if not action:
+            raise ValueError("audit action must not be empty")
+        body = {} if detail is None else detail
+        # raises ValueError when not JSON-compatible
+        rows.append((actor, action, target, body, rfc8785.dumps(body).decode()))
+    if not rows:
+        return 0
+    db.lock_bookkeeping()  # seq: one appender at a time, until its entries commit
     row = db.fetchone("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
     last_seq, prev_hash = (int(row[0]), str(row[1])) if row else (0, GENESIS)
     # Continue from the recorded head when the table's tail is gone: the gap stays visible.
     head = _parse_head(db.fetchone("SELECT value FROM meta WHERE key = ?", (HEAD_KEY,)))
     if head is not None and head[0] > last_seq:
         last_seq, prev_hash = head
-    seq, at = last_seq + 1, now_micros()
-    digest = entry_hash(prev_hash, seq, at, actor, action, target, body)
-    db.execute(
-        f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, at, actor, action, target, detail_text, prev_hash, digest),
-    )
+    at = now_micros()
+    out = []
+    for who, what, target, body, detail_text in rows:
+        seq = last_seq + 1
+        digest = entry_hash(prev_hash, seq, at, who, what, target, body)
+        out.append((seq, at, who, what, target, detail_text, prev_hash, digest))
+        last_seq, prev_hash = seq, digest
+    db.executemany(f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", out)
     db.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (HEAD_KEY, f"{seq}:{digest}"),
+        (HEAD_KEY, f"{last_seq}:{prev_hash}"),
     )
-    return seq
+    return last_seq
 
 
 def page(db: Database, after_seq: int | None, limit: int) -> list[dict[str, Any]]:

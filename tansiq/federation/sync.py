@@ -477,20 +477,22 @@ def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) ->
     """Delete the held copies of the sender's *versions* (id, version µs) it stored anew."""
     if not versions:
         return
+    entries: list[audit.Entry] = []
     with node.db.write():
         for oid, version in versions:
             if deletions.remove(node.db, oid, report.partner, version):
                 detail = {"partner": report.partner, "version": from_micros(version)}
-                audit.record_in(
-                    node.db,
-                    f"sync-{report.partner}",
-                    "object_deleted",
-                    oid,
-                    {**detail, "reason": "stored again by its originator, changed"},
+                why = "stored again by its originator, changed"
+                entries.append(
+                    (f"sync-{report.partner}", "object_deleted", oid, {**detail, "reason": why})
                 )
+        audit.record_many_in(node.db, entries)  # last: see _withdrawals
 
 
-def _feed_item(item: Any) -> tuple[str, str, int | None, int]:
+FeedItem = tuple[str, str, int | None, int]  # id, reason, version µs or None, after
+
+
+def _feed_item(item: Any) -> FeedItem:
     """(id, reason, version or None, after) of one withdrawal-feed item; SyncError if
     malformed."""
     try:
@@ -504,6 +506,11 @@ def _feed_item(item: Any) -> tuple[str, str, int | None, int]:
 
 
 def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
+    """Apply the peer's withdrawal feed from its cursor, which moves in the same transactions.
+
+    Each page's transaction deletes first and appends its audit entries last, in one statement: the
+    audit log's lock (which logins and every token request take) is held only from there to the
+    commit, not over the deletions (:mod:`tansiq.store.database`)."""
     after = _cursor(node, report.partner, WITHDRAWALS) or "0"
     while True:
         r = _get(http, "/api/sync/withdrawals", {"after": after, "limit": 1000})
@@ -519,23 +526,31 @@ def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
         parsed = [_feed_item(item) for item in items]
         if parsed[-1][3] <= int(after):
             raise SyncError(f"{http.base_url}'s withdrawal feed does not advance past {after}")
-        with node.db.write():
-            for oid, reason, version, _ in parsed:
-                deletions.remove(node.db, oid, report.partner, version)
-                deferred.remove(node.db, report.partner, oid, version)
-                detail: dict[str, Any] = {"partner": report.partner}
-                if version is not None:
-                    detail["version"] = from_micros(version)
-                action = "object_deleted" if reason == "deleted" else "object_withdrawn"
-                audit.record_in(node.db, f"sync-{report.partner}", action, oid, detail)
-                if reason == "deleted":
-                    report.deleted += 1
-                else:
-                    report.withdrawn += 1
-            after = str(parsed[-1][3])
-            _set_cursor(node, report.partner, WITHDRAWALS, after)
+        after = _apply_feed(node, report, parsed)
         if not body.get("more"):
             return
+
+
+def _apply_feed(node: Node, report: SyncReport, items: list[FeedItem]) -> str:
+    """Apply *items* and move the feed cursor past them, in one transaction; the new cursor."""
+    actor = f"sync-{report.partner}"
+    entries: list[audit.Entry] = []
+    with node.db.write():
+        for oid, reason, version, _ in items:
+            deletions.remove(node.db, oid, report.partner, version)
+            deferred.remove(node.db, report.partner, oid, version)
+            detail: dict[str, Any] = {"partner": report.partner}
+            if version is not None:
+                detail["version"] = from_micros(version)
+            action = "object_deleted" if reason == "deleted" else "object_withdrawn"
+            entries.append((actor, action, oid, detail))
+        after = str(items[-1][3])
+        _set_cursor(node, report.partner, WITHDRAWALS, after)
+        audit.record_many_in(node.db, entries)  # last: see above
+    deleted = sum(1 for item in items if item[1] == "deleted")
+    report.deleted += deleted
+    report.withdrawn += len(items) - deleted
+    return after
 
 
 def sync_all(

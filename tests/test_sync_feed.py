@@ -1,0 +1,90 @@
+"""Applying a peer's withdrawal feed: a long catch-up does not hold up the node's bookkeeping
+(logins, token use: the audit log's lock)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import PG_SKIP_REASON, PG_URL
+from fastapi.testclient import TestClient
+from sync_peers import OriginPeer
+
+from tansiq.federation import sync
+from tansiq.federation.enrol import accept
+from tansiq.node import Node
+from tansiq.store import deletions
+
+COUNT = 300
+
+
+@pytest.fixture
+def peer(node: Node) -> Iterator[OriginPeer]:
+    p = OriginPeer()
+    try:
+        accept(node, p.invitation())
+        yield p
+    finally:
+        p.stop()
+
+
+def held(node: Node) -> int:
+    return int(node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'")[0])
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON))],
+    indirect=True,
+)
+def test_a_long_withdrawal_page_does_not_hold_up_token_use(
+    node: Node, peer: OriginPeer, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: object writes and bookkeeping take different locks, so a request's
+    ``token_used`` entry does not wait for an ingest.  Applying a withdrawal page appended each
+    item's audit entry as it went, so the audit log's lock was held from the first item to the
+    page's commit, and every token request of the node waited for the whole page.  (On SQLite
+    every write transaction is exclusive: bookkeeping waits for any, at most the busy timeout.)"""
+    versions = [peer.signed(20_000 + i, "2016-01-01T00:00:00.000Z") for i in range(COUNT)]
+    peer.store(*versions)
+    sync.sync_partner(node, "LY")
+    assert held(node) == COUNT
+    for v in versions:
+        peer.delete(v)
+    real = deletions.remove
+    started = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> int:  # 300 x 10 ms: a 3 s page
+        started.set()
+        time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deletions, "remove", slow)
+    puller = Node(node.settings)  # as the scheduler's pull: connections of its own
+    errors: list[BaseException] = []
+
+    def pull() -> None:
+        try:
+            sync.sync_partner(puller, "LY")
+        except BaseException as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=pull)
+    thread.start()
+    try:
+        assert started.wait(30)
+        time.sleep(0.3)  # well into the page
+        began = time.monotonic()
+        r = client.get("/api/session")
+        waited = time.monotonic() - began
+        assert r.status_code == 200, r.text
+        assert waited < 1.0, f"a token request waited {waited:.1f} s for the withdrawal page"
+        assert thread.is_alive(), "the page ended before the request: the test proves nothing"
+    finally:
+        thread.join(60)
+        puller.close()
+    assert not errors, errors
+    assert held(node) == 0
