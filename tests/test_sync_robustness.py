@@ -400,10 +400,10 @@ def test_peer_answering_without_end_cannot_hold_the_pull(
     """The pull runs in the server (the scheduler) under the pull lock: a peer trickling its
     answer would hold every other partner's pull for good, one sending without end would exhaust
     the server's memory.  Both limits are lowered here to keep the test short."""
-    from tansiq.federation import sync as sync_mod
+    from tansiq.federation import peer as peer_mod
 
-    monkeypatch.setattr(sync_mod, "RESPONSE_SECONDS", 1.0, raising=False)
-    monkeypatch.setattr(sync_mod, "MAX_RESPONSE_BYTES", 2**20, raising=False)
+    monkeypatch.setattr(peer_mod, "RESPONSE_SECONDS", 1.0)
+    monkeypatch.setattr(peer_mod, "MAX_RESPONSE_BYTES", 2**20)
     # trickle: 200 x 20 ms = 4 s, each wait far below the read timeout; flood: 12.5 MiB
     peer = EndlessPeer(0.02, b" ") if kind == "trickle" else EndlessPeer(0, b" " * 65536)
     try:

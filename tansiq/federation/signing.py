@@ -182,7 +182,7 @@ def receive_hook(
     does not hold yet); and a version older than the latest we
     hold (``held_versions(id)``: its version in µs, or None).  An equal version passes: the store
     makes an identical re-send a no-op; a different one is the sender's, stored again (sync
-    replaces the held copy, see :func:`tansiq.federation.sync._store_page`).
+    replaces the held copy, see :func:`tansiq.federation.received.store_page`).
 
     Raise :class:`SignatureError` at once when the sender has no usable public key.
     """

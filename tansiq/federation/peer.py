@@ -1,0 +1,203 @@
+"""What pull sync asks of a peer's node over HTTP, and what it accepts as an answer.
+
+The client carries the token this node reads the peer with (:mod:`tansiq.federation.credentials`)
+and never over plain HTTP to another host unless allowed; every answer is read whole within
+:data:`MAX_RESPONSE_BYTES` and :data:`RESPONSE_SECONDS`, and anything but a well-formed 200 is a
+:class:`SyncError` that says what the peer answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from tansiq.federation import credentials
+from tansiq.node import Node
+from tansiq.sharing import Partner
+from tansiq.stix.timestamps import to_micros
+
+TAXII = "application/taxii+json;version=2.1"
+SHARED_COLLECTION = "shared"
+FEED = "/api/sync/withdrawals"
+
+
+class SyncError(RuntimeError):
+    """A pull from a peer failed; the message says what to check."""
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def peer_token(node: Node, code: str) -> str | None:
+    try:
+        return credentials.load(node, code)
+    except credentials.CredentialError as exc:
+        raise SyncError(str(exc)) from None
+
+
+def client_for(node: Node, partner: Partner) -> httpx.Client:
+    token = peer_token(node, partner.code)
+    if not partner.base_url or token is None or not partner.public_key:
+        raise SyncError(
+            f"partner {partner.code} is not enrolled for sync (URL, key and token needed): "
+            f"run `tansiq partner add --enrolment` with {partner.code}'s invitation"
+        )
+    url = partner.base_url
+    scheme = urlsplit(url).scheme.lower()  # "HTTP://" is plain HTTP too
+    if scheme not in ("http", "https"):
+        raise SyncError(f"{partner.code}'s URL {url} is not an http(s) URL")
+    if scheme == "http" and not _loopback(url) and not node.settings.allow_plain_http:
+        raise SyncError(
+            f"{partner.code}'s URL {url} is plain HTTP: the sync token would travel in clear. "
+            "Use https, or set allow_plain_http if the network is protected otherwise."
+        )
+    return httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
+        timeout=httpx.Timeout(60.0, connect=10.0),
+    )
+
+
+MAX_RESPONSE_BYTES = 512 * 2**20
+"""Largest answer read from a peer: the scheduler pulls inside ``tansiq serve``, so a peer
+sending without end must not exhaust the server's memory."""
+RESPONSE_SECONDS = 600.0
+"""Longest a peer may take over one answer: the read timeout bounds each wait for bytes only,
+and a peer trickling them would hold the pull lock, and every other partner's pull, for good."""
+
+
+@dataclass
+class Answer:
+    """A peer's 200 answer, read whole."""
+
+    content: bytes
+    headers: httpx.Headers
+
+
+def get(client: httpx.Client, path: str, params: dict[str, Any]) -> Answer:
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    where = f"{client.base_url}{path}"
+    try:
+        with client.stream("GET", path, params=params) as r:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise SyncError(f"{where} answered more than {MAX_RESPONSE_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise SyncError(f"{where} took more than {RESPONSE_SECONDS:g} s to answer")
+                chunks.append(chunk)
+            status = r.status_code
+            headers = r.headers
+    except httpx.HTTPError as exc:
+        raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
+    content = b"".join(chunks)
+    if status != 200:
+        raise SyncError(f"{where} answered {status}: {_error_text(content)}")
+    return Answer(content, headers)
+
+
+def _error_text(content: bytes) -> str:
+    """What a peer's error answer says: a TAXII error's description, a problem's detail,
+    else the start of the body."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("description", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])[:300]
+    return content[:300].decode("utf-8", "replace")
+
+
+Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
+
+
+def pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[Page]:
+    """The peer's ``shared`` collection, every version, page by page after *cursor*."""
+    path = f"/taxii2/api/collections/{SHARED_COLLECTION}/objects/"
+    while True:
+        params: dict[str, Any] = {"limit": limit, "match[version]": "all"}
+        if cursor:
+            params["added_after"] = cursor
+        r = get(client, path, params)
+        try:
+            body = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            raise SyncError(f"{client.base_url}{path} answered with invalid JSON") from None
+        if not isinstance(body, dict):
+            raise SyncError(f"{client.base_url}{path} answered with no TAXII envelope")
+        objects = body.get("objects") or []
+        last = r.headers.get("X-TAXII-Date-Added-Last")
+        if not objects or not last:
+            return
+        if cursor and _micros(last, client) <= _micros(cursor, client):
+            raise SyncError(
+                f"{client.base_url}{path} answered a page that does not advance past {cursor}"
+            )
+        yield objects, last, r.content
+        cursor = last
+        if not body.get("more"):
+            return
+
+
+def _micros(stamp: str, client: httpx.Client) -> int:
+    try:
+        return to_micros(stamp)
+    except ValueError:
+        bad = f"{client.base_url} sent a bad X-TAXII-Date-Added-Last: {stamp!r}"
+        raise SyncError(bad) from None
+
+
+FeedItem = tuple[str, str, int | None, int]  # id, reason, version µs or None, after
+
+
+def _feed_item(item: Any) -> FeedItem:
+    """(id, reason, version or None, after) of one withdrawal-feed item; SyncError if
+    malformed."""
+    try:
+        oid, version = item["id"], item.get("version")
+        after = int(item["after"])
+        if not isinstance(oid, str) or not (version is None or type(version) is int):
+            raise TypeError
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SyncError(f"the peer sent a malformed withdrawal item: {item!r:.200}") from None
+    return oid, str(item.get("reason", "withdrawn")), version, after
+
+
+def feed_pages(client: httpx.Client, after: int) -> Iterator[list[FeedItem]]:
+    """The peer's withdrawal feed for this node, page by page after *after*."""
+    while True:
+        r = get(client, FEED, {"after": after, "limit": 1000})
+        try:
+            body = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            raise SyncError(f"{client.base_url}'s withdrawal feed is not JSON") from None
+        items = body.get("withdrawals") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise SyncError(f"{client.base_url}'s withdrawal feed has no 'withdrawals' list")
+        if not items:
+            return
+        parsed = [_feed_item(item) for item in items]
+        if parsed[-1][3] <= after:
+            raise SyncError(f"{client.base_url}'s withdrawal feed does not advance past {after}")
+        yield parsed
+        after = parsed[-1][3]
+        if not body.get("more"):
+            return

@@ -1,0 +1,251 @@
+"""What a pull writes: the versions of each page and its cursor, the versions kept aside until
+the withdrawal feed, the feed's deletions; each with its audit entries, in one transaction.
+
+:func:`tansiq.federation.sync.sync_partner` drives it; this module never talks to the peer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tansiq import audit
+from tansiq.federation import deferred
+from tansiq.federation.peer import SHARED_COLLECTION, FeedItem
+from tansiq.node import Node
+from tansiq.stix.timestamps import from_micros, now_micros, version_micros
+from tansiq.store import deletions
+from tansiq.store.ingest import AFTER_REVOKED, CONFLICT, IngestError, IngestResult, ingest
+
+log = logging.getLogger("tansiq.sync")
+WITHDRAWALS = "withdrawals"  # the feed's cursor (SHARED_COLLECTION: the pages')
+
+
+@dataclass
+class SyncReport:
+    partner: str
+    received: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    withdrawn: int = 0
+    deleted: int = 0
+    pages: int = 0
+    rejections: list[str] = field(default_factory=list)
+    error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
+    skipped: str = ""  # why it was not pulled at all (:func:`sync_all`: suspended); "" when it ran
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"{self.partner}: skipped: {self.skipped}"
+        return (
+            f"{self.partner}: {self.received} received, {self.stored} stored, "
+            f"{self.unchanged} unchanged, {self.rejected} rejected, {self.withdrawn} withdrawn, "
+            f"{self.deleted} deleted"
+        )
+
+
+def cursor(node: Node, partner: str, collection: str) -> str | None:
+    row = node.db.fetchone(
+        "SELECT added_after FROM sync_cursors WHERE partner = ? AND collection = ?",
+        (partner, collection),
+    )
+    return None if row is None else str(row[0])
+
+
+def set_cursor(node: Node, partner: str, collection: str, value: str) -> None:
+    node.db.execute(
+        "INSERT INTO sync_cursors (partner, collection, added_after, updated) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (partner, collection) DO UPDATE"
+        " SET added_after = excluded.added_after, updated = excluded.updated",
+        (partner, collection, value, now_micros()),
+    )
+
+
+def finish_page(
+    node: Node,
+    report: SyncReport,
+    objects: list[Any],
+    last: str,
+    checking: Callable[[], list[str | None]],
+) -> None:
+    held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
+    good = []
+    for obj, reason in zip(objects, checking(), strict=True):
+        version = (obj["id"], version_micros(obj)) if reason is None else None
+        if version is not None and held.get(version[0], -1) > version[1] and version not in kept:
+            reason = "modified: older than the version already held (replay)"
+        if reason is None:
+            good.append(obj)
+        else:
+            reject(node, report, obj, reason)
+    store_page(node, report, good, last, defer=True)
+
+
+def _held(node: Node, objects: list[Any]) -> dict[str, int]:
+    """The latest version this node holds of each object of a page."""
+    ids = list({o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)})
+    rows = node.db.fetch_in("SELECT id, version FROM latest_objects WHERE id IN", ids)
+    return {oid: int(version) for oid, version in rows}
+
+
+def _held_and_kept(node: Node, objects: list[Any]) -> tuple[dict[str, int], set[tuple[str, int]]]:
+    """The latest version held of each object of a page (:func:`_held`), and which of the
+    page's versions older than that this node holds already, as (id, version µs).
+
+    Those are no replays (a pull ``--from-start`` brings them all again): ingest counts each
+    unchanged, or replaces it if its originator changed it."""
+    held = _held(node, objects)
+    older = set()
+    for obj in objects:
+        try:
+            if held.get(obj["id"], -1) > version_micros(obj):
+                older.add(obj["id"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not a valid version: the checks reject it
+    if not older:
+        return held, set()
+    rows = node.db.fetch_in("SELECT id, version FROM objects WHERE id IN", sorted(older))
+    return held, {(str(oid), int(version)) for oid, version in rows}
+
+
+def replay_check(node: Node, objects: list[Any]) -> dict[str, int]:
+    """What the page's checks take as held (they reject older versions as replays): the
+    latest versions held, less the ids of which the page brings versions held already
+    (:func:`finish_page` decides on those, knowing which)."""
+    held, kept = _held_and_kept(node, objects)
+    if kept:
+        mentioned = {oid for oid, _ in kept}
+        held = {oid: v for oid, v in held.items() if oid not in mentioned}
+    return held
+
+
+def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
+    oid = obj.get("id") if isinstance(obj, dict) else None
+    report.rejected += 1
+    report.rejections.append(f"{oid}: {reason}")
+    audit.record(
+        node.db,
+        f"sync-{report.partner}",
+        "sync_rejected",
+        str(oid or ""),
+        {"partner": report.partner, "reason": reason},
+    )
+    log.warning("rejected %s from %s: %s", oid, report.partner, reason)
+
+
+def store_page(
+    node: Node,
+    report: SyncReport,
+    good: list[Any],
+    last: str | None,
+    *,
+    defer: bool = False,
+    done: list[deferred.Key] | None = None,
+) -> None:
+    """Store a page's accepted versions and advance the cursor to *last* (if not None) in the
+    same transaction.
+
+    With *defer*, a version later than a revoked one held here is kept aside
+    (:mod:`tansiq.federation.deferred`, in that same transaction) rather than rejected: the
+    originator refuses such a version (revocation is permanent), so it stored it after deleting
+    the revoked one, and the deletion comes in the withdrawal feed, read after the pages.
+    :func:`store_deferred` offers them again once the feed is applied (*done*: the kept
+    versions this call stores or rejects, forgotten in its transaction), and only what is
+    refused then is rejected.
+
+    A version this node holds with other content (same id and ``modified``) from the same
+    originator is that originator's replacement (it deleted the version and stored it again:
+    its own store never holds two): the held copy goes first, then the page is stored.  The
+    originator's tombstone is no help there, since it no longer names the partners the version
+    is released to again (:func:`tansiq.store.deletions.forget`).  A crash between the two
+    leaves the cursor before the page, so it is pulled again."""
+    replaced: set[tuple[str, int]] = set()
+    aside: list[Any] = []
+    while True:
+
+        def commit(result: IngestResult) -> None:
+            if last is not None:
+                set_cursor(node, report.partner, SHARED_COLLECTION, last)
+            deferred.keep(node.db, report.partner, aside)
+            if done:
+                deferred.drop(node.db, report.partner, done)
+            detail = {**result.as_dict(), "added_last": last}
+            if aside:
+                detail["deferred"] = len(aside)
+            audit.record_in(
+                node.db, f"sync-{report.partner}", "sync_received", report.partner, detail
+            )
+
+        try:
+            result = ingest(node.db, good, before_commit=commit, validated=True)
+        except IngestError as exc:  # e.g. a foreign version: reject those
+            bad = set()
+            renew = []
+            for e in exc.errors:
+                obj = good[e.index]
+                key = (obj["id"], version_micros(obj))
+                if e.reason == CONFLICT and key not in replaced:
+                    renew.append(key)  # stored again
+                    replaced.add(key)
+                elif defer and e.reason.endswith(AFTER_REVOKED):
+                    aside.append(obj)  # after the deletion feed (see above)
+                    bad.add(e.index)
+                else:
+                    bad.add(e.index)
+                    reject(node, report, obj, f"{e.property}: {e.reason}")
+            _replace(node, report, renew)
+            good = [o for i, o in enumerate(good) if i not in bad]
+            continue
+        report.stored += result.stored
+        report.unchanged += result.unchanged
+        return
+
+
+def store_deferred(node: Node, report: SyncReport) -> None:
+    """Offer again the versions kept aside from the partner (by this pull, or by one that
+    ended before doing this), the withdrawal feed applied: stored now, or rejected."""
+    kept = deferred.kept(node.db, report.partner)
+    if kept:
+        done = [(o["id"], version_micros(o)) for o in kept]
+        store_page(node, report, kept, None, done=done)
+
+
+def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) -> None:
+    """Delete the held copies of the sender's *versions* (id, version µs) it stored anew."""
+    if not versions:
+        return
+    entries: list[audit.Entry] = []
+    with node.db.write():
+        for oid, version in versions:
+            if deletions.remove(node.db, oid, report.partner, version):
+                detail = {"partner": report.partner, "version": from_micros(version)}
+                why = "stored again by its originator, changed"
+                entries.append(
+                    (f"sync-{report.partner}", "object_deleted", oid, {**detail, "reason": why})
+                )
+        audit.record_many_in(node.db, entries)  # last: see apply_feed
+
+
+def apply_feed(node: Node, report: SyncReport, items: list[FeedItem]) -> str:
+    """Apply *items* and move the feed cursor past them, in one transaction; the new cursor."""
+    actor = f"sync-{report.partner}"
+    entries: list[audit.Entry] = []
+    with node.db.write():
+        for oid, reason, version, _ in items:
+            deletions.remove(node.db, oid, report.partner, version)
+            deferred.remove(node.db, report.partner, oid, version)
+            detail: dict[str, Any] = {"partner": report.partner}
+            if version is not None:
+                detail["version"] = from_micros(version)
+            action = "object_deleted" if reason == "deleted" else "object_withdrawn"
+            entries.append((actor, action, oid, detail))
+        after = str(items[-1][3])
+        set_cursor(node, report.partner, WITHDRAWALS, after)
+        audit.record_many_in(node.db, entries)  # last: see above
+    deleted = sum(1 for item in items if item[1] == "deleted")
+    report.deleted += deleted
+    report.withdrawn += len(items) - deleted
+    return after
