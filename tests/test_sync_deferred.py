@@ -89,3 +89,51 @@ def test_a_deferred_version_the_feed_deletes_is_not_stored(
     again = sync.sync_partner(node, "LY")
     assert versions(node, OID) == [(to_micros(V1), 0, 1)], str(again)
     assert again.rejected == 0, again.rejections
+
+
+@pytest.mark.parametrize("revoked", [True, False])
+def test_an_earlier_version_stored_after_deleting_the_latest_reaches_the_partner(
+    node: Node, peer: OriginPeer, revoked: bool
+) -> None:
+    """The originator deleted its latest version and stored an earlier one (revoked, or a
+    correction).  The page brings the earlier version before the feed deletes the later copy
+    held here: it was rejected as a replay, then the feed deleted the later copy, and this node
+    held only the first version (a revocation lost) while the originator held two."""
+    v1, v3 = peer.signed(13, V1), peer.signed(13, V3)
+    peer.store(v1, v3)
+    sync.sync_partner(node, "LY")
+    peer.delete(v3)
+    peer.store(peer.signed(13, V2, revoked=revoked))
+    report = sync.sync_partner(node, "LY")
+    assert versions(node, OID) == [(to_micros(V1), 0, 0), (to_micros(V2), int(revoked), 1)], (
+        report.rejections
+    )
+    assert (report.deleted, report.rejected) == (1, 0)
+
+
+def test_a_version_after_a_revoked_one_is_refused_whatever_the_page_size(
+    node: Node, peer: OriginPeer
+) -> None:
+    """A store from before the revocation rule may hold a version later than a revoked one
+    (here stored before it).  Whether this node ended up holding the object as revoked or not
+    depended on the page boundaries: one page made the revoked version refuse the later one,
+    separate pages kept the later one and refused the revoked one as a replay.  Two partners
+    pulling with different limits disagreed; now the revocation wins either way."""
+    v1, v2, v3 = peer.signed(13, V1), peer.signed(13, V2, revoked=True), peer.signed(13, V3)
+    peer.store(v1, v3, v2)
+    outcome, said = {}, {}
+    for limit in (1000, 1):
+        with node.db.write():
+            node.db.execute("DELETE FROM objects WHERE origin = 'LY'")
+            node.db.execute("DELETE FROM sync_cursors WHERE partner = 'LY'")
+        report = sync.sync_partner(node, "LY", page_size=limit)
+        outcome[limit] = versions(node, OID)
+        said[limit] = (report.rejected, report.deleted)
+    # one page: the later version refused; one per page: stored, then deleted (audited)
+    assert said == {1000: (1, 0), 1: (0, 1)}, said
+    assert outcome[1] == outcome[1000] == [(to_micros(V1), 0, 0), (to_micros(V2), 1, 1)]
+    again = sync.sync_partner(node, "LY", from_start=True)
+    assert versions(node, OID) == outcome[1]
+    assert (again.stored, again.rejected) == (0, 1), again.rejections
+    deleted = node.db.fetchall("SELECT detail FROM audit WHERE action = 'object_deleted'")
+    assert len(deleted) == 1 and "revoked" in deleted[0][0]

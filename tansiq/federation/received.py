@@ -17,7 +17,14 @@ from tansiq.federation.peer import SHARED_COLLECTION, FeedItem
 from tansiq.node import Node
 from tansiq.stix.timestamps import from_micros, now_micros, version_micros
 from tansiq.store import deletions
-from tansiq.store.ingest import AFTER_REVOKED, CONFLICT, IngestError, IngestResult, ingest
+from tansiq.store.ingest import (
+    AFTER_REVOKED,
+    CONFLICT,
+    REVOKED_NOT_LAST,
+    IngestError,
+    IngestResult,
+    ingest,
+)
 
 log = logging.getLogger("tansiq.sync")
 WITHDRAWALS = "withdrawals"  # the feed's cursor (SHARED_COLLECTION: the pages')
@@ -71,17 +78,29 @@ def finish_page(
     last: str,
     checking: Callable[[], list[str | None]],
 ) -> None:
+    """Store the versions of a page that passed *checking* (:mod:`tansiq.federation.verify`)
+    and advance the cursor to *last*.
+
+    A version older than the latest held here (and not held itself) is a replay, or the
+    originator's: it deleted the later versions (the feed, read after the pages, deletes them
+    here) and stored an earlier one, revoked perhaps.  It is kept aside
+    (:func:`store_page`) and judged once the feed is applied (:func:`store_deferred`)."""
     held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
-    good = []
+    good, aside = [], []
     for obj, reason in zip(objects, checking(), strict=True):
-        version = (obj["id"], version_micros(obj)) if reason is None else None
-        if version is not None and held.get(version[0], -1) > version[1] and version not in kept:
-            reason = "modified: older than the version already held (replay)"
-        if reason is None:
-            good.append(obj)
-        else:
+        if reason is not None:
             reject(node, report, obj, reason)
-    store_page(node, report, good, last, defer=True)
+        elif _older(obj, held, kept):
+            aside.append(obj)
+        else:
+            good.append(obj)
+    store_page(node, report, good, last, aside=aside)
+
+
+def _older(obj: dict[str, Any], held: dict[str, int], kept: set[tuple[str, int]]) -> bool:
+    """Is *obj* older than the latest version held of its id, and not held itself?"""
+    key = (obj["id"], version_micros(obj))
+    return held.get(key[0], -1) > key[1] and key not in kept
 
 
 def _held(node: Node, objects: list[Any]) -> dict[str, int]:
@@ -111,17 +130,6 @@ def _held_and_kept(node: Node, objects: list[Any]) -> tuple[dict[str, int], set[
     return held, {(str(oid), int(version)) for oid, version in rows}
 
 
-def replay_check(node: Node, objects: list[Any]) -> dict[str, int]:
-    """What the page's checks take as held (they reject older versions as replays): the
-    latest versions held, less the ids of which the page brings versions held already
-    (:func:`finish_page` decides on those, knowing which)."""
-    held, kept = _held_and_kept(node, objects)
-    if kept:
-        mentioned = {oid for oid, _ in kept}
-        held = {oid: v for oid, v in held.items() if oid not in mentioned}
-    return held
-
-
 def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     oid = obj.get("id") if isinstance(obj, dict) else None
     report.rejected += 1
@@ -142,28 +150,32 @@ def store_page(
     good: list[Any],
     last: str | None,
     *,
-    defer: bool = False,
+    aside: list[Any] | None = None,
     done: list[deferred.Key] | None = None,
 ) -> None:
     """Store a page's accepted versions and advance the cursor to *last* (if not None) in the
     same transaction.
 
-    With *defer*, a version later than a revoked one held here is kept aside
-    (:mod:`tansiq.federation.deferred`, in that same transaction) rather than rejected: the
-    originator refuses such a version (revocation is permanent), so it stored it after deleting
-    the revoked one, and the deletion comes in the withdrawal feed, read after the pages.
-    :func:`store_deferred` offers them again once the feed is applied (*done*: the kept
-    versions this call stores or rejects, forgotten in its transaction), and only what is
-    refused then is rejected.
+    With *aside* (the first time a page is stored), the versions refused only for what this
+    node holds until the withdrawal feed is applied go there, and are kept
+    (:mod:`tansiq.federation.deferred`) in that same transaction: those older than the latest
+    held (:func:`finish_page`) and those later than a revoked one held here.  The originator
+    refuses the latter (revocation is permanent), so it stored it after deleting the revoked
+    one, and the deletion comes in the feed.  :func:`store_deferred` offers them again once the
+    feed is applied (*done*: the kept versions the call stores or rejects, forgotten in its
+    transaction), and only what is refused then is rejected.
 
     A version this node holds with other content (same id and ``modified``) from the same
     originator is that originator's replacement (it deleted the version and stored it again:
     its own store never holds two): the held copy goes first, then the page is stored.  The
     originator's tombstone is no help there, since it no longer names the partners the version
     is released to again (:func:`tansiq.store.deletions.forget`).  A crash between the two
-    leaves the cursor before the page, so it is pulled again."""
+    leaves the cursor before the page, so it is pulled again.  Likewise, once the feed is
+    applied, a revoked version refused because later ones are held goes in after them
+    (:func:`_revoke`)."""
     replaced: set[tuple[str, int]] = set()
-    aside: list[Any] = []
+    defer = aside is not None
+    aside = [] if aside is None else list(aside)
     while True:
 
         def commit(result: IngestResult) -> None:
@@ -183,20 +195,25 @@ def store_page(
             result = ingest(node.db, good, before_commit=commit, validated=True)
         except IngestError as exc:  # e.g. a foreign version: reject those
             bad = set()
-            renew = []
+            renew: list[deferred.Key] = []
+            revoking: list[deferred.Key] = []
             for e in exc.errors:
                 obj = good[e.index]
                 key = (obj["id"], version_micros(obj))
                 if e.reason == CONFLICT and key not in replaced:
                     renew.append(key)  # stored again
                     replaced.add(key)
-                elif defer and e.reason.endswith(AFTER_REVOKED):
+                elif defer and (e.reason.endswith(AFTER_REVOKED) or e.reason == REVOKED_NOT_LAST):
                     aside.append(obj)  # after the deletion feed (see above)
                     bad.add(e.index)
+                elif e.reason == REVOKED_NOT_LAST and key not in replaced:
+                    revoking.append(key)  # the later ones go (see above)
+                    replaced.add(key)
                 else:
                     bad.add(e.index)
                     reject(node, report, obj, f"{e.property}: {e.reason}")
             _replace(node, report, renew)
+            _revoke(node, report, revoking)
             good = [o for i, o in enumerate(good) if i not in bad]
             continue
         report.stored += result.stored
@@ -206,11 +223,45 @@ def store_page(
 
 def store_deferred(node: Node, report: SyncReport) -> None:
     """Offer again the versions kept aside from the partner (by this pull, or by one that
-    ended before doing this), the withdrawal feed applied: stored now, or rejected."""
-    kept = deferred.kept(node.db, report.partner)
-    if kept:
-        done = [(o["id"], version_micros(o)) for o in kept]
-        store_page(node, report, kept, None, done=done)
+    ended before doing this), the withdrawal feed applied: stored now, or rejected.
+
+    One still older than the latest held is a replay, unless it is revoked: then the
+    originator's store holds a version later than a revoked one (written before revocation
+    was permanent), and revocation wins here (:func:`_revoke`) whatever order the pages
+    brought them in."""
+    versions = deferred.kept(node.db, report.partner)
+    if not versions:
+        return
+    held, kept = _held_and_kept(node, versions)
+    good = []
+    for obj in versions:
+        if _older(obj, held, kept) and obj.get("revoked") is not True:
+            reject(node, report, obj, "modified: older than the version already held (replay)")
+        else:
+            good.append(obj)
+    done = [(o["id"], version_micros(o)) for o in versions]
+    store_page(node, report, good, None, done=done)
+
+
+def _revoke(node: Node, report: SyncReport, versions: list[tuple[str, int]]) -> None:
+    """Delete the held versions later than the sender's revoked *versions* (id, version µs),
+    which it holds too: revocation is permanent (STIX 2.1, 3.6), the later ones are void."""
+    if not versions:
+        return
+    actor = f"sync-{report.partner}"
+    entries: list[audit.Entry] = []
+    with node.db.write():
+        for oid, version in versions:
+            why = f"later than its revoked version {from_micros(version)}: {AFTER_REVOKED}"
+            for (later,) in node.db.fetchall(
+                "SELECT version FROM objects WHERE id = ? AND origin = ? AND version > ?",
+                (oid, report.partner, version),
+            ):
+                deletions.remove(node.db, oid, report.partner, int(later))
+                detail = {"partner": report.partner, "version": from_micros(int(later))}
+                entries.append((actor, "object_deleted", oid, {**detail, "reason": why}))
+        audit.record_many_in(node.db, entries)  # last: see apply_feed
+    report.deleted += len(entries)
 
 
 def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) -> None:
