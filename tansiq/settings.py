@@ -182,6 +182,36 @@ SETTINGS: tuple[Setting, ...] = (
         "Let sync send its token to a partner over plain HTTP on a non-loopback address.",
     ),
     Setting(
+        "sync_connect_timeout_seconds",
+        int,
+        10,
+        "Longest a pull waits to connect to a partner's node.",
+        minimum=1,
+    ),
+    Setting(
+        "sync_read_timeout_seconds",
+        int,
+        60,
+        "Longest a pull waits for a partner's node to send more of an answer.",
+        minimum=1,
+    ),
+    Setting(
+        "sync_response_seconds",
+        int,
+        600,
+        "Longest a partner's node may take over one whole answer to a pull (one trickling"
+        " bytes would hold up every other partner's pull).",
+        minimum=1,
+    ),
+    Setting(
+        "sync_max_response_mb",
+        int,
+        512,
+        "Largest answer, in MiB, read from a partner's node in a pull (`tansiq serve` pulls:"
+        " a peer sending without end must not exhaust its memory).",
+        minimum=1,
+    ),
+    Setting(
         "log_level",
         str,
         "info",

@@ -399,17 +399,15 @@ def test_peer_answering_without_end_cannot_hold_the_pull(
 ) -> None:
     """The pull runs in the server (the scheduler) under the pull lock: a peer trickling its
     answer would hold every other partner's pull for good, one sending without end would exhaust
-    the server's memory.  Both limits are lowered here to keep the test short."""
-    from tansiq.federation import peer as peer_mod
-
-    monkeypatch.setattr(peer_mod, "RESPONSE_SECONDS", 1.0)
-    monkeypatch.setattr(peer_mod, "MAX_RESPONSE_BYTES", 2**20)
+    the server's memory.  Both limits (settings) are lowered here to keep the test short."""
+    lowered = node.settings.with_overrides(sync_response_seconds=1, sync_max_response_mb=1)
+    monkeypatch.setattr(node, "settings", lowered)
     # trickle: 200 x 20 ms = 4 s, each wait far below the read timeout; flood: 12.5 MiB
     peer = EndlessPeer(0.02, b" ") if kind == "trickle" else EndlessPeer(0, b" " * 65536)
     try:
         accept(node, peer.invitation())
         started = time.monotonic()
-        with pytest.raises(SyncError, match=r"took more than|more than \d+ bytes"):
+        with pytest.raises(SyncError, match=r"took more than 1 s|more than 1 MiB"):
             sync_partner(node, "LY")
         assert time.monotonic() - started < 3.5
     finally:

@@ -2,7 +2,7 @@
 
 The client carries the token this node reads the peer with (:mod:`tansiq.federation.credentials`)
 and never over plain HTTP to another host unless allowed; every answer is read whole within
-:data:`MAX_RESPONSE_BYTES` and :data:`RESPONSE_SECONDS`, and anything but a well-formed 200 is a
+:class:`Limits` (settings), and anything but a well-formed 200 is a
 :class:`SyncError` that says what the peer answered.
 """
 
@@ -20,6 +20,7 @@ import orjson
 
 from tansiq.federation import credentials
 from tansiq.node import Node
+from tansiq.settings import Settings
 from tansiq.sharing import Partner
 from tansiq.stix.timestamps import to_micros
 
@@ -65,19 +66,36 @@ def client_for(node: Node, partner: Partner) -> httpx.Client:
             f"{partner.code}'s URL {url} is plain HTTP: the sync token would travel in clear. "
             "Use https, or set allow_plain_http if the network is protected otherwise."
         )
+    limits = Limits.of(node.settings)
     return httpx.Client(
         base_url=url,
         headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
-        timeout=httpx.Timeout(60.0, connect=10.0),
+        timeout=httpx.Timeout(limits.read, connect=limits.connect),
     )
 
 
-MAX_RESPONSE_BYTES = 512 * 2**20
-"""Largest answer read from a peer: the scheduler pulls inside ``tansiq serve``, so a peer
-sending without end must not exhaust the server's memory."""
-RESPONSE_SECONDS = 600.0
-"""Longest a peer may take over one answer: the read timeout bounds each wait for bytes only,
-and a peer trickling them would hold the pull lock, and every other partner's pull, for good."""
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much a pull waits for and reads from a peer (settings ``sync_*``)."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    response: float = 600.0
+    """Longest a peer may take over one answer: the read timeout bounds each wait for bytes
+    only, and a peer trickling them would hold the pull lock, and every other partner's pull,
+    for good."""
+    max_mb: int = 512
+    """Largest answer read: the scheduler pulls inside ``tansiq serve``, so a peer sending
+    without end must not exhaust the server's memory."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.sync_connect_timeout_seconds,
+            settings.sync_read_timeout_seconds,
+            settings.sync_response_seconds,
+            settings.sync_max_response_mb,
+        )
 
 
 @dataclass
@@ -88,8 +106,8 @@ class Answer:
     headers: httpx.Headers
 
 
-def get(client: httpx.Client, path: str, params: dict[str, Any]) -> Answer:
-    deadline = time.monotonic() + RESPONSE_SECONDS
+def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits) -> Answer:
+    deadline = time.monotonic() + limits.response
     where = f"{client.base_url}{path}"
     try:
         with client.stream("GET", path, params=params) as r:
@@ -97,13 +115,27 @@ def get(client: httpx.Client, path: str, params: dict[str, Any]) -> Answer:
             size = 0
             for chunk in r.iter_bytes():
                 size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise SyncError(f"{where} answered more than {MAX_RESPONSE_BYTES} bytes")
+                if size > limits.max_mb * 2**20:
+                    raise SyncError(
+                        f"{where} answered more than {limits.max_mb} MiB (sync_max_response_mb)"
+                    )
                 if time.monotonic() > deadline:
-                    raise SyncError(f"{where} took more than {RESPONSE_SECONDS:g} s to answer")
+                    raise SyncError(
+                        f"{where} took more than {limits.response:g} s to answer"
+                        " (sync_response_seconds)"
+                    )
                 chunks.append(chunk)
             status = r.status_code
             headers = r.headers
+    except httpx.ConnectTimeout:
+        raise SyncError(
+            f"cannot reach {client.base_url}: no connection within {limits.connect:g} s"
+            " (sync_connect_timeout_seconds)"
+        ) from None
+    except httpx.ReadTimeout:
+        raise SyncError(
+            f"{where} sent nothing for {limits.read:g} s (sync_read_timeout_seconds)"
+        ) from None
     except httpx.HTTPError as exc:
         raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
     content = b"".join(chunks)
@@ -129,14 +161,14 @@ def _error_text(content: bytes) -> str:
 Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
 
 
-def pages(client: httpx.Client, cursor: str | None, limit: int) -> Iterator[Page]:
+def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) -> Iterator[Page]:
     """The peer's ``shared`` collection, every version, page by page after *cursor*."""
     path = f"/taxii2/api/collections/{SHARED_COLLECTION}/objects/"
     while True:
         params: dict[str, Any] = {"limit": limit, "match[version]": "all"}
         if cursor:
             params["added_after"] = cursor
-        r = get(client, path, params)
+        r = get(client, path, params, limits)
         try:
             body = orjson.loads(r.content)
         except orjson.JSONDecodeError:
@@ -181,10 +213,10 @@ def _feed_item(item: Any) -> FeedItem:
     return oid, str(item.get("reason", "withdrawn")), version, after
 
 
-def feed_pages(client: httpx.Client, after: int) -> Iterator[list[FeedItem]]:
+def feed_pages(client: httpx.Client, after: int, limits: Limits) -> Iterator[list[FeedItem]]:
     """The peer's withdrawal feed for this node, page by page after *after*."""
     while True:
-        r = get(client, FEED, {"after": after, "limit": 1000})
+        r = get(client, FEED, {"after": after, "limit": 1000}, limits)
         try:
             body = orjson.loads(r.content)
         except orjson.JSONDecodeError:

@@ -95,7 +95,8 @@ def sync_partner(
             raise SyncError(f"{code}: {exc}") from None
         http = client or stack.enter_context(client_for(node, partner))
         start = None if from_start else cursor(node, code, SHARED_COLLECTION)
-        pages = _prefetch(peer.pages(http, start, page_size))
+        limits = peer.Limits.of(node.settings)
+        pages = _prefetch(peer.pages(http, start, page_size, limits))
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
         for objects, last, raw in pages:
@@ -112,7 +113,7 @@ def sync_partner(
             finish_page(node, report, *pending)
             if progress is not None:
                 progress(report)
-        _withdrawals(node, report, http)
+        _withdrawals(node, report, http, limits)
         store_deferred(node, report)
     return report
 
@@ -159,10 +160,10 @@ def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
         thread.join(30)
 
 
-def _withdrawals(node: Node, report: SyncReport, http: httpx.Client) -> None:
+def _withdrawals(node: Node, report: SyncReport, http: httpx.Client, limits: peer.Limits) -> None:
     """Apply the peer's withdrawal feed from this node's cursor, page by page."""
     after = int(cursor(node, report.partner, WITHDRAWALS) or "0")
-    for items in peer.feed_pages(http, after):
+    for items in peer.feed_pages(http, after, limits):
         apply_feed(node, report, items)
 
 

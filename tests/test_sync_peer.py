@@ -1,0 +1,77 @@
+"""Pull sync against peers that misbehave, as an operator meets them: slow, redirecting,
+answering nonsense, or signing with a key other than the one enrolled.  Each says what happened
+and what to do, moves no cursor past what it did not store, and leaves the other partners alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.requests import Request
+from starlette.responses import Response
+from sync_peers import OriginPeer
+
+from tansiq.federation.enrol import accept
+from tansiq.federation.sync import SyncError, sync_partner
+from tansiq.node import Node
+
+
+def settings(node: Node, monkeypatch: pytest.MonkeyPatch, **values: Any) -> None:
+    monkeypatch.setattr(node, "settings", node.settings.with_overrides(**values))
+
+
+def audited(node: Node, action: str) -> list[dict[str, Any]]:
+    rows = node.db.fetchall("SELECT target, detail FROM audit WHERE action = ?", (action,))
+    return [{"target": r[0], **orjson.loads(r[1])} for r in rows]
+
+
+class SlowPeer(OriginPeer):
+    """A peer that takes *pause* seconds before answering anything."""
+
+    pause = 3.0
+
+    async def envelope(self, request: Request) -> Response:
+        await asyncio.sleep(self.pause)
+        return await super().envelope(request)
+
+
+@pytest.fixture
+def slow(node: Node) -> Iterator[SlowPeer]:
+    p = SlowPeer()
+    try:
+        accept(node, p.invitation())
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_slow_peer_fails_after_the_read_timeout_set(
+    node: Node, slow: SlowPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeouts were constants (60 s, 10 s to connect) an operator could not change; a
+    timeout said "cannot reach" the peer, which was reached and slow."""
+    settings(node, monkeypatch, sync_read_timeout_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(SyncError) as exc:
+        sync_partner(node, "LY")
+    assert time.monotonic() - started < 2.5
+    message = str(exc.value)
+    assert "sent nothing for 1 s" in message and "sync_read_timeout_seconds" in message, message
+    assert "cannot reach" not in message
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
