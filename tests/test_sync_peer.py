@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import Response
 from sync_peers import OriginPeer
+from test_federation import FakePeer
 
 from tansiq.federation.enrol import accept
 from tansiq.federation.sync import SyncError, sync_partner
@@ -65,6 +66,34 @@ def test_a_slow_peer_fails_after_the_read_timeout_set(
     message = str(exc.value)
     assert "sent nothing for 1 s" in message and "sync_read_timeout_seconds" in message, message
     assert "cannot reach" not in message
+
+
+class RedirectingPeer(FakePeer):
+    """A peer whose objects answer redirects to *target*."""
+
+    target = ""
+
+    async def envelope(self, request: Request) -> Response:
+        return Response(status_code=302, headers={"Location": self.target + request.url.path})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_redirect_is_not_followed_and_says_where_to(node: Node) -> None:
+    """The token goes to the enrolled URL only: a redirect elsewhere is refused (it was), and
+    the message names where the peer points and what to do, not a bare "answered 302: "."""
+    other, peer = OriginPeer(), RedirectingPeer()
+    try:
+        peer.target = f"http://127.0.0.1:{other.port}"
+        accept(node, peer.invitation())
+        with pytest.raises(SyncError) as exc:
+            sync_partner(node, "LY")
+        message = str(exc.value)
+        assert f"redirects to {peer.target}/taxii2/" in message, message
+        assert "not followed" in message and "partner update" in message, message
+        assert other.requests == []  # the token never left for the other host
+    finally:
+        peer.stop()
+        other.stop()
 
 
 def _pem(key: Ed25519PrivateKey) -> str:

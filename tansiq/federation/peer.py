@@ -127,6 +127,7 @@ def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits)
                 chunks.append(chunk)
             status = r.status_code
             headers = r.headers
+            moved = r.url.join(headers["location"]) if r.is_redirect else None
     except httpx.ConnectTimeout:
         raise SyncError(
             f"cannot reach {client.base_url}: no connection within {limits.connect:g} s"
@@ -139,6 +140,12 @@ def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits)
     except httpx.HTTPError as exc:
         raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
     content = b"".join(chunks)
+    if moved is not None:
+        raise SyncError(
+            f"{where} redirects to {moved} ({status}): not followed, as the sync token goes to"
+            " the URL enrolled only; if the partner's node moved, take its new URL with"
+            " `tansiq partner update CODE --url URL`"
+        )
     if status != 200:
         raise SyncError(f"{where} answered {status}: {_error_text(content)}")
     return Answer(content, headers)
