@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import Response
-from sync_peers import OriginPeer
+from sync_peers import TAXII, OriginPeer
 from test_federation import FakePeer
 
 from tansiq.federation.enrol import accept
@@ -94,6 +94,51 @@ def test_a_redirect_is_not_followed_and_says_where_to(node: Node) -> None:
     finally:
         peer.stop()
         other.stop()
+
+
+class GarbagePeer(OriginPeer):
+    """A peer whose envelope is *body*, with *headers*."""
+
+    body: bytes = b""
+    headers: ClassVar[dict[str, str]] = {}
+
+    async def envelope(self, request: Request) -> Response:
+        return Response(self.body, media_type=TAXII, headers=self.headers)
+
+
+@pytest.fixture
+def garbage(node: Node) -> Iterator[GarbagePeer]:
+    p = GarbagePeer()
+    try:
+        accept(node, p.invitation())
+        yield p
+    finally:
+        p.stop()
+
+
+STAMP = {"X-TAXII-Date-Added-Last": "2026-01-01T00:00:00.000001Z"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("body", "headers", "said"),
+    [
+        (b'{"objects": "abc", "more": false}', STAMP, "'objects' is not a list"),
+        (b'{"objects": {"id": "x"}, "more": false}', STAMP, "'objects' is not a list"),
+        (b'{"objects": [{"id": "x"}], "more": false}', {}, "no X-TAXII-Date-Added-Last"),
+    ],
+    ids=["string", "object", "no-date-added"],
+)
+def test_a_malformed_envelope_is_refused_whole(
+    node: Node, garbage: GarbagePeer, body: bytes, headers: dict[str, str], said: str
+) -> None:
+    """'objects' as a string was taken character by character (each rejected and audited as
+    a version), as an object it failed in the checks; objects without the date header ended
+    the pull as if there were none, silently, every time."""
+    garbage.body, garbage.headers = body, headers
+    with pytest.raises(SyncError, match=said):
+        sync_partner(node, "LY")
+    assert audited(node, "sync_rejected") == []
 
 
 def _pem(key: Ed25519PrivateKey) -> str:

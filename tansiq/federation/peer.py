@@ -184,8 +184,17 @@ def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) 
             raise SyncError(f"{client.base_url}{path} answered with no TAXII envelope")
         objects = body.get("objects") or []
         last = r.headers.get("X-TAXII-Date-Added-Last")
-        if not objects or not last:
+        if not isinstance(objects, list):
+            raise SyncError(
+                f"{client.base_url}{path} answered an envelope whose 'objects' is not a list"
+            )
+        if not objects:
             return
+        if not last:
+            raise SyncError(
+                f"{client.base_url}{path} answered {len(objects)} object(s) with no"
+                " X-TAXII-Date-Added-Last header: this node cannot say where the next pull starts"
+            )
         if cursor and _micros(last, client) <= _micros(cursor, client):
             raise SyncError(
                 f"{client.base_url}{path} answered a page that does not advance past {cursor}"
