@@ -27,6 +27,7 @@ login form's refusal is a ``login_failed``),
 ``object_read``, ``export``, ``taxii_read``, ``objects_written``, ``distribution_changed``,
 ``taxii_delete``, ``partner_invited``, ``partner_added``, ``partner_changed``,
 ``group_changed``, ``account_changed``, ``sync_received``, ``sync_rejected``,
+``sync_refused`` (a page none of whose versions verifies under the partner's enrolled key),
 ``withdrawals_read``, ``object_deleted`` and ``object_withdrawn`` (a partner's deletion or
 withdrawal applied by sync).  (Logging out is not
 recorded.)

@@ -176,8 +176,9 @@ def partner_update(
     **kwargs: Any,
 ) -> None:
     """Change a registered partner: from a new invitation, or by hand (CODE and any of
-    --public-key, --url, --name).  Versions rejected under the old key are pulled again by
-    `tansiq sync --partner CODE --from-start`."""
+    --public-key, --url, --name).  A pull refused for the key (no version of a page verified)
+    resumes where it stopped; versions rejected one by one under the old key are pulled again
+    by `tansiq sync --partner CODE --from-start`."""
     from tansiq import audit
     from tansiq.sharing import SharingError, update_partner
 

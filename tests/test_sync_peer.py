@@ -6,6 +6,7 @@ and what to do, moves no cursor past what it did not store, and leaves the other
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -18,7 +19,8 @@ from starlette.responses import Response
 from sync_peers import TAXII, OriginPeer
 from test_federation import FakePeer
 
-from tansiq.federation.enrol import accept
+from tansiq.federation import sync
+from tansiq.federation.enrol import accept, renew
 from tansiq.federation.sync import SyncError, sync_partner
 from tansiq.node import Node
 
@@ -139,6 +141,62 @@ def test_a_malformed_envelope_is_refused_whole(
     with pytest.raises(SyncError, match=said):
         sync_partner(node, "LY")
     assert audited(node, "sync_rejected") == []
+
+
+@pytest.fixture
+def origin(node: Node) -> Iterator[OriginPeer]:
+    p = OriginPeer()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def test_a_peer_whose_key_changed_is_refused_once_audited_and_resumed_after_update(
+    node: Node, origin: OriginPeer
+) -> None:
+    """A peer signing with another key than the one enrolled (it changed keys, or the key was
+    mistyped): each version was rejected and audited on its own, the cursor moved past them,
+    and `tansiq sync` said "0 stored, 3 rejected" and exited 0, on every pull.  The pull now
+    stops at the first page none of whose versions verifies, says what to do, audits it once,
+    and leaves the cursor there: after `partner update` the next pull takes them."""
+    invitation = origin.invitation()
+    old = Ed25519PrivateKey.generate()
+    origin.key, real = old, origin.key
+    origin.store(origin.signed(1, "2016-01-01T00:00:00.000Z"))
+    accept(node, dataclasses.replace(invitation, public_key=_pem(old)))
+    assert sync_partner(node, "LY").stored == 1
+    origin.key = real  # LY's node has a new key now
+    origin.store(*(origin.signed(n, "2016-01-01T00:00:00.000Z") for n in (2, 3, 4)))
+    before = sync._cursor(node, "LY", sync.SHARED_COLLECTION)
+    for _ in range(2):
+        with pytest.raises(SyncError) as exc:
+            sync_partner(node, "LY")
+        message = str(exc.value)
+        assert "none of the 3 versions" in message and "LY's enrolled key" in message, message
+        assert "tansiq partner update LY" in message, message
+    assert sync._cursor(node, "LY", sync.SHARED_COLLECTION) == before
+    assert audited(node, "sync_rejected") == []
+    refused = audited(node, "sync_refused")
+    assert len(refused) == 2 and refused[0]["target"] == "LY", refused
+    assert "key" in refused[0]["reason"] and refused[0]["versions"] == 3, refused
+    renew(node, invitation)
+    report = sync_partner(node, "LY")
+    assert (report.stored, report.rejected) == (3, 0), report.rejections
+
+
+def test_a_forged_version_among_good_ones_is_still_rejected_alone(
+    node: Node, origin: OriginPeer
+) -> None:
+    """Only a page none of whose versions verifies stops the pull: a forged or tampered
+    version among good ones is rejected and audited, the rest stored."""
+    accept(node, origin.invitation())
+    forged = origin.signed(2, "2016-01-01T00:00:00.000Z")
+    forged = {**forged, "name": "changed after signing"}
+    origin.store(origin.signed(1, "2016-01-01T00:00:00.000Z"), forged)
+    report = sync_partner(node, "LY")
+    assert (report.stored, report.rejected) == (1, 1), report.rejections
+    assert "bad signature" in report.rejections[0]
 
 
 def _pem(key: Ed25519PrivateKey) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from tansiq import audit
 from tansiq.federation import deferred
-from tansiq.federation.peer import SHARED_COLLECTION, FeedItem
+from tansiq.federation.peer import SHARED_COLLECTION, FeedItem, SyncError
+from tansiq.federation.signing import BAD_SIGNATURE
 from tansiq.node import Node
 from tansiq.stix.timestamps import from_micros, now_micros, version_micros
 from tansiq.store import deletions
@@ -84,10 +85,16 @@ def finish_page(
     A version older than the latest held here (and not held itself) is a replay, or the
     originator's: it deleted the later versions (the feed, read after the pages, deletes them
     here) and stored an earlier one, revoked perhaps.  It is kept aside
-    (:func:`store_page`) and judged once the feed is applied (:func:`store_deferred`)."""
+    (:func:`store_page`) and judged once the feed is applied (:func:`store_deferred`).
+
+    A page none of whose versions verifies under the partner's enrolled key is refused whole
+    (:func:`_refuse_key`): the cursor stays before it."""
+    reasons = checking()
+    if reasons and all(r is not None and r.endswith(BAD_SIGNATURE) for r in reasons):
+        _refuse_key(node, report, len(reasons))
     held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
     good, aside = [], []
-    for obj, reason in zip(objects, checking(), strict=True):
+    for obj, reason in zip(objects, reasons, strict=True):
         if reason is not None:
             reject(node, report, obj, reason)
         elif _older(obj, held, kept):
@@ -95,6 +102,25 @@ def finish_page(
         else:
             good.append(obj)
     store_page(node, report, good, last, aside=aside)
+
+
+def _refuse_key(node: Node, report: SyncReport, count: int) -> NoReturn:
+    """Refuse a page of *count* versions none of which verifies under the partner's enrolled
+    key: audited once (``sync_refused``), and a :class:`SyncError` saying what to do.
+
+    Rejecting each version instead moved the cursor past them all, for good, and said only
+    "N rejected": a partner that changed its key (or was enrolled with a wrong one) lost
+    everything it sent until the operator noticed and pulled ``--from-start``."""
+    code = report.partner
+    reason = f"none of the {count} versions on the page verifies under {code}'s enrolled key"
+    audit.record(
+        node.db, f"sync-{code}", "sync_refused", code, {"reason": reason, "versions": count}
+    )
+    raise SyncError(
+        f"{reason}: if {code}'s node has a new key, take it with `tansiq partner update {code}"
+        " --enrolment ...` (a new invitation) or `--public-key FILE`; nothing from this page on"
+        " was stored, and the next pull starts there again"
+    )
 
 
 def _older(obj: dict[str, Any], held: dict[str, int], kept: set[tuple[str, int]]) -> bool:

@@ -50,6 +50,7 @@ _MEMBERS: Final = frozenset({"extension_type", "signer", "alg", "signature"})
 _B64_SIG: Final = re.compile(r"[A-Za-z0-9_-]{86}\Z")  # 64 bytes, base64url without padding
 _SIG_PROP: Final = f"extensions.{SIGNATURE_EXT}"
 _DIST_PROP: Final = f"extensions.{DISTRIBUTION_EXT}"
+BAD_SIGNATURE: Final = "bad signature: the object was changed or not signed by this key"
 
 
 class SignatureError(ValueError):
@@ -150,9 +151,7 @@ def _verify_with(obj: dict[str, Any], key: Ed25519PublicKey, signer: str | None)
     try:
         key.verify(raw, canonical_bytes(obj))
     except InvalidSignature:
-        raise SignatureError(
-            "bad signature: the object was changed or not signed by this key", "signature"
-        ) from None
+        raise SignatureError(BAD_SIGNATURE, "signature") from None
 
 
 def verify(obj: dict[str, Any], public_key_pem: str, *, signer: str | None = None) -> None:
