@@ -379,7 +379,7 @@ def group_list(**kwargs: Any) -> None:
 @click.option("--partner", "partner_code", default=None, help="Pull from this partner only.")
 @click.option(
     "--limit",
-    "page_size",
+    "limit",  # not "page_size": that is the setting every command takes as --page-size
     default=1000,
     type=click.IntRange(min=1),
     show_default=True,
@@ -393,7 +393,7 @@ def group_list(**kwargs: Any) -> None:
     " versions held already are left as they are).",
 )
 @_settings_options
-def sync(partner_code: str | None, page_size: int, from_start: bool, **kwargs: Any) -> None:
+def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) -> None:
     """Pull what partners originated and released to this node, now."""
     if from_start and not partner_code:
         raise click.UsageError("--from-start needs --partner CODE")
@@ -413,14 +413,14 @@ def sync(partner_code: str | None, page_size: int, from_start: bool, **kwargs: A
                         node,
                         partner_code.upper(),
                         progress=progress,
-                        page_size=page_size,
+                        page_size=limit,
                         from_start=from_start,
                     )
                 ]
             except SyncError as exc:
                 raise click.ClickException(str(exc)) from None
         else:
-            reports = sync_all(node, progress=progress, page_size=page_size)
+            reports = sync_all(node, progress=progress, page_size=limit)
     finally:
         node.close()
     failed = []
