@@ -375,6 +375,9 @@ def group_list(**kwargs: Any) -> None:
         click.echo(f"{name:<24} {', '.join(members)}")
 
 
+SHOWN = 20  # rejections listed by `tansiq sync`; the audit log has them all
+
+
 @click.command()
 @click.option("--partner", "partner_code", default=None, help="Pull from this partner only.")
 @click.option(
@@ -403,7 +406,9 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
     node.db.checkpoint_in_background()  # as `serve` does: pages commit without waiting on it
 
     def progress(r: SyncReport) -> None:
-        click.echo(f"  {r.partner}: page {r.pages}, {r.received} received", err=True)
+        gone = r.withdrawn + r.deleted
+        said = f", {gone} withdrawn or deleted" if gone else ""
+        click.echo(f"  {r.partner}: page {r.pages}, {r.received} received{said}", err=True)
 
     try:
         if partner_code:
@@ -430,7 +435,13 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
             click.echo(f"{r.partner}: sync failed: {r.error}")
             continue
         click.echo(str(r))
-        for line in r.rejections[:20]:
+        for line in r.rejections[:SHOWN]:
             click.echo(f"  rejected {line}", err=True)
+        if len(r.rejections) > SHOWN:
+            more = len(r.rejections) - SHOWN
+            click.echo(
+                f"  ... and {more} more rejected (all in `tansiq audit list`: sync_rejected)",
+                err=True,
+            )
     if failed:
         raise click.ClickException(f"sync from {', '.join(failed)} failed")

@@ -31,6 +31,37 @@ def peer(node: Node) -> Iterator[OriginPeer]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_progress_counts_the_pages_stored_once_each_then_the_feed(
+    node: Node, peer: OriginPeer
+) -> None:
+    """Pages are fetched one ahead of the one being stored: progress counted the fetched one,
+    so it said "page 2" when page 1 was stored, and the last page twice; the withdrawal feed,
+    however long, said nothing."""
+    versions = [peer.signed(n, "2016-01-01T00:00:00.000Z") for n in (1, 2, 3)]
+    peer.store(*versions)
+    status, out, err = run(node, "sync", "--limit", "1")
+    assert status == 0, out + err
+    assert err.splitlines() == [f"  LY: page {n}, {n} received" for n in (1, 2, 3)], err
+    peer.delete(versions[0])
+    status, out, err = run(node, "sync")
+    assert status == 0, out + err
+    assert err.splitlines() == ["  LY: page 0, 0 received, 1 withdrawn or deleted"], err
+    assert "LY: 0 received, 0 stored, 0 unchanged, 0 rejected, 0 withdrawn, 1 deleted" in out
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_rejections_beyond_the_first_twenty_are_counted(node: Node, peer: OriginPeer) -> None:
+    """Only the first 20 rejections are listed: the rest were dropped without a word."""
+    peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+    peer.store(*({**peer.signed(n, "2016-01-01T00:00:00.000Z"), "name": "x"} for n in range(2, 27)))
+    status, out, err = run(node, "sync")
+    assert status == 0, out + err
+    listed = [line for line in err.splitlines() if line.startswith("  rejected ")]
+    assert len(listed) == 20, err
+    assert "  ... and 5 more rejected (all in `tansiq audit list`: sync_rejected)" in err, err
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sync_asks_for_its_documented_page_size(node: Node, peer: OriginPeer) -> None:
     """`--limit` (default 1000) shared its name with the `page_size` setting every command
     takes as `--page-size` (the server's default page): without --limit the pull asked for

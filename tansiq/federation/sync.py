@@ -99,21 +99,24 @@ def sync_partner(
         pages = _prefetch(peer.pages(http, start, page_size, limits))
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
-        for objects, last, raw in pages:
+
+        def finish() -> None:  # store the pending page: it counts from then on
+            assert pending is not None
             report.pages += 1
-            report.received += len(objects)
-            # (no replay check there: finish_page judges older versions against the store)
-            checking = verifier.submit(raw, objects, {})
-            if pending is not None:
-                finish_page(node, report, *pending)
-                if progress is not None:
-                    progress(report)
-            pending = (objects, last, checking)
-        if pending is not None:
+            report.received += len(pending[0])
             finish_page(node, report, *pending)
             if progress is not None:
                 progress(report)
-        _withdrawals(node, report, http, limits)
+
+        for objects, last, raw in pages:
+            # (no replay check there: finish_page judges older versions against the store)
+            checking = verifier.submit(raw, objects, {})
+            if pending is not None:
+                finish()
+            pending = (objects, last, checking)
+        if pending is not None:
+            finish()
+        _withdrawals(node, report, http, limits, progress)
         store_deferred(node, report)
     return report
 
@@ -160,11 +163,19 @@ def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
         thread.join(30)
 
 
-def _withdrawals(node: Node, report: SyncReport, http: httpx.Client, limits: peer.Limits) -> None:
+def _withdrawals(
+    node: Node,
+    report: SyncReport,
+    http: httpx.Client,
+    limits: peer.Limits,
+    progress: Callable[[SyncReport], None] | None = None,
+) -> None:
     """Apply the peer's withdrawal feed from this node's cursor, page by page."""
     after = int(cursor(node, report.partner, WITHDRAWALS) or "0")
     for items in peer.feed_pages(http, after, limits):
         apply_feed(node, report, items)
+        if progress is not None:
+            progress(report)
 
 
 def sync_all(
