@@ -207,3 +207,27 @@ def _pem(key: Ed25519PrivateKey) -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+class RejectingPeer(OriginPeer):
+    """A peer that no longer accepts this node's token (it invited this node again)."""
+
+    async def envelope(self, request: Request) -> Response:
+        body = {"title": "Unauthorized", "description": "the token is unknown, expired or revoked"}
+        return Response(orjson.dumps(body), 401, media_type=TAXII)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_refused_token_says_how_to_get_a_new_one(node: Node) -> None:
+    """Inviting a partner again revokes the tokens of its earlier invitations: the node using
+    one only heard "answered 401: the token is unknown, expired or revoked"."""
+    peer = RejectingPeer()
+    try:
+        accept(node, peer.invitation())
+        with pytest.raises(SyncError) as exc:
+            sync_partner(node, "LY")
+    finally:
+        peer.stop()
+    message = str(exc.value)
+    assert "answered 401: the token is unknown, expired or revoked" in message, message
+    assert "new invitation" in message and "tansiq partner update" in message, message

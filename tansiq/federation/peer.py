@@ -146,6 +146,12 @@ def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits)
             " the URL enrolled only; if the partner's node moved, take its new URL with"
             " `tansiq partner update CODE --url URL`"
         )
+    if status == 401:  # e.g. it invited this node again, which revokes the earlier tokens
+        raise SyncError(
+            f"{where} answered 401: {_error_text(content)}: the partner's node no longer"
+            " takes this node's sync token; ask it for a new invitation and take it with"
+            " `tansiq partner update CODE --enrolment ...`"
+        )
     if status != 200:
         raise SyncError(f"{where} answered {status}: {_error_text(content)}")
     return Answer(content, headers)
