@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -11,13 +13,25 @@ from starlette.responses import Response
 from test_federation import FakePeer
 from test_store import indicator
 
+from tansiq.federation.enrol import accept
 from tansiq.federation.signing import sign
-from tansiq.node import partner_identity_id
+from tansiq.node import Node, partner_identity_id
 from tansiq.stix.extensions import set_distribution
 from tansiq.stix.timestamps import from_micros, to_micros
 
 TAXII = "application/taxii+json;version=2.1"
 EPOCH = to_micros("2026-01-01T00:00:00Z")
+P = TypeVar("P", bound=FakePeer)
+
+
+@contextmanager
+def enrolled(node: Node, peer: P) -> Iterator[P]:
+    """``peer`` enrolled at ``node`` with its own invitation, stopped when the block ends."""
+    try:
+        accept(node, peer.invitation())
+        yield peer
+    finally:
+        peer.stop()
 
 
 class OriginPeer(FakePeer):

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
-from sync_peers import OriginPeer
+from sync_peers import OriginPeer, enrolled
 
 from tansiq.cli import main
-from tansiq.federation.enrol import accept
 from tansiq.node import Node
 
 
@@ -22,12 +21,8 @@ def run(node: Node, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def peer(node: Node) -> Iterator[OriginPeer]:
-    p = OriginPeer()
-    try:
-        accept(node, p.invitation())
+    with enrolled(node, OriginPeer()) as p:
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

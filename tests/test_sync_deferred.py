@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sync_peers import OriginPeer
+from sync_peers import OriginPeer, enrolled
 from test_revocation import V1, V2, V3, versions
 from test_store import indicator
 
 from tansiq import audit
 from tansiq.federation import sync
-from tansiq.federation.enrol import accept
 from tansiq.node import Node
 from tansiq.stix.timestamps import to_micros
 
@@ -27,12 +26,8 @@ class Crash(Exception):
 
 @pytest.fixture
 def peer(node: Node) -> Iterator[OriginPeer]:
-    p = OriginPeer()
-    try:
-        accept(node, p.invitation())
+    with enrolled(node, OriginPeer()) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def crash_at(monkeypatch: pytest.MonkeyPatch, point: str) -> None:

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from conftest import PG_SKIP_REASON, PG_URL
 from fastapi.testclient import TestClient
-from sync_peers import OriginPeer
+from sync_peers import OriginPeer, enrolled
 
 from tansiq.federation import sync
-from tansiq.federation.enrol import accept
 from tansiq.node import Node
 from tansiq.store import deletions
 
@@ -23,12 +22,8 @@ COUNT = 300
 
 @pytest.fixture
 def peer(node: Node) -> Iterator[OriginPeer]:
-    p = OriginPeer()
-    try:
-        accept(node, p.invitation())
+    with enrolled(node, OriginPeer()) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def held(node: Node) -> int:

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import Response
-from sync_peers import TAXII, OriginPeer
+from sync_peers import TAXII, OriginPeer, enrolled
 from test_federation import FakePeer
 
 from tansiq.federation import sync
@@ -46,12 +46,8 @@ class SlowPeer(OriginPeer):
 
 @pytest.fixture
 def slow(node: Node) -> Iterator[SlowPeer]:
-    p = SlowPeer()
-    try:
-        accept(node, p.invitation())
+    with enrolled(node, SlowPeer()) as p:
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -110,12 +106,8 @@ class GarbagePeer(OriginPeer):
 
 @pytest.fixture
 def garbage(node: Node) -> Iterator[GarbagePeer]:
-    p = GarbagePeer()
-    try:
-        accept(node, p.invitation())
+    with enrolled(node, GarbagePeer()) as p:
         yield p
-    finally:
-        p.stop()
 
 
 STAMP = {"X-TAXII-Date-Added-Last": "2026-01-01T00:00:00.000001Z"}
