@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from test_store import indicator
 
 from tansiq.node import Node, partner_identity_id
 from tansiq.sharing import add_partner
-from tansiq.store.ingest import IngestError, ingest
+from tansiq.store.ingest import MAX_ERRORS, IngestError, ingest
 from tansiq.store.parallel import file_batches
 
 
@@ -75,6 +76,18 @@ def test_batches_cover_each_object_once(tmp_path: Path, workers: int) -> None:
     batches = list(file_batches([write(tmp_path / "b.json", objs)], None, 5, workers))
     indexes = [i for b in batches for i in b[1]]
     assert indexes == list(range(23)) and batches[-1][3] == 23
+
+
+def test_workers_end_when_the_caller_stops_early(tmp_path: Path) -> None:
+    """Errors cut at MAX_ERRORS in the first chunk: the caller reads no more batches, and the
+    workers, which would block sending batches no one reads, are gone at once (not after a
+    grace period each)."""
+    path = write(tmp_path / "b.json", [{"type": "indicator"}] * 20_000)
+    started = time.monotonic()
+    batches = list(file_batches([path], None, 2000, 2))
+    assert batches[-1][4] and sum(len(b[2]) for b in batches) >= MAX_ERRORS
+    assert time.monotonic() - started < 4
+    assert multiprocessing.active_children() == []
 
 
 @contextmanager

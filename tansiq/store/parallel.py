@@ -25,8 +25,14 @@ for, that is inside the caller's write transaction.  What a child inherits and w
   while other threads are inside SQLite or libpq could still leave the library's own mutexes
   held in a child that then opens a connection: call :func:`file_batches` from a process
   whose other threads leave the database alone.
-* A worker that dies (killed) closes its pipe: the caller raises :class:`RuntimeError` and
-  its transaction rolls back; one that fails reports the exception, raised likewise.
+* File descriptors: a child closes the read ends of the pipes it inherits (its own and its
+  elder siblings'), so that a write to a pipe the parent has closed fails at once (``EPIPE``)
+  and the worker ends, rather than blocking on a pipe no process will read.
+* A worker that dies (killed) closes its pipe: the caller raises :class:`WorkerFailed` and
+  its transaction rolls back; one that fails reports the exception, raised likewise.  When
+  the caller stops reading before the workers are done (an error, a list of errors cut at
+  :data:`~tansiq.store.ingest.MAX_ERRORS`), the workers still running are killed: nothing
+  they would prepare is needed any more.
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ _CORES = _usable_cores()
 WORKERS = 0 if _CORES <= 2 else min(4, _CORES - 1)
 
 
+class WorkerFailed(RuntimeError):
+    """A worker process died or failed; the ingest stored nothing."""
+
+
 def file_batches(
     paths: Sequence[Path], prepare: Prepare | None, batch_size: int, workers: int
 ) -> Iterator[Batch]:
@@ -74,18 +84,20 @@ def file_batches(
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(
             target=_work,
-            args=(list(paths), prepare, batch_size, sender, k, workers),
+            args=(list(paths), prepare, batch_size, sender, [*pipes, receiver], k, workers),
             name=f"tansiq-ingest-{k}",
         )
         child.start()
         sender.close()
         pipes.append(receiver)
         children.append(child)
+    done = False
     try:
         chunk = 0
         while True:
             message = _receive(pipes[chunk % workers])
             if message is None:
+                done = True
                 return
             yield message
             if message[4]:  # error list truncated: the rest is not needed
@@ -95,23 +107,24 @@ def file_batches(
         for pipe in pipes:
             pipe.close()
         for child in children:
-            child.join(5)
+            if done:  # every worker has read the whole stream: it is ending by itself
+                child.join(5)
             if child.is_alive():
-                child.terminate()
-                child.join()
+                child.kill()  # (SIGKILL: a stopped process ignores SIGTERM until it resumes)
+            child.join()
 
 
 def _receive(pipe: Connection) -> Batch | None:
     try:
         message: tuple[str, Any] | None = pipe.recv()
     except EOFError:
-        raise RuntimeError("an ingest worker process died") from None
+        raise WorkerFailed("an ingest worker process died") from None
     if message is None:
         return None
     if message[0] == "input-error":
         raise InputError(message[1])
     if message[0] == "crash":
-        raise RuntimeError(f"an ingest worker failed: {message[1]}")
+        raise WorkerFailed(f"an ingest worker failed: {message[1]}")
     batch: Batch = message[1]
     return batch
 
@@ -121,18 +134,28 @@ def _work(
     prepare: Prepare | None,
     batch_size: int,
     out: Connection,
+    inherited: list[Connection],
     worker: int,
     workers: int,
 ) -> None:
     gc.disable()
+    for pipe in inherited:  # read ends: the parent's alone (see the module's doc)
+        pipe.close()
     try:
-        objects = iter_files(paths)
-        for batch in prepare_batches(objects, prepare, batch_size, share=(worker, workers)):
-            out.send(("batch", batch))
-        out.send(None)
-    except InputError as exc:
-        out.send(("input-error", str(exc)))
-    except BaseException as exc:  # reported to the parent, which raises it
-        out.send(("crash", repr(exc)))
+        try:
+            objects = iter_files(paths)
+            for batch in prepare_batches(objects, prepare, batch_size, share=(worker, workers)):
+                out.send(("batch", batch))
+                if batch[4]:
+                    return  # the parent reads no more
+            out.send(None)
+        except InputError as exc:
+            out.send(("input-error", str(exc)))
+        except BrokenPipeError:
+            raise
+        except BaseException as exc:  # reported to the parent, which raises it
+            out.send(("crash", repr(exc)))
+    except BrokenPipeError:
+        pass  # the parent stopped reading: nothing to tell it
     finally:
         out.close()
