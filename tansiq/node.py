@@ -334,7 +334,11 @@ class Node:
         return store_batches(
             self.db,
             file_batches(
-                paths, self.publisher(distribution, tlp), self.settings.ingest_batch, WORKERS
+                paths,
+                self.publisher(distribution, tlp),
+                self.settings.ingest_batch,
+                WORKERS,
+                self.settings.ingest_stall_seconds,
             ),
             progress=progress,
             before_commit=self._audit_write(actor, distribution, tlp),

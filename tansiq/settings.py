@@ -130,6 +130,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ingest_batch", int, 2_000, "Objects written per statement batch during ingest.", minimum=1
     ),
+    Setting(
+        "ingest_stall_seconds",
+        int,
+        60,
+        "`tansiq ingest`: a worker process that reads and prepares no object for this long is"
+        " taken as hung and stopped; the ingest fails and stores nothing.",
+        minimum=1,
+    ),
     Setting("session_minutes", int, 480, "Lifetime of a web session.", minimum=1),
     Setting(
         "session_idle_minutes",

@@ -20,7 +20,7 @@ from test_store import indicator
 from tansiq.node import Node, partner_identity_id
 from tansiq.sharing import add_partner
 from tansiq.store.ingest import MAX_ERRORS, IngestError, ingest
-from tansiq.store.parallel import file_batches
+from tansiq.store.parallel import WorkerFailed, file_batches
 
 
 def write(path: Path, objects: list[dict]) -> Path:  # type: ignore[type-arg]
@@ -176,6 +176,38 @@ def test_a_failed_worker_fails_the_ingest(
     expected = "died" if how == "killed" else "failed: RuntimeError.'boom'"
     with deadline(20), pytest.raises(RuntimeError, match=expected):
         node.ingest_files([write(tmp_path / "b.json", objs)])
+    assert node.db.fetchone("SELECT COUNT(*) FROM objects") == before
+    assert multiprocessing.active_children() == []
+    monkeypatch.undo()
+    assert node.ingest([indicator(77)]).stored == 1
+
+
+@pytest.mark.parametrize("how", ["waiting", "stopped"])
+@pytest.mark.parametrize("at", [0, 30])
+def test_a_hung_worker_fails_the_ingest(
+    node: Node, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, at: int
+) -> None:
+    """A worker that stops making progress without dying (waiting on a lock no one releases,
+    or stopped): after ingest_stall_seconds the ingest raises, saying so, stores nothing,
+    leaves no process behind and the node writes again."""
+    monkeypatch.setattr("tansiq.node.WORKERS", 2)
+    node.settings = node.settings.with_overrides(ingest_batch=7, ingest_stall_seconds=1)
+    objs = [indicator(i) for i in range(50)]
+    stamp = node.publisher()
+
+    def hang_at(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["id"] == objs[at]["id"]:
+            if how == "stopped":
+                os.kill(os.getpid(), signal.SIGSTOP)
+            threading.Event().wait()
+        return stamp(obj)
+
+    monkeypatch.setattr(node, "publisher", lambda *args: hang_at)
+    before = node.db.fetchone("SELECT COUNT(*) FROM objects")
+    started = time.monotonic()
+    with deadline(20), pytest.raises(WorkerFailed, match="no progress for 1 s"):
+        node.ingest_files([write(tmp_path / "b.json", objs)])
+    assert time.monotonic() - started < 5
     assert node.db.fetchone("SELECT COUNT(*) FROM objects") == before
     assert multiprocessing.active_children() == []
     monkeypatch.undo()

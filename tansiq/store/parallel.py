@@ -29,7 +29,11 @@ for, that is inside the caller's write transaction.  What a child inherits and w
   elder siblings'), so that a write to a pipe the parent has closed fails at once (``EPIPE``)
   and the worker ends, rather than blocking on a pipe no process will read.
 * A worker that dies (killed) closes its pipe: the caller raises :class:`WorkerFailed` and
-  its transaction rolls back; one that fails reports the exception, raised likewise.  When
+  its transaction rolls back; one that fails reports the exception, raised likewise.  One
+  that hangs (a deadlock, a stopped process, a query that never returns) is killed when it
+  has read, prepared and sent nothing for *stall_seconds* while the caller waits on it
+  (each worker counts the objects it reads and prepares in memory shared with the caller),
+  and the caller raises :class:`WorkerFailed` likewise.  When
   the caller stops reading before the workers are done (an error, a list of errors cut at
   :data:`~tansiq.store.ingest.MAX_ERRORS`), the workers still running are killed: nothing
   they would prepare is needed any more.
@@ -38,15 +42,25 @@ for, that is inside the caller's write transaction.  What a child inherits and w
 from __future__ import annotations
 
 import gc
+import mmap
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
-from multiprocessing.connection import Connection
+import pickle
+import select
+import struct
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from tansiq.settings import BY_NAME
 from tansiq.stix.bundles import InputError, iter_files
 from tansiq.store.ingest import Batch, Prepare, prepare_batches
+
+STALL_SECONDS: int = BY_NAME["ingest_stall_seconds"].default
+POLL_SECONDS = 0.25  # how often the caller looks at the progress of a worker it waits on
+_HEADER = struct.Struct("<Q")  # each message: its length, then the pickled message
 
 
 def _usable_cores() -> int:
@@ -67,35 +81,39 @@ WORKERS = 0 if _CORES <= 2 else min(4, _CORES - 1)
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process died or failed; the ingest stored nothing."""
+    """A worker process died, failed or hung; the ingest stored nothing."""
 
 
 def file_batches(
-    paths: Sequence[Path], prepare: Prepare | None, batch_size: int, workers: int
+    paths: Sequence[Path],
+    prepare: Prepare | None,
+    batch_size: int,
+    workers: int,
+    stall_seconds: float = STALL_SECONDS,
 ) -> Iterator[Batch]:
     """:func:`prepare_batches` over the objects of *paths*, computed in *workers* child
-    processes."""
+    processes; a worker that makes no progress for *stall_seconds* fails the ingest."""
     if workers < 1:
         raise ValueError("file_batches needs at least one worker")
     ctx = multiprocessing.get_context("fork")  # the children inherit *prepare* (a closure)
-    pipes: list[Connection] = []
-    children = []
+    beats = memoryview(mmap.mmap(-1, 8 * workers)).cast("Q")  # shared: objects handled by each
+    children: list[_Worker] = []
     for k in range(workers):
-        receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(
+        read_end, write_end = os.pipe()
+        inherited = [w.fd for w in children] + [read_end]
+        process = ctx.Process(
             target=_work,
-            args=(list(paths), prepare, batch_size, sender, [*pipes, receiver], k, workers),
+            args=(list(paths), prepare, batch_size, write_end, inherited, beats, k, workers),
             name=f"tansiq-ingest-{k}",
         )
-        child.start()
-        sender.close()
-        pipes.append(receiver)
-        children.append(child)
+        process.start()
+        os.close(write_end)
+        children.append(_Worker(process, read_end, beats, k))
     done = False
     try:
         chunk = 0
         while True:
-            message = _receive(pipes[chunk % workers])
+            message = children[chunk % workers].receive(stall_seconds)
             if message is None:
                 done = True
                 return
@@ -104,58 +122,111 @@ def file_batches(
                 return
             chunk += 1
     finally:
-        for pipe in pipes:
-            pipe.close()
+        for child in children:
+            os.close(child.fd)
         for child in children:
             if done:  # every worker has read the whole stream: it is ending by itself
-                child.join(5)
-            if child.is_alive():
-                child.kill()  # (SIGKILL: a stopped process ignores SIGTERM until it resumes)
-            child.join()
+                child.process.join(5)
+            if child.process.is_alive():
+                child.process.kill()  # SIGKILL: a stopped process ignores SIGTERM until resumed
+            child.process.join()
 
 
-def _receive(pipe: Connection) -> Batch | None:
-    try:
-        message: tuple[str, Any] | None = pipe.recv()
-    except EOFError:
-        raise WorkerFailed("an ingest worker process died") from None
-    if message is None:
-        return None
-    if message[0] == "input-error":
-        raise InputError(message[1])
-    if message[0] == "crash":
-        raise WorkerFailed(f"an ingest worker failed: {message[1]}")
-    batch: Batch = message[1]
-    return batch
+class _Worker:
+    """The caller's side of one worker: its process, its pipe's read end, its progress."""
+
+    def __init__(self, process: BaseProcess, fd: int, beats: memoryview, slot: int) -> None:
+        self.process = process
+        self.fd = fd
+        self.beats = beats
+        self.slot = slot
+
+    def receive(self, stall_seconds: float) -> Batch | None:
+        """The worker's next batch (None: it has no more); raise what it reports."""
+        (size,) = _HEADER.unpack(self._read(_HEADER.size, stall_seconds))
+        message: tuple[str, Any] | None = pickle.loads(self._read(size, stall_seconds))
+        if message is None:
+            return None
+        if message[0] == "input-error":
+            raise InputError(message[1])
+        if message[0] == "crash":
+            raise WorkerFailed(f"an ingest worker failed: {message[1]}")
+        batch: Batch = message[1]
+        return batch
+
+    def _read(self, size: int, stall_seconds: float) -> bytearray:
+        """*size* bytes from the worker, waiting while it makes progress."""
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
+        beat, since = self.beats[self.slot], time.monotonic()
+        while got < size:
+            ready, _, _ = select.select([self.fd], [], [], min(POLL_SECONDS, stall_seconds))
+            if ready:
+                n = os.readv(self.fd, [view[got : got + (1 << 20)]])
+                if n == 0:
+                    raise WorkerFailed("an ingest worker process died")
+                got += n
+                since = time.monotonic()
+            elif self.beats[self.slot] != beat:
+                beat, since = self.beats[self.slot], time.monotonic()
+            elif time.monotonic() - since >= stall_seconds:
+                raise WorkerFailed(
+                    f"an ingest worker process made no progress for {stall_seconds:g} s (hung?);"
+                    " it was stopped"
+                )
+        return data
+
+
+def _send(fd: int, message: Any) -> None:
+    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    for part in (_HEADER.pack(len(data)), data):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _counted(objects: Iterable[Any], beats: memoryview, slot: int) -> Iterator[Any]:
+    for obj in objects:
+        beats[slot] += 1
+        yield obj
 
 
 def _work(
     paths: list[Path],
     prepare: Prepare | None,
     batch_size: int,
-    out: Connection,
-    inherited: list[Connection],
+    out: int,
+    inherited: list[int],
+    beats: memoryview,
     worker: int,
     workers: int,
 ) -> None:
     gc.disable()
-    for pipe in inherited:  # read ends: the parent's alone (see the module's doc)
-        pipe.close()
+    for fd in inherited:  # read ends: the parent's alone (see the module's doc)
+        os.close(fd)
+    hook = prepare
+    if prepare is not None:
+
+        def hook(obj: dict[str, Any]) -> dict[str, Any]:
+            beats[worker] += 1
+            return prepare(obj)
+
     try:
         try:
-            objects = iter_files(paths)
-            for batch in prepare_batches(objects, prepare, batch_size, share=(worker, workers)):
-                out.send(("batch", batch))
+            objects = _counted(iter_files(paths), beats, worker)
+            for batch in prepare_batches(objects, hook, batch_size, share=(worker, workers)):
+                _send(out, ("batch", batch))
                 if batch[4]:
                     return  # the parent reads no more
-            out.send(None)
+            _send(out, None)
         except InputError as exc:
-            out.send(("input-error", str(exc)))
+            _send(out, ("input-error", str(exc)))
         except BrokenPipeError:
             raise
         except BaseException as exc:  # reported to the parent, which raises it
-            out.send(("crash", repr(exc)))
+            _send(out, ("crash", repr(exc)))
     except BrokenPipeError:
         pass  # the parent stopped reading: nothing to tell it
     finally:
-        out.close()
+        os.close(out)
