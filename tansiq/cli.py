@@ -19,6 +19,8 @@ import orjson
 from tansiq import __version__
 from tansiq.settings import SETTINGS, Settings, SettingsError, load
 
+MAX_INGEST_WORKERS = 32  # each parses every file: more workers than cores only slow it down
+
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add one ``--flag`` per setting (all optional; unset flags fall through to lower layers)."""
@@ -225,9 +227,21 @@ def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
     callback=_tlp_option,
     help="TLP 2.0 marking: clear, green, amber, amber+strict, red (any case; TLP:RED too).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, MAX_INGEST_WORKERS),
+    default=None,
+    help="Worker processes that parse and validate the files while this one stores them; 0 "
+    "does it all in this process.  Default: one per core but one, at most 4, and 0 with two "
+    "cores or fewer.",
+)
 @_settings_options
 def ingest_cmd(
-    files: tuple[Path, ...], distribution: str | None, tlp: str | None, **kwargs: Any
+    files: tuple[Path, ...],
+    distribution: str | None,
+    tlp: str | None,
+    workers: int | None,
+    **kwargs: Any,
 ) -> None:
     """Validate and store STIX bundles (files, or directories of *.json files); all of them,
     or nothing when any object is invalid."""
@@ -263,6 +277,7 @@ def ingest_cmd(
             distribution=parse_spec(distribution),
             tlp=tlp,
             progress=progress,
+            workers=workers,
         )
     except SharingError as exc:
         bar.close()

@@ -319,11 +319,15 @@ class Node:
         tlp: str | None = None,
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
+        workers: int | None = None,
     ) -> IngestResult:
-        """Like :meth:`ingest` for bundle files, parsed and validated in worker processes when
-        the machine has cores to spare for them (:data:`tansiq.store.parallel.WORKERS`)."""
+        """Like :meth:`ingest` for bundle files, parsed and validated in *workers* worker
+        processes (0: in this one; None: as many as the machine has cores to spare for,
+        :data:`tansiq.store.parallel.WORKERS`)."""
         tlp = None if tlp is None else tlp_level(tlp)
-        if not WORKERS:
+        if workers is None:
+            workers = WORKERS
+        if not workers:
             return self.ingest(
                 iter_files(paths),
                 distribution=distribution,
@@ -337,7 +341,7 @@ class Node:
                 paths,
                 self.publisher(distribution, tlp),
                 self.settings.ingest_batch,
-                WORKERS,
+                workers,
                 self.settings.ingest_stall_seconds,
             ),
             progress=progress,

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -208,6 +209,33 @@ def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path)
     empty.mkdir()
     code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
     assert code == 1 and "no .json files" in err
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_workers_option_chooses_the_path(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """--workers N parses and validates in N worker processes (0: in this one), whatever the
+    machine's default would be."""
+    import tansiq.node
+
+    asked: list[int] = []
+    real = tansiq.node.file_batches
+
+    def spy(*args: Any) -> Any:
+        asked.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(tansiq.node, "file_batches", spy)
+    monkeypatch.setattr(tansiq.node, "WORKERS", 0 if workers else 2)  # the default: the other
+    src = STIX_DIR / "apt1.json"
+    code, out, err = run("ingest", "--data-dir", str(data_dir), "--workers", str(workers), str(src))
+    assert code == 0, err
+    n = len(orjson.loads(src.read_bytes())["objects"])
+    assert f"{n} objects read: {n} stored" in out
+    assert asked == ([workers] if workers else [])
+    code, _, err = run("ingest", "--data-dir", str(data_dir), "--workers", "-1", str(src))
+    assert code == 2 and "--workers" in err
 
 
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:

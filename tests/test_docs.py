@@ -36,6 +36,24 @@ def test_readme_commands_exist() -> None:
         assert CliRunner().invoke(main, [name, "--help"]).exit_code == 0
 
 
+def test_readme_names_every_ingest_option() -> None:
+    """The README's row for `tansiq ingest` names each option of its own (settings aside)."""
+    import click
+
+    from tansiq.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    row = next(x for x in readme.splitlines() if x.startswith("| `tansiq ingest`"))
+    settings = {s.flag for s in SETTINGS}
+    own = [
+        p.opts[0]
+        for p in main.commands["ingest"].params
+        if isinstance(p, click.Option) and p.opts[0] not in settings
+    ]
+    assert "--workers" in own
+    assert [o for o in own if f"`{o}`" not in row] == []
+
+
 def test_every_source_folder_is_a_package() -> None:
     """Wheels built with setuptools' package discovery leave out folders without __init__.py."""
     for folder in (ROOT / "tansiq").rglob("*"):
