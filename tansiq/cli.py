@@ -252,6 +252,7 @@ def ingest_cmd(
     from tansiq.stix.bundles import InputError
     from tansiq.store.database import StoreUnavailable
     from tansiq.store.ingest import IngestError
+    from tansiq.store.parallel import WorkerFailed
 
     settings = _settings(kwargs)
     node = _open_node(settings)
@@ -285,7 +286,7 @@ def ingest_cmd(
     except StoreUnavailable as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
-    except InputError as exc:
+    except (InputError, WorkerFailed) as exc:
         bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
     except IngestError as exc:

@@ -238,6 +238,43 @@ def test_ingest_workers_option_chooses_the_path(
     assert code == 2 and "--workers" in err
 
 
+@pytest.mark.parametrize("how", ["killed", "hung"])
+def test_ingest_with_a_failed_worker_says_so(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A worker process killed (the OOM killer, say) or hung: a message and exit 1, no
+    traceback, nothing stored."""
+    import signal
+
+    from tansiq.node import Node
+
+    stamp = Node.publisher
+    src = STIX_DIR / "apt1.json"
+    victim = orjson.loads(src.read_bytes())["objects"][5]["id"]
+
+    def publisher(self: Node, *args: Any) -> Any:
+        hook = stamp(self, *args)
+
+        def fail(obj: dict[str, Any]) -> dict[str, Any]:
+            if obj["id"] == victim:
+                os.kill(os.getpid(), signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+            return hook(obj)
+
+        return fail
+
+    monkeypatch.setattr(Node, "publisher", publisher)
+    code, _, err = run(
+        "ingest", "--data-dir", str(data_dir), "--workers", "2", "--ingest-stall-seconds", "1",
+        str(src),
+    )  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    expected = "process died" if how == "killed" else "made no progress for 1 s"
+    assert expected in err and "nothing stored" in err
+    monkeypatch.undo()
+    _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    assert json.loads(out) == {"identity": 2, "extension-definition": 2}
+
+
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
     assert code == 1
