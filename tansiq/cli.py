@@ -249,7 +249,7 @@ def ingest_cmd(
     from tqdm import tqdm
 
     from tansiq.sharing import SharingError, parse_spec
-    from tansiq.stix.bundles import InputError
+    from tansiq.stix.bundles import InputError, file_of
     from tansiq.store.database import StoreUnavailable
     from tansiq.store.ingest import IngestError
     from tansiq.store.parallel import WorkerFailed
@@ -272,6 +272,7 @@ def ingest_cmd(
     def progress(n: int) -> None:
         bar.update(n - bar.n)
 
+    starts: list[int] = []  # the index of each file's first object
     try:
         result = node.ingest_files(
             paths,
@@ -279,6 +280,7 @@ def ingest_cmd(
             tlp=tlp,
             progress=progress,
             workers=workers,
+            file_starts=starts,
         )
     except SharingError as exc:
         bar.close()
@@ -291,12 +293,11 @@ def ingest_cmd(
         raise click.ClickException(f"{exc}; nothing stored") from None
     except IngestError as exc:
         bar.close()
-        where = _file_of(paths, [e.index for e in exc.errors[:50]])
         for e in exc.errors[:50]:
-            if e.index in where:  # the index within that file, not across all of them
-                path, local = where[e.index]
-                e = dataclasses.replace(e, index=local)
-                click.echo(f"error: {path}: {e}", err=True)
+            where = file_of(starts, e.index) if len(paths) > 1 else None
+            if where is not None:  # the index within that file, not across all of them
+                e = dataclasses.replace(e, index=where[1])
+                click.echo(f"error: {paths[where[0]]}: {e}", err=True)
             else:
                 click.echo(f"error: {e}", err=True)
         if len(exc.errors) > 50:
@@ -305,29 +306,6 @@ def ingest_cmd(
     bar.close()
     read = "1 object" if result.total == 1 else f"{result.total} objects"
     click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
-
-
-def _file_of(paths: list[Path], indexes: list[int]) -> dict[int, tuple[Path, int]]:
-    """Map object *indexes* counted across *paths* (several files) to (file, index in it)."""
-    from tansiq.stix.bundles import InputError, iter_file
-
-    if len(paths) < 2 or not indexes:
-        return {}
-    wanted = sorted(set(indexes))
-    found: dict[int, tuple[Path, int]] = {}
-    start = 0
-    try:
-        for path in paths:
-            count = sum(1 for _ in iter_file(path))
-            for i in wanted:
-                if start <= i < start + count:
-                    found[i] = (path, i - start)
-            start += count
-            if start > wanted[-1]:
-                break
-    except InputError:
-        pass
-    return found
 
 
 @main.command()

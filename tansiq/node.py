@@ -320,16 +320,19 @@ class Node:
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
         workers: int | None = None,
+        file_starts: list[int] | None = None,
     ) -> IngestResult:
         """Like :meth:`ingest` for bundle files, parsed and validated in *workers* worker
         processes (0: in this one; None: as many as the machine has cores to spare for,
-        :data:`tansiq.store.parallel.WORKERS`)."""
+        :data:`tansiq.store.parallel.WORKERS`).  *file_starts*, if given, receives the index
+        of each file's first object, to tell which file an error's object is in
+        (:func:`tansiq.stix.bundles.file_of`)."""
         tlp = None if tlp is None else tlp_level(tlp)
         if workers is None:
             workers = WORKERS
         if not workers:
             return self.ingest(
-                iter_files(paths),
+                iter_files(paths, file_starts),
                 distribution=distribution,
                 tlp=tlp,
                 progress=progress,
@@ -343,6 +346,7 @@ class Node:
                 self.settings.ingest_batch,
                 workers,
                 self.settings.ingest_stall_seconds,
+                file_starts,
             ),
             progress=progress,
             before_commit=self._audit_write(actor, distribution, tlp),

@@ -302,6 +302,41 @@ def test_ingest_errors_name_the_file_and_the_index_in_it(data_dir: Path, tmp_pat
     assert f"{f}: object 1 " in line, line
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_errors_name_their_file_without_reading_it_again(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Which file an invalid object is in, and its index there, are known from the ingest
+    itself: no file is read a second time to count its objects (a cost on big files), on
+    either path, and a file without objects counts for none."""
+    import tansiq.stix.bundles as bundles
+
+    read: list[str] = []
+    real = bundles.iter_file
+
+    def iter_file(path: Path) -> Any:
+        read.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(bundles, "iter_file", iter_file)
+    objs = [indicator(i) for i in range(35)]
+    for bad in (13, 27, 34):
+        del objs[bad]["pattern_type"]
+    files = []
+    for name, part in (("a", objs[:10]), ("b", []), ("c", objs[10:30]), ("d", objs[30:])):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(part))
+    code, _, err = run(
+        "ingest", "--data-dir", str(data_dir), "--workers", str(workers), "--ingest-batch", "4",
+        *map(str, files),
+    )  # fmt: skip
+    assert code == 1 and "3 invalid object(s)" in err
+    lines = [x.split(" (")[0] for x in err.splitlines() if x.startswith("error:")]
+    assert lines == [f"error: {files[2]}: object 3", f"error: {files[2]}: object 17",
+                     f"error: {files[3]}: object 4"]  # fmt: skip
+    assert read == ([f.name for f in files] if workers == 0 else [])  # (workers: not here)
+
+
 def test_ingest_tlp_ignores_case(data_dir: Path, tmp_path: Path) -> None:
     f = tmp_path / "one.json"
     f.write_text(

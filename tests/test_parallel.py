@@ -78,6 +78,19 @@ def test_batches_cover_each_object_once(tmp_path: Path, workers: int) -> None:
     assert indexes == list(range(23)) and batches[-1][3] == 23
 
 
+def test_file_starts_come_from_the_workers(tmp_path: Path) -> None:
+    """The index of each file's first object, as the workers found it (the parent does not
+    read the files); a file without objects starts where the next one does."""
+    sizes = [3, 0, 12, 1]
+    paths = [
+        write(tmp_path / f"{k}.json", [indicator(100 * k + i) for i in range(n)])
+        for k, n in enumerate(sizes)
+    ]
+    starts: list[int] = []
+    batches = list(file_batches(paths, None, 5, 2, file_starts=starts))
+    assert batches[-1][3] == sum(sizes) and starts == [0, 3, 3, 15]
+
+
 def test_workers_end_when_the_caller_stops_early(tmp_path: Path) -> None:
     """Errors cut at MAX_ERRORS in the first chunk: the caller reads no more batches, and the
     workers, which would block sending batches no one reads, are gone at once (not after a

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,27 @@ def iter_file(path: Path) -> Iterator[Any]:
             raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Any]:
-    """The objects of each file in turn (see :func:`iter_file`)."""
+def iter_files(paths: Iterable[Path], starts: list[int] | None = None) -> Iterator[Any]:
+    """The objects of each file in turn (see :func:`iter_file`).  *starts*, if given, receives
+    the index of each file's first object as the file is begun (the files read so far: an
+    error's object index tells its file without reading them again, :func:`file_of`)."""
+    if starts is None:
+        for path in paths:
+            yield from iter_file(path)
+        return
+    count = 0
     for path in paths:
-        yield from iter_file(path)
+        starts.append(count)
+        for obj in iter_file(path):
+            count += 1
+            yield obj
+
+
+def file_of(starts: Sequence[int], index: int) -> tuple[int, int] | None:
+    """(the file, the index in it) of the object at *index* across files whose first objects
+    are at *starts* (:func:`iter_files`); None if no file begun holds it."""
+    file = bisect.bisect_right(starts, index) - 1
+    return None if file < 0 else (file, index - starts[file])
 
 
 def bundle_header() -> bytes:

@@ -90,9 +90,15 @@ def file_batches(
     batch_size: int,
     workers: int,
     stall_seconds: float = STALL_SECONDS,
+    file_starts: list[int] | None = None,
 ) -> Iterator[Batch]:
     """:func:`prepare_batches` over the objects of *paths*, computed in *workers* child
-    processes; a worker that makes no progress for *stall_seconds* fails the ingest."""
+    processes; a worker that makes no progress for *stall_seconds* fails the ingest.
+
+    *file_starts*, if given, receives the index of each file's first object, as
+    :func:`~tansiq.stix.bundles.iter_files` gives it, for every file begun by the objects of
+    the batches yielded so far (and perhaps a few more)."""
+    starts = [] if file_starts is None else file_starts
     if workers < 1:
         raise ValueError("file_batches needs at least one worker")
     ctx = multiprocessing.get_context("fork")  # the children inherit *prepare* (a closure)
@@ -113,7 +119,7 @@ def file_batches(
     try:
         chunk = 0
         while True:
-            message = children[chunk % workers].receive(stall_seconds)
+            message = children[chunk % workers].receive(stall_seconds, starts)
             if message is None:
                 done = True
                 return
@@ -141,16 +147,20 @@ class _Worker:
         self.beats = beats
         self.slot = slot
 
-    def receive(self, stall_seconds: float) -> Batch | None:
-        """The worker's next batch (None: it has no more); raise what it reports."""
+    def receive(self, stall_seconds: float, file_starts: list[int]) -> Batch | None:
+        """The worker's next batch (None: it has no more); raise what it reports.  The file
+        starts it has found since its last message are added to *file_starts*, unless another
+        worker (which reads the same stream) gave them already."""
         (size,) = _HEADER.unpack(self._read(_HEADER.size, stall_seconds))
-        message: tuple[str, Any] | None = pickle.loads(self._read(size, stall_seconds))
-        if message is None:
-            return None
+        message: tuple[Any, ...] = pickle.loads(self._read(size, stall_seconds))
         if message[0] == "input-error":
             raise InputError(message[1])
         if message[0] == "crash":
             raise WorkerFailed(f"an ingest worker failed: {message[1]}")
+        offset, found = message[-2:]
+        file_starts += found[len(file_starts) - offset :]
+        if message[0] == "end":
+            return None
         batch: Batch = message[1]
         return batch
 
@@ -212,14 +222,22 @@ def _work(
             beats[worker] += 1
             return prepare(obj)
 
+    starts: list[int] = []
+    sent = 0  # of *starts*
+
+    def news() -> tuple[int, list[int]]:
+        nonlocal sent
+        offset, sent = sent, len(starts)
+        return offset, starts[offset:]
+
     try:
         try:
-            objects = _counted(iter_files(paths), beats, worker)
+            objects = _counted(iter_files(paths, starts), beats, worker)
             for batch in prepare_batches(objects, hook, batch_size, share=(worker, workers)):
-                _send(out, ("batch", batch))
+                _send(out, ("batch", batch, *news()))
                 if batch[4]:
                     return  # the parent reads no more
-            _send(out, None)
+            _send(out, ("end", *news()))
         except InputError as exc:
             _send(out, ("input-error", str(exc)))
         except BrokenPipeError:
