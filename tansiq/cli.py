@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +17,6 @@ import orjson
 
 from tansiq import __version__
 from tansiq.settings import SETTINGS, Settings, SettingsError, load
-
-MAX_INGEST_WORKERS = 32  # each parses every file: more workers than cores only slow it down
 
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -203,111 +200,6 @@ def _check_tls(certfile: str, keyfile: str) -> None:
         ) from None
 
 
-def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """A ``--tlp`` value as its TLP 2.0 level (``TLP:RED``: ``red``); a usage error else."""
-    from tansiq.sharing import SharingError, tlp_level
-
-    try:
-        return None if value is None else tlp_level(value)
-    except SharingError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-@main.command("ingest")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--distribution",
-    default=None,
-    help="own, all, or partner codes / group names (comma-separated, any case). Default: keep the "
-    "objects' own distribution, else own agency only.",
-)
-@click.option(
-    "--tlp",
-    default=None,
-    callback=_tlp_option,
-    help="TLP 2.0 marking: clear, green, amber, amber+strict, red (any case; TLP:RED too).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0, MAX_INGEST_WORKERS),
-    default=None,
-    help="Worker processes that parse and validate the files while this one stores them; 0 "
-    "does it all in this process.  Default: one per core but one, at most 4, and 0 with two "
-    "cores or fewer.",
-)
-@_settings_options
-def ingest_cmd(
-    files: tuple[Path, ...],
-    distribution: str | None,
-    tlp: str | None,
-    workers: int | None,
-    **kwargs: Any,
-) -> None:
-    """Validate and store STIX bundles (files, or directories of *.json files); all of them,
-    or nothing when any object is invalid."""
-
-    from tqdm import tqdm
-
-    from tansiq.sharing import SharingError, parse_spec
-    from tansiq.stix.bundles import InputError, file_of
-    from tansiq.store.database import StoreUnavailable
-    from tansiq.store.ingest import IngestError
-    from tansiq.store.parallel import WorkerFailed
-
-    settings = _settings(kwargs)
-    node = _open_node(settings)
-    paths: list[Path] = []
-    for f in files:
-        if f.is_dir():  # a directory stands for the *.json files in it, in name order
-            found = sorted(p for p in f.glob("*.json") if p.is_file())
-            if not found:
-                raise click.ClickException(f"{f}: directory holds no .json files")
-            paths.extend(found)
-        elif f.is_file():
-            paths.append(f)
-        else:
-            raise click.ClickException(f"{f}: no such file")
-    bar = tqdm(unit=" objects", desc="ingest", disable=None, file=sys.stderr)
-
-    def progress(n: int) -> None:
-        bar.update(n - bar.n)
-
-    starts: list[int] = []  # the index of each file's first object
-    try:
-        result = node.ingest_files(
-            paths,
-            distribution=parse_spec(distribution),
-            tlp=tlp,
-            progress=progress,
-            workers=workers,
-            file_starts=starts,
-        )
-    except SharingError as exc:
-        bar.close()
-        raise click.ClickException(f"{exc}; nothing stored") from None
-    except StoreUnavailable as exc:
-        bar.close()
-        raise click.ClickException(str(exc)) from None
-    except (InputError, WorkerFailed) as exc:
-        bar.close()
-        raise click.ClickException(f"{exc}; nothing stored") from None
-    except IngestError as exc:
-        bar.close()
-        for e in exc.errors[:50]:
-            where = file_of(starts, e.index) if len(paths) > 1 else None
-            if where is not None:  # the index within that file, not across all of them
-                e = dataclasses.replace(e, index=where[1])
-                click.echo(f"error: {paths[where[0]]}: {e}", err=True)
-            else:
-                click.echo(f"error: {e}", err=True)
-        if len(exc.errors) > 50:
-            click.echo(f"... and {len(exc.errors) - 50} more", err=True)
-        raise click.ClickException(str(exc)) from None
-    bar.close()
-    read = "1 object" if result.total == 1 else f"{result.total} objects"
-    click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
-
-
 @main.command()
 @click.option(
     "-o",
@@ -453,8 +345,10 @@ def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> N
 
 
 from tansiq.cli_accounts import account, token  # noqa: E402 - needs the helpers above
-from tansiq.cli_sharing import group, partner, sync  # noqa: E402 - needs the helpers above
+from tansiq.cli_ingest import ingest_cmd  # noqa: E402
+from tansiq.cli_sharing import group, partner, sync  # noqa: E402
 
+main.add_command(ingest_cmd)
 main.add_command(partner)
 main.add_command(group)
 main.add_command(sync)

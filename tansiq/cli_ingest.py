@@ -1,0 +1,119 @@
+"""``tansiq ingest``: validate and store STIX files, all or nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tansiq.cli import _open_node, _settings, _settings_options
+
+MAX_INGEST_WORKERS = 32  # each parses every file: more workers than cores only slow it down
+
+
+def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A ``--tlp`` value as its TLP 2.0 level (``TLP:RED``: ``red``); a usage error else."""
+    from tansiq.sharing import SharingError, tlp_level
+
+    try:
+        return None if value is None else tlp_level(value)
+    except SharingError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--distribution",
+    default=None,
+    help="own, all, or partner codes / group names (comma-separated, any case). Default: keep the "
+    "objects' own distribution, else own agency only.",
+)
+@click.option(
+    "--tlp",
+    default=None,
+    callback=_tlp_option,
+    help="TLP 2.0 marking: clear, green, amber, amber+strict, red (any case; TLP:RED too).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, MAX_INGEST_WORKERS),
+    default=None,
+    help="Worker processes that parse and validate the files while this one stores them; 0 "
+    "does it all in this process.  Default: one per core but one, at most 4, and 0 with two "
+    "cores or fewer.",
+)
+@_settings_options
+def ingest_cmd(
+    files: tuple[Path, ...],
+    distribution: str | None,
+    tlp: str | None,
+    workers: int | None,
+    **kwargs: Any,
+) -> None:
+    """Validate and store STIX bundles (files, or directories of *.json files); all of them,
+    or nothing when any object is invalid."""
+
+    from tqdm import tqdm
+
+    from tansiq.sharing import SharingError, parse_spec
+    from tansiq.stix.bundles import InputError, file_of
+    from tansiq.store.database import StoreUnavailable
+    from tansiq.store.ingest import IngestError
+    from tansiq.store.parallel import WorkerFailed
+
+    settings = _settings(kwargs)
+    node = _open_node(settings)
+    paths: list[Path] = []
+    for f in files:
+        if f.is_dir():  # a directory stands for the *.json files in it, in name order
+            found = sorted(p for p in f.glob("*.json") if p.is_file())
+            if not found:
+                raise click.ClickException(f"{f}: directory holds no .json files")
+            paths.extend(found)
+        elif f.is_file():
+            paths.append(f)
+        else:
+            raise click.ClickException(f"{f}: no such file")
+    bar = tqdm(unit=" objects", desc="ingest", disable=None, file=sys.stderr)
+
+    def progress(n: int) -> None:
+        bar.update(n - bar.n)
+
+    starts: list[int] = []  # the index of each file's first object
+    try:
+        result = node.ingest_files(
+            paths,
+            distribution=parse_spec(distribution),
+            tlp=tlp,
+            progress=progress,
+            workers=workers,
+            file_starts=starts,
+        )
+    except SharingError as exc:
+        bar.close()
+        raise click.ClickException(f"{exc}; nothing stored") from None
+    except StoreUnavailable as exc:
+        bar.close()
+        raise click.ClickException(str(exc)) from None
+    except (InputError, WorkerFailed) as exc:
+        bar.close()
+        raise click.ClickException(f"{exc}; nothing stored") from None
+    except IngestError as exc:
+        bar.close()
+        for e in exc.errors[:50]:
+            where = file_of(starts, e.index) if len(paths) > 1 else None
+            if where is not None:  # the index within that file, not across all of them
+                e = dataclasses.replace(e, index=where[1])
+                click.echo(f"error: {paths[where[0]]}: {e}", err=True)
+            else:
+                click.echo(f"error: {e}", err=True)
+        if len(exc.errors) > 50:
+            click.echo(f"... and {len(exc.errors) - 50} more", err=True)
+        raise click.ClickException(str(exc)) from None
+    bar.close()
+    read = "1 object" if result.total == 1 else f"{result.total} objects"
+    click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
