@@ -151,3 +151,35 @@ def test_opening_a_database_that_holds_no_node_closes_it(
     with pytest.raises(tansiq.node.NodeError, match="no node"):
         Node(make_settings(tmp_path / "eg", database_url))
     assert len(opened) == 1 and closed == opened
+
+
+def test_an_interrupt_while_the_writer_thread_writes_stores_nothing(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) while the caller waits for the writer thread to write the
+    last batches: the thread writes on the caller's connection, in the caller's transaction, so
+    the rollback must wait for it; rolled back under it, its rows would be written outside any
+    transaction (the connections are in autocommit mode), and stored."""
+    import os
+    import signal
+    import threading
+
+    from tansiq.store.ingest import _Writer
+
+    flush = _Writer.flush
+
+    def slow_flush(self: _Writer, *args: Any) -> None:
+        if threading.current_thread().name == "tansiq-ingest-writer":
+            time.sleep(0.4)
+        flush(self, *args)
+
+    monkeypatch.setattr(_Writer, "flush", slow_flush)
+    before = count(node)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):  # three batches: the caller is waiting by 0.2 s
+        ingest(node.db, [indicator(i) for i in range(21)], batch_size=7)
+    timer.join()
+    time.sleep(1.5)  # whatever the thread would still write
+    assert count(node) == before
+    assert ingest(node.db, [indicator(77)]).stored == 1

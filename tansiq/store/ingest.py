@@ -334,6 +334,9 @@ def _switch_often(on: bool) -> None:
                 sys.setswitchinterval(_switching_saved)
 
 
+_CANCELLED = RuntimeError("the ingest was abandoned")  # ends an open COPY of a cancelled ingest
+
+
 _Item = tuple[list[list[Any]], list[int], Future[list[Any]] | None]
 """A batch for the writer thread: rows, their object indexes, their ids' committed versions."""
 
@@ -365,6 +368,7 @@ class _Background:
         self.queue: queue.Queue[_Item | None] = queue.Queue(2)
         self.errors: list[ObjectError] = []
         self.failure: BaseException | None = None
+        self.cancelled = False  # set by the caller's thread: write no more
         self.thread = threading.Thread(target=self._run, name="tansiq-ingest-writer", daemon=True)
         self.thread.start()
 
@@ -372,13 +376,13 @@ class _Background:
         self.db.adopt(self.conn)
         try:
             while (item := self.queue.get()) is not None:
-                if self.failure is None and not self.errors:
+                if self.failure is None and not self.errors and not self.cancelled:
                     try:
                         self.writer.flush(item[0], item[1], self.errors, item[2])
                     except BaseException as exc:  # re-raised in the caller's thread
                         self.failure = exc
             try:
-                self.writer.end_stream(self.failure)
+                self.writer.end_stream(self.failure or (_CANCELLED if self.cancelled else None))
             except BaseException as exc:
                 self.failure = self.failure or exc
         finally:
@@ -396,13 +400,35 @@ class _Background:
     def failed(self) -> bool:
         return bool(self.errors) or self.failure is not None
 
-    def finish(self) -> None:
-        """Wait for every submitted batch; re-raise a failure of the writer thread."""
-        self.queue.put(None)
-        self.thread.join()
+    def finish(self, cancel: bool = False) -> None:
+        """Wait until the thread has written every submitted batch and ended; re-raise its
+        failure.  *cancel* (the caller is failing already): let it end the batch it writes,
+        drop the others, and raise nothing.
+
+        The thread writes in the caller's transaction: until it has ended, that transaction
+        must not end (rolled back under it, what it writes next would be stored, outside any
+        transaction, as the connections are in autocommit mode).  So an interruption (Ctrl-C)
+        does not stop this wait: it cancels, and is raised once the thread has ended.
+        """
+        interrupted: BaseException | None = None
+        self.cancelled = self.cancelled or cancel
+        for step in ("put", "join"):
+            while True:
+                try:
+                    if step == "put":
+                        self.queue.put(None)
+                    else:
+                        self.thread.join()
+                    break
+                except KeyboardInterrupt as exc:
+                    interrupted, self.cancelled = exc, True
         if self.writer.beside_python:
             _switch_often(False)
             self.writer.beside_python = False
+        if cancel:
+            return
+        if interrupted is not None:
+            raise interrupted
         if self.failure is not None:
             raise self.failure
 
@@ -572,6 +598,7 @@ def _store(
             assert background is not None
             background.submit(rows, indexes, lookahead.committed(rows) if lookahead else None)
 
+        read_all = False  # (else an exception is on its way: the writer thread writes no more)
         try:
             for rows, indexes, batch_errors, count, cut in batches:
                 errors.extend(batch_errors)
@@ -587,15 +614,25 @@ def _store(
                     pending = (rows, indexes)
                 if progress is not None:
                     progress(count)
+            read_all = True
         finally:
             try:
                 if background is not None:
                     try:
-                        if pending is not None and not errors and not background.failed:
+                        if (
+                            read_all
+                            and pending is not None
+                            and not errors
+                            and not background.failed
+                        ):
                             submit(*pending)
                             pending = None
+                    except BaseException:
+                        read_all = False
+                        raise
                     finally:
-                        background.finish()  # before commit or rollback: it uses this connection
+                        # before commit or rollback: it writes on this connection
+                        background.finish(cancel=not read_all)
             finally:
                 if lookahead is not None:
                     lookahead.close()
