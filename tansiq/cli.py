@@ -1,7 +1,8 @@
 """The ``tansiq`` command: a thin layer over the library.
 
 Global settings flags are derived from :data:`tansiq.settings.SETTINGS`; each command accepts them.
-Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error.
+Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error, 130 an ingest
+interrupted (Ctrl-C; nothing stored).
 """
 
 from __future__ import annotations

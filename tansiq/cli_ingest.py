@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +58,65 @@ def ingest_cmd(
     **kwargs: Any,
 ) -> None:
     """Validate and store STIX bundles (files, or directories of *.json files); all of them,
-    or nothing when any object is invalid."""
+    or nothing when any object is invalid.  Ctrl-C stores nothing (exit 130)."""
+    interruption = _Interruption()
+    with interruption:
+        try:
+            result = _ingest(files, distribution, tlp, workers, kwargs, interruption.committing)
+        except KeyboardInterrupt:
+            raise _Interrupted("interrupted; nothing stored") from None
+    read = "1 object" if result.total == 1 else f"{result.total} objects"
+    click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
+    if interruption.noted:
+        click.echo("interrupted as the ingest was committing: it is complete", err=True)
 
+
+class _Interrupted(click.ClickException):
+    exit_code = 128 + signal.SIGINT
+
+
+class _Interruption:
+    """Ctrl-C (SIGINT) during ``tansiq ingest``: the first, before the commit, raises
+    KeyboardInterrupt and the transaction rolls back; a later one, or one from the commit on,
+    is only noted, so that neither the rollback nor the commit is cut short.  (Left alone
+    where SIGINT is ignored, as for a command started in the background by a shell.)"""
+
+    def __init__(self) -> None:
+        self.raising = True
+        self.noted = False
+        self.previous: Any = None
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        self.noted = True
+        if self.raising:
+            self.raising = False
+            raise KeyboardInterrupt
+
+    def committing(self, _result: Any) -> None:
+        self.raising = False
+
+    def __enter__(self) -> _Interruption:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _ingest(
+    files: tuple[Path, ...],
+    distribution: str | None,
+    tlp: str | None,
+    workers: int | None,
+    kwargs: dict[str, Any],
+    before_commit: Callable[[Any], None],
+) -> Any:
+    """The ingest of *files*, or a ClickException saying why nothing was stored."""
     from tqdm import tqdm
 
     from tansiq.sharing import SharingError, parse_spec
@@ -92,15 +152,13 @@ def ingest_cmd(
             progress=progress,
             workers=workers,
             file_starts=starts,
+            before_commit=before_commit,
         )
     except SharingError as exc:
-        bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
     except StoreUnavailable as exc:
-        bar.close()
         raise click.ClickException(str(exc)) from None
     except (InputError, WorkerFailed) as exc:
-        bar.close()
         raise click.ClickException(f"{exc}; nothing stored") from None
     except IngestError as exc:
         bar.close()
@@ -114,6 +172,6 @@ def ingest_cmd(
         if len(exc.errors) > 50:
             click.echo(f"... and {len(exc.errors) - 50} more", err=True)
         raise click.ClickException(str(exc)) from None
-    bar.close()
-    read = "1 object" if result.total == 1 else f"{result.total} objects"
-    click.echo(f"{read} read: {result.stored} stored, {result.unchanged} unchanged")
+    finally:
+        bar.close()
+    return result

@@ -296,10 +296,12 @@ class Node:
         tlp: str | None = None,
         progress: Callable[[int], None] | None = None,
         actor: str = "cli",
+        before_commit: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
         """Store objects entering through this node's own CLI or API (stamped, all or nothing).
 
-        *tlp* is a TLP 2.0 level in any case, with or without ``TLP:``."""
+        *tlp* is a TLP 2.0 level in any case, with or without ``TLP:``.  *before_commit* is
+        called in the ingest's transaction, after its audit entry, just before it commits."""
         tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)
         prepare = self.publisher(distribution, tlp)
         return ingest(
@@ -308,7 +310,7 @@ class Node:
             prepare=prepare,
             batch_size=self.settings.ingest_batch,
             progress=progress,
-            before_commit=self._audit_write(actor, distribution, tlp),
+            before_commit=self._audit_write(actor, distribution, tlp, before_commit),
         )
 
     def ingest_files(
@@ -321,6 +323,7 @@ class Node:
         actor: str = "cli",
         workers: int | None = None,
         file_starts: list[int] | None = None,
+        before_commit: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
         """Like :meth:`ingest` for bundle files, parsed and validated in *workers* worker
         processes (0: in this one; None: as many as the machine has cores to spare for,
@@ -337,20 +340,23 @@ class Node:
                 tlp=tlp,
                 progress=progress,
                 actor=actor,
+                before_commit=before_commit,
             )
-        return store_batches(
-            self.db,
-            file_batches(
-                paths,
-                self.publisher(distribution, tlp),
-                self.settings.ingest_batch,
-                workers,
-                self.settings.ingest_stall_seconds,
-                file_starts,
-            ),
-            progress=progress,
-            before_commit=self._audit_write(actor, distribution, tlp),
+        batches = file_batches(
+            paths,
+            self.publisher(distribution, tlp),
+            self.settings.ingest_batch,
+            workers,
+            self.settings.ingest_stall_seconds,
+            file_starts,
         )
+        with contextlib.closing(batches):  # the workers end with the ingest, however it ends
+            return store_batches(
+                self.db,
+                batches,
+                progress=progress,
+                before_commit=self._audit_write(actor, distribution, tlp, before_commit),
+            )
 
     def publisher(
         self, distribution: Sequence[str] | None = None, tlp: str | None = None
@@ -394,7 +400,11 @@ class Node:
         return row is not None and same_json(orjson.loads(row[0]), obj)
 
     def _audit_write(
-        self, actor: str, distribution: Sequence[str] | None, tlp: str | None
+        self,
+        actor: str,
+        distribution: Sequence[str] | None,
+        tlp: str | None,
+        then: Callable[[IngestResult], None] | None = None,
     ) -> Callable[[IngestResult], None]:
         def audit_write(result: IngestResult) -> None:
             audit.record_in(
@@ -404,6 +414,8 @@ class Node:
                 "",
                 {**result.as_dict(), "distribution": list(distribution or []), "tlp": tlp or ""},
             )
+            if then is not None:
+                then(result)
 
         return audit_write
 

@@ -275,6 +275,84 @@ def test_ingest_with_a_failed_worker_says_so(
     assert json.loads(out) == {"identity": 2, "extension-definition": 2}
 
 
+_SLOW_WRITES = """
+import sys, time
+from pathlib import Path
+from tansiq.store import ingest
+flush = ingest._Writer.flush
+def flush_slowly(self, *args):
+    Path(sys.argv[1]).touch()
+    time.sleep(0.2)
+    flush(self, *args)
+ingest._Writer.flush = flush_slowly
+from tansiq.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_interrupted_stores_nothing_and_says_so(
+    data_dir: Path, tmp_path: Path, workers: int
+) -> None:
+    """Ctrl-C in the middle of an ingest (SIGINT to the process group, as a terminal sends
+    it, so to the workers too): a message, exit 130, nothing stored, no process left behind."""
+    import signal
+    import time
+
+    bundle = tmp_path / "b.json"
+    bundle.write_text(json.dumps([indicator(i) for i in range(4000)]))
+    writing = tmp_path / "writing"
+    args = ["ingest", "--data-dir", str(data_dir), "--workers", str(workers)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITES, str(writing), *args, "--ingest-batch", "100",
+         str(bundle)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        waited = 0.0
+        while not writing.exists() and proc.poll() is None and waited < 60:
+            time.sleep(0.05)
+            waited += 0.05
+        os.killpg(proc.pid, signal.SIGINT)  # 40 batches to write, 0.2 s each: mid-ingest
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted; nothing stored" in err and "Traceback" not in err
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no worker left
+    _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    assert json.loads(out) == {"identity": 2, "extension-definition": 2}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_ingest_interrupted_as_it_commits_completes_and_says_so(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C once the ingest is committing: the commit is not cut short, and the command
+    says the ingest is complete rather than that nothing was stored."""
+    import signal
+
+    from tansiq.store import database
+
+    commit = database.commit_sqlite
+
+    def interrupted(conn: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        commit(conn)
+
+    monkeypatch.setattr(database, "commit_sqlite", interrupted)
+    src = STIX_DIR / "apt1.json"
+    code, out, err = run("ingest", "--data-dir", str(data_dir), "--workers", "0", str(src))
+    monkeypatch.undo()
+    assert code == 0, err
+    n = len(orjson.loads(src.read_bytes())["objects"])
+    assert f"{n} objects read: {n} stored" in out and "it is complete" in err
+    _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    assert sum(json.loads(out).values()) == n + 4
+
+
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
     assert code == 1

@@ -37,6 +37,8 @@ for, that is inside the caller's write transaction.  What a child inherits and w
   the caller stops reading before the workers are done (an error, a list of errors cut at
   :data:`~tansiq.store.ingest.MAX_ERRORS`), the workers still running are killed: nothing
   they would prepare is needed any more.
+* Ctrl-C: a terminal sends SIGINT to the whole process group.  Workers ignore it; the
+  parent, interrupted, rolls back and kills them.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ import multiprocessing
 import os
 import pickle
 import select
+import signal
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -91,7 +94,7 @@ def file_batches(
     workers: int,
     stall_seconds: float = STALL_SECONDS,
     file_starts: list[int] | None = None,
-) -> Iterator[Batch]:
+) -> Generator[Batch, None, None]:
     """:func:`prepare_batches` over the objects of *paths*, computed in *workers* child
     processes; a worker that makes no progress for *stall_seconds* fails the ingest.
 
@@ -111,6 +114,7 @@ def file_batches(
             target=_work,
             args=(list(paths), prepare, batch_size, write_end, inherited, beats, k, workers),
             name=f"tansiq-ingest-{k}",
+            daemon=True,  # (not left running should the parent exit without closing us)
         )
         process.start()
         os.close(write_end)
@@ -213,6 +217,7 @@ def _work(
     workers: int,
 ) -> None:
     gc.disable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
     for fd in inherited:  # read ends: the parent's alone (see the module's doc)
         os.close(fd)
     hook = prepare
