@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import stat
@@ -351,6 +352,52 @@ def test_ingest_interrupted_as_it_commits_completes_and_says_so(
     assert f"{n} objects read: {n} stored" in out and "it is complete" in err
     _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
     assert sum(json.loads(out).values()) == n + 4
+
+
+def _unreadable(path: Path) -> None:
+    """A file that fails to read with an I/O error, even for root (procfs: reading a process's
+    memory at address 0)."""
+    path.symlink_to("/proc/self/mem")
+
+
+APT1 = (STIX_DIR / "apt1.json").read_bytes()
+BAD_FILES = {
+    "empty": (lambda p: p.write_bytes(b""), "empty file"),
+    "truncated": (lambda p: p.write_bytes(APT1[: len(APT1) // 2]), "not valid JSON"),
+    "not a bundle": (lambda p: p.write_bytes(b'"hello"'), "expected a STIX bundle"),
+    "gzip": (lambda p: p.write_bytes(gzip.compress(APT1)), "gzip-compressed"),
+    "utf-16": (lambda p: p.write_bytes(APT1.decode().encode("utf-16")), "UTF-16"),
+    "utf-8 bom": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + APT1), "byte order mark"),
+    "i/o error": (_unreadable, "cannot read it: Input/output error"),
+}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("size", ["small", "streamed"])
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_ingest_of_a_bad_file_says_what_it_is(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    workers: int,
+    size: str,
+) -> None:
+    """A file that is empty, cut short, not a bundle, compressed, not UTF-8 or unreadable,
+    after a good one, read whole or streamed, in this process or in workers: a message naming
+    it and what is wrong, exit 1, no traceback, nothing stored."""
+    if size == "streamed":
+        monkeypatch.setattr("tansiq.stix.bundles.STREAM_ABOVE_BYTES", 0)
+    make, expected = BAD_FILES[case]
+    bad = tmp_path / "bad.json"
+    make(bad)
+    args = ["ingest", "--data-dir", str(data_dir), "--workers", str(workers)]
+    code, _, err = run(*args, str(STIX_DIR / "poisonivy.json"), str(bad))
+    assert code == 1 and "Traceback" not in err
+    assert f"{bad}: " in err and expected in err and "nothing stored" in err
+    _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
+    assert json.loads(out) == {"identity": 2, "extension-definition": 2}
 
 
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,26 +47,53 @@ def parse_bytes(data: bytes) -> list[Any]:
     return objects_of(document)
 
 
+# What a file that is not JSON text in UTF-8 often is, by its first bytes (none can begin JSON).
+_NOT_JSON = (
+    (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
+    (b"BZh", "bzip2-compressed: decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed: decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (unzstd)"),
+    (b"PK\x03\x04", "a zip archive: extract its files first (unzip)"),
+    (b"\xef\xbb\xbf", "UTF-8 with a byte order mark, which JSON does not allow: remove it"),
+    (b"\xff\xfe", "UTF-16 or UTF-32 text: JSON files are UTF-8"),
+    (b"\xfe\xff", "UTF-16 text: JSON files are UTF-8"),
+)
+
+
 def iter_file(path: Path) -> Iterator[Any]:
-    """Objects of the file at *path*; files over 32 MiB are streamed with constant memory."""
+    """Objects of the file at *path*; files over 32 MiB are streamed with constant memory.
+
+    The file is opened and read once; what cannot be read, or is not JSON, raises
+    :class:`InputError` naming the file and what it is instead (empty, compressed, ...)."""
     try:
-        size = path.stat().st_size
+        f = path.open("rb")
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
-    if size <= STREAM_ABOVE_BYTES:
-        try:
-            yield from parse_bytes(path.read_bytes())
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        return
-    with path.open("rb") as f:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    with f:
         count = 0
         try:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if not head:
+                raise InputError(f"{path}: empty file, not a STIX bundle")
+            for magic, what in _NOT_JSON:
+                if head.startswith(magic):
+                    raise InputError(f"{path}: {what}")
+            f.seek(0)
+            if size <= STREAM_ABOVE_BYTES:
+                try:
+                    objects = parse_bytes(f.read())
+                except InputError as exc:
+                    raise InputError(f"{path}: {exc}") from None
+                yield from objects
+                return
             for obj in stream_objects(f):
                 count += 1
                 yield obj
         except StreamError as exc:
             raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def iter_files(paths: Iterable[Path], starts: list[int] | None = None) -> Iterator[Any]:
