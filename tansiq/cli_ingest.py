@@ -108,6 +108,31 @@ class _Interruption:
             signal.signal(signal.SIGINT, self.previous)
 
 
+def _files(files: tuple[Path, ...]) -> list[Path]:
+    """The files to read: FILES, a directory standing for the *.json files in it, in name
+    order.  Anything else is refused, a pipe too: each worker reads every file from its
+    beginning."""
+    paths: list[Path] = []
+    for f in files:
+        if f.is_dir():
+            try:
+                found = sorted(p for p in f.iterdir() if p.name.endswith(".json") and p.is_file())
+            except OSError as exc:
+                raise click.ClickException(f"{f}: {exc.strerror or exc}") from None
+            if not found:
+                raise click.ClickException(f"{f}: directory holds no .json files")
+            paths.extend(found)
+        elif f.is_file():
+            paths.append(f)
+        elif f.exists():
+            raise click.ClickException(
+                f"{f}: not a regular file (a device, a pipe?) nor a directory"
+            )
+        else:
+            raise click.ClickException(f"{f}: no such file")
+    return paths
+
+
 def _ingest(
     files: tuple[Path, ...],
     distribution: str | None,
@@ -127,17 +152,7 @@ def _ingest(
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    paths: list[Path] = []
-    for f in files:
-        if f.is_dir():  # a directory stands for the *.json files in it, in name order
-            found = sorted(p for p in f.glob("*.json") if p.is_file())
-            if not found:
-                raise click.ClickException(f"{f}: directory holds no .json files")
-            paths.extend(found)
-        elif f.is_file():
-            paths.append(f)
-        else:
-            raise click.ClickException(f"{f}: no such file")
+    paths = _files(files)
     bar = tqdm(unit=" objects", desc="ingest", disable=None, file=sys.stderr)
 
     def progress(n: int) -> None:

@@ -400,6 +400,40 @@ def test_ingest_of_a_bad_file_says_what_it_is(
     assert json.loads(out) == {"identity": 2, "extension-definition": 2}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_ingest_of_what_is_not_a_file_says_so(data_dir: Path, tmp_path: Path) -> None:
+    """A device or a pipe is not a file (and is not 'missing'); a directory's unreadable
+    .json file is named."""
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    for what in ("/dev/null", str(fifo)):
+        code, _, err = run("ingest", "--data-dir", str(data_dir), what)
+        assert code == 1 and f"{what}: not a regular file" in err
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(APT1)
+    _unreadable(folder / "b.json")
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(folder))
+    assert code == 1 and f"{folder / 'b.json'}: cannot read it" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_ingest_of_a_file_without_read_permission_says_so(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(APT1)
+    (folder / "a.json").chmod(0)
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(folder))
+    assert code == 1 and "Permission denied" in err and "Traceback" not in err
+    folder.chmod(0o400)  # names listed, but not their files (mode 0 is a usage error)
+    try:
+        code, _, err = run("ingest", "--data-dir", str(data_dir), str(folder))
+    finally:
+        folder.chmod(0o700)
+    assert code == 1 and "Permission denied" in err and "Traceback" not in err
+
+
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
     assert code == 1
