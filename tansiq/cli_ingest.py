@@ -189,4 +189,8 @@ def _ingest(
         raise click.ClickException(str(exc)) from None
     finally:
         bar.close()
+    ends = [*starts[1:], result.total]
+    for path, start, end in zip(paths, starts, ends, strict=False):
+        if start == end:
+            click.echo(f"warning: {path}: no objects in it", err=True)
     return result

@@ -434,6 +434,31 @@ def test_ingest_of_a_file_without_read_permission_says_so(data_dir: Path, tmp_pa
     assert code == 1 and "Permission denied" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_of_files_without_objects_warns(
+    data_dir: Path, tmp_path: Path, workers: int
+) -> None:
+    """A bundle with no objects, or an empty list, is valid and stores nothing: exit 0, and a
+    warning names each such file (a wrong file given, perhaps)."""
+    empty_bundle = tmp_path / "a.json"
+    empty_bundle.write_text(
+        json.dumps({"type": "bundle", "id": "bundle--6f1c9a64-5b0e-4d2a-9f43-2c7d1e8b0a51"})
+    )
+    empty_list = tmp_path / "c.json"
+    empty_list.write_text("[]")
+    args = ["ingest", "--data-dir", str(data_dir), "--workers", str(workers)]
+    code, out, err = run(
+        *args, str(empty_bundle), str(STIX_DIR / "poisonivy.json"), str(empty_list)
+    )
+    assert code == 0, err
+    warned = [x for x in err.splitlines() if x.startswith("warning:")]
+    assert warned == [f"warning: {empty_bundle}: no objects in it",
+                      f"warning: {empty_list}: no objects in it"]  # fmt: skip
+    code, out, err = run(*args, str(empty_list))
+    assert code == 0 and "0 objects read: 0 stored" in out and "no objects in it" in err
+
+
 def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(tmp_path / "no" / "x.json"))
     assert code == 1
