@@ -70,6 +70,19 @@ def test_error_in_any_chunk_rejects_all(
     assert small_batches.db.fetchone("SELECT COUNT(*) FROM objects") == before
 
 
+def test_errors_past_the_limit_are_cut_on_either_path(small_batches: Node, tmp_path: Path) -> None:
+    """More invalid objects than MAX_ERRORS: the first MAX_ERRORS are listed and the error says
+    more were not, whether the objects were checked here or in workers (where each chunk
+    holds fewer than MAX_ERRORS)."""
+    objs = [indicator(i) for i in range(MAX_ERRORS + 500)]
+    for obj in objs:
+        del obj["pattern"]
+    with pytest.raises(IngestError) as exc:
+        small_batches.ingest_files([write(tmp_path / "b.json", objs)])
+    assert [e.index for e in exc.value.errors] == list(range(MAX_ERRORS))
+    assert exc.value.truncated and "(more not listed)" in str(exc.value)
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_batches_cover_each_object_once(tmp_path: Path, workers: int) -> None:
     objs = [indicator(i) for i in range(23)]

@@ -602,7 +602,9 @@ def _store(
         try:
             for rows, indexes, batch_errors, count, cut in batches:
                 errors.extend(batch_errors)
-                truncated = truncated or cut
+                if cut or len(errors) >= MAX_ERRORS:  # (batches computed apart are not cut)
+                    truncated = True
+                    break
                 if not errors and rows:
                     if pending is not None:
                         if background is None:
