@@ -199,7 +199,7 @@ def test_a_failed_worker_fails_the_ingest(
 
     monkeypatch.setattr(node, "publisher", lambda *args: fail_at)
     before = node.db.fetchone("SELECT COUNT(*) FROM objects")
-    expected = "died" if how == "killed" else "failed: RuntimeError.'boom'"
+    expected = r"died \(killed by SIGKILL" if how == "killed" else "failed: RuntimeError.'boom'"
     with deadline(20), pytest.raises(RuntimeError, match=expected):
         node.ingest_files([write(tmp_path / "b.json", objs)])
     assert node.db.fetchone("SELECT COUNT(*) FROM objects") == before

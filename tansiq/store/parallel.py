@@ -179,7 +179,7 @@ class _Worker:
             if ready:
                 n = os.readv(self.fd, [view[got : got + (1 << 20)]])
                 if n == 0:
-                    raise WorkerFailed("an ingest worker process died")
+                    raise WorkerFailed(f"an ingest worker process died{self._how()}")
                 got += n
                 since = time.monotonic()
             elif self.beats[self.slot] != beat:
@@ -190,6 +190,20 @@ class _Worker:
                     " it was stopped"
                 )
         return data
+
+    def _how(self) -> str:
+        """How the worker, which closed its pipe untold, ended, as far as one can say."""
+        self.process.join(1)
+        code = self.process.exitcode
+        if code is None or code == 0:
+            return ""
+        if code > 0:
+            return f" (exit status {code})"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f" (killed by {name}{': out of memory?' if name == 'SIGKILL' else ''})"
 
 
 def _send(fd: int, message: Any) -> None:
