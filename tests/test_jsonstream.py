@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import orjson
 import pytest
 from conftest import SHARED_FILES
 
@@ -61,6 +62,33 @@ def test_shapes_and_splits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
 def test_errors(bad: bytes) -> None:
     with pytest.raises(StreamError):
         objects(bad)
+
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" + DEEP + b"]",  # an element
+        b'[{"type": "x", "a": ' + DEEP + b'}, {"type": "y"}]',  # the first of a run
+        b'{"type": "bundle", "x": ' + DEEP + b', "objects": []}',  # a bundle's property
+    ],
+    ids=["element", "run", "bundle"],
+)
+def test_nesting_too_deep_is_an_error_not_a_crash(data: bytes) -> None:
+    """The standard library's decoder, which finds where a value ends, recurses: a value
+    nested thousands deep is refused as such (a RecursionError went up before)."""
+    with pytest.raises(StreamError, match="nested too deeply"):
+        objects(data)
+
+
+def test_loads_refuses_nesting_its_integer_check_cannot_follow() -> None:
+    """orjson accepts nesting a little deeper than the standard decoder that checks for
+    integers beyond 64 bits can follow: refused, with orjson's error type."""
+    data = b"[" * 1000 + b"123456789012345678901234567890" + b"]" * 1000
+    with pytest.raises(orjson.JSONDecodeError, match="nested too deeply"):
+        jsonstream.loads(data)
 
 
 def test_runs_are_decoded_at_once_and_nested_cuts_fall_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -81,6 +81,9 @@ def big_integer_message(number: str) -> str:
     return f"the integer {shown} is beyond 64 bits: it would not be kept exactly"
 
 
+TOO_DEEP = "arrays and objects nested too deeply"
+
+
 def loads(data: bytes) -> Any:
     """``orjson.loads``, but an integer beyond 64 bits raises ``orjson.JSONDecodeError``."""
     value = orjson.loads(data)
@@ -93,6 +96,8 @@ def loads(data: bytes) -> Any:
             raise orjson.JSONDecodeError(
                 big_integer_message(number), text, max(text.find(number), 0)
             ) from None
+        except RecursionError:  # (the standard decoder's limit is below orjson's)
+            raise orjson.JSONDecodeError(TOO_DEEP, data.decode(), 0) from None
     return value
 
 
@@ -188,6 +193,8 @@ class _Reader:
             except BigInteger as exc:
                 message = big_integer_message(str(exc))
                 raise StreamError(f"{message} in the value at byte {self.where()}") from None
+            except RecursionError:
+                raise StreamError(f"{TOO_DEEP} in the value at byte {self.where()}") from None
             except json.JSONDecodeError as exc:
                 if not more:
                     at = self.where() + len(text[: exc.pos].encode())
