@@ -84,6 +84,23 @@ def initialised(tmp_path: Path, database_url: str) -> tuple[Settings, InitResult
 
 
 @pytest.fixture
+def data_dir(tmp_path: Path, database_url: str) -> Path:
+    """A node's data dir, made by ``tansiq init`` (on each backend)."""
+    from click.testing import CliRunner
+
+    from tansiq.cli import main
+
+    d = tmp_path / "eg"
+    args = ["init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt"]
+    result = CliRunner().invoke(
+        main, [*args, "--database-url", database_url], env={}, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert all(x in result.stdout for x in ("login:", "API token:", "tansiq serve"))
+    return d
+
+
+@pytest.fixture
 def settings(initialised: tuple[Settings, InitResult]) -> Settings:
     return initialised[0]
 

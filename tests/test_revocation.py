@@ -25,7 +25,6 @@ from tansiq.stix.extensions import set_distribution
 from tansiq.stix.timestamps import to_micros
 from tansiq.store.ingest import REVOKED_NOT_LAST, IngestError, ingest
 
-data_dir = test_cli.data_dir  # a node made by `tansiq init`
 run = test_cli.run
 
 V1, V2, V3 = "2016-01-01T00:00:00.000Z", "2016-02-01T00:00:00.000Z", "2016-03-01T00:00:00.000Z"
