@@ -238,3 +238,31 @@ def test_a_hung_worker_fails_the_ingest(
     assert multiprocessing.active_children() == []
     monkeypatch.undo()
     assert node.ingest([indicator(77)]).stored == 1
+
+
+@pytest.mark.parametrize("refused", [0, 1])
+def test_a_worker_that_cannot_start_fails_the_ingest(
+    node: Node, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, refused: int
+) -> None:
+    """fork() refused (the process limit, no memory) for the first worker or a later one: the
+    ingest fails saying so, stores nothing, and leaves no process behind."""
+    import errno
+
+    monkeypatch.setattr("tansiq.node.WORKERS", 2)
+    node.settings = node.settings.with_overrides(ingest_batch=7)
+    path = write(tmp_path / "b.json", [indicator(i) for i in range(50)])
+    fork, forks = os.fork, []
+
+    def fork_unless_refused() -> int:
+        forks.append(1)
+        if len(forks) > refused:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", fork_unless_refused)
+    before = node.db.fetchone("SELECT COUNT(*) FROM objects")
+    with deadline(20), pytest.raises(WorkerFailed, match=r"cannot start .*temporarily"):
+        node.ingest_files([path])
+    assert multiprocessing.active_children() == []
+    monkeypatch.undo()
+    assert node.db.fetchone("SELECT COUNT(*) FROM objects") == before

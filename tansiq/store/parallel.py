@@ -33,8 +33,8 @@ for, that is inside the caller's write transaction.  What a child inherits and w
   that hangs (a deadlock, a stopped process, a query that never returns) is killed when it
   has read, prepared and sent nothing for *stall_seconds* while the caller waits on it
   (each worker counts the objects it reads and prepares in memory shared with the caller),
-  and the caller raises :class:`WorkerFailed` likewise.  When
-  the caller stops reading before the workers are done (an error, a list of errors cut at
+  and the caller raises :class:`WorkerFailed` likewise.  When the caller stops reading
+  before the workers are done (an error, a list of errors cut at
   :data:`~tansiq.store.ingest.MAX_ERRORS`), the workers still running are killed: nothing
   they would prepare is needed any more.
 * Ctrl-C: a terminal sends SIGINT to the whole process group.  Workers ignore it; the
@@ -107,20 +107,28 @@ def file_batches(
     ctx = multiprocessing.get_context("fork")  # the children inherit *prepare* (a closure)
     beats = memoryview(mmap.mmap(-1, 8 * workers)).cast("Q")  # shared: objects handled by each
     children: list[_Worker] = []
-    for k in range(workers):
-        read_end, write_end = os.pipe()
-        inherited = [w.fd for w in children] + [read_end]
-        process = ctx.Process(
-            target=_work,
-            args=(list(paths), prepare, batch_size, write_end, inherited, beats, k, workers),
-            name=f"tansiq-ingest-{k}",
-            daemon=True,  # (not left running should the parent exit without closing us)
-        )
-        process.start()
-        os.close(write_end)
-        children.append(_Worker(process, read_end, beats, k))
     done = False
     try:
+        for k in range(workers):
+            read_end, write_end = os.pipe()
+            inherited = [w.fd for w in children] + [read_end]
+            process = ctx.Process(
+                target=_work,
+                args=(list(paths), prepare, batch_size, write_end, inherited, beats, k, workers),
+                name=f"tansiq-ingest-{k}",
+                daemon=True,  # (not left running should the parent exit without closing us)
+            )
+            try:
+                process.start()
+            except OSError as exc:  # (fork: EAGAIN at the process limit, ENOMEM)
+                os.close(read_end)
+                raise WorkerFailed(
+                    f"cannot start an ingest worker process: {exc.strerror or exc}"
+                    " (--workers 0 reads the files in this process)"
+                ) from None
+            finally:
+                os.close(write_end)
+            children.append(_Worker(process, read_end, beats, k))
         chunk = 0
         while True:
             message = children[chunk % workers].receive(stall_seconds, starts)
