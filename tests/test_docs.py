@@ -96,3 +96,29 @@ def test_readme_names_every_route(node: Node) -> None:
         if f"{method} {re.sub(r'{[^}]*}', '{}', path)}" not in named:
             missing.append(f"{method} {path}")
     assert missing == [], "add to README's API section: " + ", ".join(missing)
+
+
+def _leaf_commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield prefix + name, command
+
+
+def test_readme_names_the_commands_without_settings_flags() -> None:
+    """README: every command takes `--data-dir` and the other settings flags, but those it
+    names as the exception (`tansiq demo`, whose own `--data-dir` means something else)."""
+    from tansiq.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    sentence = readme[readme.index("Every command but") :].split("takes `--data-dir`")[0]
+    excepted = set(re.findall(r"`tansiq ([a-z ]+)`", sentence))
+    wanted = {s.name for s in SETTINGS}
+    without = set()
+    for name, command in _leaf_commands(main):
+        if not wanted <= {p.name for p in command.params}:
+            without.add(name)
+    assert without == excepted, f"README's 'Every command but ...' should name {without}"
+    demo = {p.name: p.default for p in main.commands["demo"].params}
+    assert demo["base_port"] == 8400 and "(default 8400)" in readme
