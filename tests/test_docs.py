@@ -122,3 +122,60 @@ def test_readme_names_the_commands_without_settings_flags() -> None:
     assert without == excepted, f"README's 'Every command but ...' should name {without}"
     demo = {p.name: p.default for p in main.commands["demo"].params}
     assert demo["base_port"] == 8400 and "(default 8400)" in readme
+
+
+TAXII_LIST_PARAMETERS = (
+    "added_after",
+    "limit",
+    "next",
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_openapi_gives_each_taxii_operation_the_query_parameters_it_reads(
+    node: Node, admin_token: str
+) -> None:
+    """/openapi.json (and so /docs) lists the query parameters each TAXII operation reads, and
+    no other: a documented one given twice is a 400 naming it (TAXII allows each once), an
+    undocumented one is ignored, or on DELETE refused (400) with nothing deleted.  The objects
+    list takes them all, as README says."""
+    from fastapi.testclient import TestClient
+    from test_store import indicator
+
+    from tansiq.api.app import create_app
+
+    obj = indicator(1)
+    node.ingest([obj])
+    headers = {
+        "Authorization": f"Bearer {admin_token}",
+        "Accept": "application/taxii+json;version=2.1",
+    }
+    with TestClient(create_app(node.settings, node), headers=headers) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+        documented: dict[tuple[str, str], list[str]] = {}
+        for path, ops in paths.items():
+            for method, op in ops.items():
+                if path.startswith("/taxii2/") and method in ("get", "delete"):
+                    names = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+                    documented[(method, path)] = names
+        objects = "/taxii2/api/collections/{collection_id}/objects/"
+        assert sorted(documented[("get", objects)]) == sorted(TAXII_LIST_PARAMETERS)
+        for (method, template), names in documented.items():
+            url = template.replace("{collection_id}", "shared").replace("{object_id}", obj["id"])
+            url = url.replace("{status_id}", "00000000-0000-4000-8000-000000000000")
+            baseline = c.request(method, url).status_code if method == "get" else 200
+            for name in TAXII_LIST_PARAMETERS:
+                r = c.request(method, url, params=[(name, "x"), (name, "x")])
+                said = r.json()["description"] if r.status_code == 400 else ""
+                if name in names:
+                    assert r.status_code == 400 and f"{name}: given 2 times" in said, (url, name)
+                elif method == "delete":
+                    assert r.status_code == 400 and "not a parameter of DELETE" in said, name
+                else:
+                    assert r.status_code == baseline, (method, url, name, r.text)
+        versions = c.get(f"/taxii2/api/collections/shared/objects/{obj['id']}/versions/")
+        assert versions.json()["versions"] == [obj["modified"]]  # DELETE deleted nothing

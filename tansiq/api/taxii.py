@@ -174,6 +174,41 @@ def find_collection(node: Node, who: Client, collection_id: str) -> Collection:
 # -- request parameters ----------------------------------------------------------------------
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    """An OpenAPI query parameter: the routes read theirs from the request (:func:`_single`,
+    :func:`_values`), to answer malformed ones as TAXII errors, so FastAPI cannot see them."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+OR = "comma-separated, no spaces: any of them (TAXII 2.1 3.4)"
+ADDED_AFTER = _query("added_after", "Only what was added to this node after this timestamp")
+LIMIT = _query("limit", "Items per page (default page_size, at most max_page_size)")
+NEXT = _query("next", "The 'next' value of the previous page")
+MATCH_ID = _query("match[id]", f"STIX ids, {OR}")
+MATCH_TYPE = _query("match[type]", f"STIX types, {OR}")
+MATCH_SPEC_VERSION = _query("match[spec_version]", f"STIX spec versions (2.1), {OR}")
+
+
+def _match_version(default: str) -> dict[str, Any]:
+    return _query("match[version]", f"first, last, all or STIX timestamps, {OR}; default {default}")
+
+
+def _parameters(*parameters: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` of a route that reads *parameters* (in the order TAXII 2.1 lists them)."""
+    return {"parameters": list(parameters)}
+
+
+LIST_PARAMETERS = _parameters(
+    ADDED_AFTER, LIMIT, NEXT, MATCH_ID, MATCH_TYPE, _match_version("last"), MATCH_SPEC_VERSION
+)
+
+
 def _single(request: Request, name: str) -> str:
     """The one value of parameter *name* ("" if absent); TAXII allows each at most once."""
     given = request.query_params.getlist(name)
@@ -377,7 +412,11 @@ def get_collection(collection_id: str, node: NodeDep, who: ClientDep) -> Respons
     return taxii_response(find_collection(node, who, collection_id).resource(who))
 
 
-@router.get(API_ROOT + "collections/{collection_id}/manifest/", summary="Object manifests")
+@router.get(
+    API_ROOT + "collections/{collection_id}/manifest/",
+    summary="Object manifests",
+    openapi_extra=LIST_PARAMETERS,
+)
 def get_manifest(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
@@ -404,7 +443,7 @@ def get_manifest(
 OBJECTS = API_ROOT + "collections/{collection_id}/objects/"
 
 
-@router.get(OBJECTS, summary="Objects of a collection (an envelope)")
+@router.get(OBJECTS, summary="Objects of a collection (an envelope)", openapi_extra=LIST_PARAMETERS)
 def get_objects(
     collection_id: str, request: Request, node: NodeDep, settings: SettingsDep, who: ClientDep
 ) -> Response:
@@ -417,7 +456,11 @@ def get_objects(
     return _paged(page, "objects", page.objects, match.added_after)
 
 
-@router.get(OBJECTS + "{object_id}/", summary="One object of a collection (an envelope)")
+@router.get(
+    OBJECTS + "{object_id}/",
+    summary="One object of a collection (an envelope)",
+    openapi_extra=_parameters(ADDED_AFTER, LIMIT, NEXT, _match_version("last"), MATCH_SPEC_VERSION),
+)
 def get_object(
     collection_id: str,
     object_id: str,
@@ -438,7 +481,11 @@ def get_object(
     return _paged(page, "objects", page.objects, match.added_after)
 
 
-@router.get(OBJECTS + "{object_id}/versions/", summary="The versions of one object")
+@router.get(
+    OBJECTS + "{object_id}/versions/",
+    summary="The versions of one object",
+    openapi_extra=_parameters(ADDED_AFTER, LIMIT, NEXT, MATCH_SPEC_VERSION),
+)
 def get_object_versions(
     collection_id: str,
     object_id: str,
@@ -465,11 +512,17 @@ def get_object_versions(
     return _paged(page, "versions", versions, match.added_after)
 
 
-@router.delete(OBJECTS + "{object_id}/", summary="Delete versions of an object you originated")
+@router.delete(
+    OBJECTS + "{object_id}/",
+    summary="Delete versions of an object you originated",
+    openapi_extra=_parameters(_match_version("all"), MATCH_SPEC_VERSION),
+)
 def delete_object(
     collection_id: str, object_id: str, request: Request, node: NodeDep, who: ClientDep
 ) -> Response:
-    """Without ``match[version]`` every version (in this collection) is deleted."""
+    """Without ``match[version]`` every version (in this collection) is deleted.  Its other
+    parameter is ``match[spec_version]``; ``added_after``, ``limit``, ``next``, ``match[id]``
+    and ``match[type]`` are refused (400), and nothing is deleted."""
     coll = find_collection(node, who, collection_id)
     vis = visibility(node, who)
     _only_delete_parameters(request)
