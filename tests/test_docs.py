@@ -179,3 +179,44 @@ def test_openapi_gives_each_taxii_operation_the_query_parameters_it_reads(
                     assert r.status_code == baseline, (method, url, name, r.text)
         versions = c.get(f"/taxii2/api/collections/shared/objects/{obj['id']}/versions/")
         assert versions.json()["versions"] == [obj["modified"]]  # DELETE deleted nothing
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_openapi_gives_the_shape_of_the_object_routes_answers(node: Node, admin_token: str) -> None:
+    """GET /api/objects answers {"objects", "next"}; GET /api/objects/{id} a STIX object, or
+    with versions=all (limit, cursor) a page {"versions", "next"}: real answers match the
+    schemas /openapi.json gives, and the other shape does not."""
+    import jsonschema
+    from fastapi.testclient import TestClient
+    from test_store import indicator
+
+    from tansiq.api.app import create_app
+
+    first, second = indicator(1), indicator(1, "2015-02-21T10:00:00.000Z")
+    node.ingest([first, second, indicator(2)])
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with TestClient(create_app(node.settings, node), headers=headers) as c:
+        doc = c.get("/openapi.json").json()
+
+        def schema(path: str) -> dict[str, Any]:
+            op = doc["paths"][path]["get"]
+            body = op["responses"]["200"]["content"]["application/json"]["schema"]
+            return {**body, "components": doc["components"]}
+
+        def valid(path: str, answer: Any) -> bool:
+            return jsonschema.Draft202012Validator(schema(path)).is_valid(answer)
+
+        listed = c.get("/api/objects", params={"limit": 1}).json()
+        assert listed["next"] and valid("/api/objects", listed)
+        assert not valid("/api/objects", first)
+        one = "/api/objects/{object_id}"
+        latest = c.get(f"/api/objects/{first['id']}").json()
+        assert latest["modified"] == second["modified"] and valid(one, latest)
+        params = {"versions": "all", "limit": 1}
+        page = c.get(f"/api/objects/{first['id']}", params=params).json()
+        assert page["versions"][0]["modified"] == first["modified"] and valid(one, page)
+        rest = c.get(f"/api/objects/{first['id']}", params={**params, "cursor": page["next"]})
+        assert rest.json()["versions"][0]["modified"] == second["modified"]
+        assert valid(one, rest.json()) and not valid(one, {"versions": []})
+        names = {p["name"] for p in doc["paths"][one]["get"]["parameters"]}
+        assert names == {"object_id", "versions", "limit", "cursor"}

@@ -5,7 +5,8 @@ app answers a request it cannot validate with 400 ``application/problem+json``
 (:mod:`tansiq.api.problems`), refuses with 401/403/404 and more, answers TAXII in
 ``application/taxii+json;version=2.1`` (errors as TAXII error messages), and reads the bodies of
 its two ingest routes raw (so FastAPI cannot see them).  :func:`refine` rewrites the generated
-document to say so; a schemathesis run against the old one found each of these differences."""
+document to say so; a schemathesis run against the old one found each of these differences.
+It also gives the shape of the object routes' answers, whose JSON they write themselves."""
 
 from __future__ import annotations
 
@@ -74,6 +75,45 @@ ENVELOPE_BODY: dict[str, Any] = {
     },
 }
 
+STIX_OBJECT_SCHEMA: dict[str, Any] = {
+    "title": "StixObject",
+    "description": "A STIX 2.1 object version, its JSON as stored.",
+    "type": "object",
+    "required": ["type", "id"],
+    "properties": {"type": {"type": "string"}, "id": {"type": "string"}},
+}
+STIX_OBJECT = {"$ref": "#/components/schemas/StixObject"}
+NEXT_CURSOR: dict[str, Any] = {
+    "description": "Give it as 'cursor' for the next page; null on the last page.",
+    "anyOf": [{"type": "string"}, {"type": "null"}],
+}
+OBJECTS_PAGE_SCHEMA: dict[str, Any] = {
+    "title": "ObjectsPage",
+    "description": "A page of objects, the latest version of each.",
+    "type": "object",
+    "required": ["objects", "next"],
+    "properties": {"objects": {"type": "array", "items": STIX_OBJECT}, "next": NEXT_CURSOR},
+}
+VERSIONS_PAGE_SCHEMA: dict[str, Any] = {
+    "title": "VersionsPage",
+    "description": "With versions=all: a page of the object's versions, oldest first.",
+    "type": "object",
+    "required": ["versions", "next"],
+    "properties": {"versions": {"type": "array", "items": STIX_OBJECT}, "next": NEXT_CURSOR},
+}
+SCHEMAS = {
+    "StixObject": STIX_OBJECT_SCHEMA,
+    "ObjectsPage": OBJECTS_PAGE_SCHEMA,
+    "VersionsPage": VERSIONS_PAGE_SCHEMA,
+}
+# What a success answers, where the route builds its JSON itself (FastAPI sees no model).
+SUCCESS_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/objects"): {"$ref": "#/components/schemas/ObjectsPage"},
+    ("get", "/api/objects/{object_id}"): {
+        "oneOf": [STIX_OBJECT, {"$ref": "#/components/schemas/VersionsPage"}]
+    },
+}
+
 # Every authenticated operation: no or a bad credential (401), a token without the scope or a
 # suspended partner (403), a store that cannot write or stays busy (503).
 COMMON = (401, 403, 503)
@@ -100,6 +140,7 @@ def refine(schema: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["TaxiiError"] = TAXII_ERROR_SCHEMA
+    schemas.update(SCHEMAS)
     seen = set()
     for path, ops in schema.get("paths", {}).items():
         taxii = path.startswith(TAXII_PREFIX)
@@ -113,6 +154,10 @@ def refine(schema: dict[str, Any]) -> dict[str, Any]:
                 for resp in responses.values():
                     if JSON in resp.get("content", {}):
                         resp["content"] = {TAXII: resp["content"].pop(JSON)}
+            if key in SUCCESS_BODIES:
+                success = next(code for code in responses if code.startswith("2"))
+                responses[success]["content"] = {JSON: {"schema": SUCCESS_BODIES[key]}}
+                seen.add(key)
             if key in REQUEST_BODIES:
                 op["requestBody"] = REQUEST_BODIES[key]
                 seen.add(key)
@@ -133,7 +178,7 @@ def refine(schema: dict[str, Any]) -> dict[str, Any]:
                         "content": {media: {"schema": ref}},
                     },
                 )
-    missing = (set(EXTRA) | set(REQUEST_BODIES)) - seen
+    missing = (set(EXTRA) | set(REQUEST_BODIES) | set(SUCCESS_BODIES)) - seen
     if missing:  # a route renamed without this table: fail loudly, not document less
         raise RuntimeError(f"tansiq.api.openapi names operations the app lacks: {missing}")
     return schema
