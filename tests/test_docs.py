@@ -220,3 +220,28 @@ def test_openapi_gives_the_shape_of_the_object_routes_answers(node: Node, admin_
         assert valid(one, rest.json()) and not valid(one, {"versions": []})
         names = {p["name"] for p in doc["paths"][one]["get"]["parameters"]}
         assert names == {"object_id", "versions", "limit", "cursor"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readme_names_the_query_parameters_of_each_taxii_route(node: Node) -> None:
+    """README's TAXII list names, for each route, the query parameters /openapi.json gives it
+    (`match[…]` standing for every match[...])."""
+    from fastapi.testclient import TestClient
+
+    from tansiq.api.app import create_app
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("TAXII 2.1 (Basic") : readme.index("## Layout")]
+    with TestClient(create_app(node.settings, node)) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    for bullet in re.split(r"\n- ", section)[1:]:
+        route = re.match(r"`([A-Z]+) (/[^`]*)`", bullet)
+        assert route is not None, bullet
+        method, path = route.groups()
+        path = path.replace("{id}", "{collection_id}")
+        op = paths[path][method.lower()]
+        documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+        named = set(re.findall(r"`(added_after|limit|next|match\[[a-z_…]+\])`", bullet))
+        if "match[…]" in named:
+            named = (named - {"match[…]"}) | {n for n in TAXII_LIST_PARAMETERS if "[" in n}
+        assert named == documented, (method, path, sorted(named), sorted(documented))
