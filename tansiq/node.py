@@ -255,6 +255,13 @@ class Node:
             f"no node in {data_dir}: run "
             f"`tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
         )
+        if settings.source("data_dir") == "default":  # no --data-dir, no TANSIQ_DATA_DIR
+            no_node = (
+                f"no node in {data_dir} (the data directory used when neither --data-dir nor"
+                f" TANSIQ_DATA_DIR is given): name your node's with --data-dir DIR or"
+                f" TANSIQ_DATA_DIR=DIR, or create a node there with"
+                f" `tansiq init --data-dir {data_dir} --partner CODE --name NAME`"
+            )
         if data_dir.exists() and not data_dir.is_dir():
             raise NodeError(f"{data_dir} is a file, not a node's data directory (--data-dir)")
         if not data_dir.is_dir():

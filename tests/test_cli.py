@@ -215,6 +215,23 @@ def test_command_in_a_directory_without_a_node_leaves_nothing_there(tmp_path: Pa
     assert code == 1 and "is a file, not a node's data directory" in err
 
 
+def test_command_without_data_dir_says_how_to_name_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --data-dir and no TANSIQ_DATA_DIR: the default ./tansiq-data holds no node, and the
+    newcomer whose node is elsewhere is told how to name it, not only to make another."""
+    monkeypatch.chdir(tmp_path)
+    for command in ("stats", "serve", "account list"):
+        result = CliRunner().invoke(main, command.split(), env={"TANSIQ_DATA_DIR": None})
+        err = result.stderr
+        assert result.exit_code == 1 and "no node in tansiq-data" in err, (command, err)
+        assert "--data-dir DIR" in err and "TANSIQ_DATA_DIR=DIR" in err, err
+        assert "tansiq init --data-dir tansiq-data" in err and "Traceback" not in err, err
+    code, _, err = run("stats", env={"TANSIQ_DATA_DIR": str(tmp_path / "elsewhere")})
+    assert code == 1 and "TANSIQ_DATA_DIR=DIR" not in err and "tansiq init" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_serve_and_demo_on_a_port_in_use_say_which_flag_to_change(tmp_path: Path) -> None:
     import socket
 
