@@ -428,6 +428,12 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
             reports = sync_all(node, progress=progress, page_size=limit)
     finally:
         node.close()
+    if not reports:  # sync_all passes over partners without a sync token (added by hand)
+        click.echo(
+            "nothing to pull: no partner is enrolled for sync here (URL, key and token); run"
+            " `tansiq partner add --enrolment` with the invitation a partner's node made for"
+            f" this one (`tansiq partner invite {node.code}` there)"
+        )
     failed = []
     for r in reports:
         if r.error:  # the pull itself failed: say why (once), not '0 received'

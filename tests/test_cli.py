@@ -307,6 +307,19 @@ def test_sync_limit_below_one_is_a_usage_error(data_dir: Path) -> None:
     assert "--limit" in err and "x>=1" in err
 
 
+def test_sync_with_no_partner_enrolled_says_so(data_dir: Path) -> None:
+    """`tansiq sync` on a new node (or one whose partners were added by hand, without a sync
+    token) printed nothing at all: it says there was nothing to pull, and how to enrol."""
+    d = str(data_dir)
+    for added in ("", "DZ"):  # no partner; then one added by hand, which has no token
+        if added:
+            code, _, err = run("partner", "add", added, "--name", added, "--data-dir", d)
+            assert code == 0, err
+        code, out, err = run("sync", "--data-dir", d)
+        assert code == 0 and out.startswith("nothing to pull"), out + err
+        assert "tansiq partner add --enrolment" in out and "partner invite EG" in out, out
+
+
 def test_partner_url_is_checked_when_given(data_dir: Path) -> None:
     """`partner add/update --url notaurl` was stored, and only the next sync said it was no
     http(s) URL; --public-key is checked when given, and so is --url now (exit 2)."""
