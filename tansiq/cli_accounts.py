@@ -9,6 +9,8 @@ import orjson
 
 from tansiq.cli import _open_node, _settings, _settings_options
 
+SEE_LIST = "; see `tansiq account list`"
+
 
 @click.group()
 def account() -> None:
@@ -225,6 +227,7 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
         check_token_days,
         create_token,
         get_account,
+        no_account,
         parse_scopes,
         token_id,
     )
@@ -238,7 +241,7 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
         with node.db.bookkeeping():  # no token without its audit entry
             a = get_account(node.db, username)
             if a is None:
-                raise AccountError(f"no account {username!r}; see `tansiq account list`")
+                raise no_account(node.db, username, SEE_LIST)
             if a.disabled:  # (POST /api/tokens refuses alike)
                 raise AccountError(
                     f"account {username!r} is disabled: a token of it would be refused; enable"
@@ -257,11 +260,11 @@ def token_create(username: str, label: str, days: int | None, scopes: str, **kwa
 @_settings_options
 def token_list(username: str | None, **kwargs: Any) -> None:
     """List tokens (of USERNAME, or every account's)."""
-    from tansiq.accounts.store import get_account, list_tokens
+    from tansiq.accounts.store import get_account, list_tokens, no_account
 
     node = _open_node(_settings(kwargs))
     if username is not None and get_account(node.db, username) is None:
-        raise click.ClickException(f"no account {username!r}; see `tansiq account list`")
+        raise click.ClickException(str(no_account(node.db, username, SEE_LIST)))
     for t in list_tokens(node.db, username):
         d = t.as_dict()
         click.echo(

@@ -223,6 +223,30 @@ def test_account_role_changes_the_role_ends_sessions_and_is_audited(
     assert code == 1 and "no account 'nobody'" in err
 
 
+def test_a_name_in_another_case_is_told_the_account_it_may_mean(
+    settings: Settings, node: Node
+) -> None:
+    """Account names are exact (`BOB` is not `bob`): a command given one that differs only in
+    case names the account, changes nothing and exits 1, not a bare 'no account'."""
+    run = cli(settings)
+    create_account(node.db, "sami", PASSWORD, "editor", "EG")
+    for command in (
+        ("account", "role", "SAMI", "reader"),
+        ("account", "disable", "Sami"),
+        ("account", "enable", "SAMI"),
+        ("account", "password", "SAMI", "--password", "another-password-2"),
+        ("token", "create", "SAMI"),
+        ("token", "list", "SAMI"),
+    ):
+        code, _, err = run(*command)
+        assert code == 1 and "names are exact; did you mean 'sami'?" in err, (command, err)
+    account = get_account(node.db, "sami")
+    assert account == store.Account("sami", "editor", "EG", False)
+    assert store.list_tokens(node.db, "sami") == [] and _entries(node, "sami") == []
+    code, _, err = run("token", "create", "nobody")
+    assert code == 1 and "no account 'nobody'; see `tansiq account list`" in err, err
+
+
 def test_a_former_admin_keeps_no_admin_scoped_token(settings: Settings, node: Node) -> None:
     run = cli(settings)
     create_account(node.db, "amira", PASSWORD, "admin", "EG")

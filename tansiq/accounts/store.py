@@ -205,6 +205,16 @@ def same_name(db: Database, username: str) -> str | None:
     return None
 
 
+def no_account(db: Database, username: str, hint: str = "") -> AccountError:
+    """The error for *username* naming no account: with the account whose name differs from it
+    only in case or width, if there is one (names are exact: ``BOB`` is not ``bob``), else
+    with *hint*."""
+    near = same_name(db, username)
+    if near is not None and near != username:
+        return AccountError(f"no account {username!r}: names are exact; did you mean {near!r}?")
+    return AccountError(f"no account {username!r}{hint}")
+
+
 def _already_exists(existing: str, username: str) -> AccountError:
     same = "" if existing == username else f" ({username!r} reads the same)"
     return AccountError(f"account {existing!r} already exists{same}")
@@ -313,7 +323,7 @@ def set_disabled(db: Database, username: str, disabled: bool, record: Record = N
     with db.bookkeeping():
         account = get_account(db, username)
         if account is None:
-            raise AccountError(f"no account {username!r}")
+            raise no_account(db, username)
         if account.disabled == disabled:
             return account
         if disabled:
@@ -333,7 +343,7 @@ def set_password(db: Database, username: str, password: str, record: Record = No
     hashed = hash_password(password)  # (argon2 is slow: not inside the transaction)
     with db.bookkeeping():
         if get_account(db, username) is None:
-            raise AccountError(f"no account {username!r}")
+            raise no_account(db, username)
         db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (hashed, username))
         db.execute("DELETE FROM sessions WHERE username = ?", (username,))
         if record is not None:
@@ -375,7 +385,7 @@ def set_role(
     with db.bookkeeping():
         account = get_account(db, username)
         if account is None:
-            raise AccountError(f"no account {username!r}")
+            raise no_account(db, username)
         if account.role == role:
             return RoleChange(account, role)
         _check_role_change(db, account, role)
@@ -433,7 +443,7 @@ def create_token(
     """A new API token for *username*; only its hash is stored, the token is shown once.
     It expires in *days*, or at *not_after* (µs) if that comes first."""
     if get_account(db, username) is None:
-        raise AccountError(f"no account {username!r}")
+        raise no_account(db, username)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = now_micros()
     expires = now + days * DAY_US
