@@ -130,7 +130,7 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
 @main.command()
 @_settings_options
 def serve(**kwargs: Any) -> None:
-    """Run the web server (REST API, /docs) for the node in --data-dir."""
+    """Run the web server (REST API, TAXII 2.1, /docs) for the node in --data-dir."""
     import uvicorn
 
     from tansiq.api.app import create_app
