@@ -289,7 +289,11 @@ def settings_cmd(**kwargs: Any) -> None:
     help="Where the demo nodes keep their data (default: a new temporary directory).",
 )
 @click.option(
-    "--base-port", type=int, default=8400, help="First port; nodes use consecutive ports."
+    "--base-port",
+    type=click.IntRange(1, 65535 - 2),  # the three nodes' ports, each a port (settings.port)
+    default=8400,
+    show_default=True,
+    help="First port; the nodes use it and the next two.",
 )
 def demo(data_dir: Path | None, base_port: int) -> None:
     """Start the demo federation with the Libya scenario loaded; Ctrl-C stops it."""

@@ -252,6 +252,16 @@ def test_serve_and_demo_on_a_port_in_use_say_which_flag_to_change(tmp_path: Path
         assert not (demo_dir / "dz").exists()  # no node made: this --data-dir works next time
 
 
+def test_demo_base_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    """`tansiq demo --base-port 70000` (or 0, or 65534, whose third node is 65536) ended in a
+    traceback of the node settings' port check, after making a demo directory."""
+    for port in ("0", "65534", "70000"):
+        demo_dir = tmp_path / port
+        code, _, err = run("demo", "--data-dir", str(demo_dir), "--base-port", port)
+        assert code == 2 and "--base-port" in err and "1<=x<=65533" in err, (port, err)
+        assert "Traceback" not in err and not demo_dir.exists(), (port, err)
+
+
 def test_partner_add_takes_the_invitation_string_that_invite_printed(tmp_path: Path) -> None:
     """The README's flow: `partner invite` prints a string (longer than a file name may be)
     that `partner add --enrolment STRING` consumes on the partner's node."""
