@@ -190,7 +190,15 @@ def run_demo(data_dir: Path | None, base_port: int) -> None:
         if problem is not None:  # before any node is made: the same --data-dir can be used again
             raise click.ClickException(f"{code}: {problem}")
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="tansiq-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise click.ClickException(f"{root} is a file, not a directory: pass another --data-dir")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create the demo directory {root}: {exc.strerror or exc}; pass another"
+            " --data-dir"
+        ) from None
     if any((root / c.lower()).exists() for c in CODES):
         raise click.ClickException(f"{root} already holds demo nodes: pass a new --data-dir")
     click.echo(f"setting up DZ, EG and TN in {root} ...")

@@ -262,6 +262,22 @@ def test_demo_base_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
         assert "Traceback" not in err and not demo_dir.exists(), (port, err)
 
 
+def test_demo_data_dir_that_cannot_be_a_directory_is_refused(tmp_path: Path) -> None:
+    """`tansiq demo --data-dir` naming a file, or a place no directory can be made, ended in a
+    traceback (FileExistsError, FileNotFoundError)."""
+    import socket
+
+    with socket.socket() as s:  # a port free now (and, likely, the next two)
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    a_file = tmp_path / "bundle.json"
+    a_file.write_text("{}")
+    for where, said in ((a_file, "is a file"), (a_file / "sub", "cannot create the demo")):
+        code, _, err = run("demo", "--data-dir", str(where), "--base-port", port)
+        assert code == 1 and said in err and "--data-dir" in err, (where, err)
+        assert "Traceback" not in err, err
+
+
 def test_partner_add_takes_the_invitation_string_that_invite_printed(tmp_path: Path) -> None:
     """The README's flow: `partner invite` prints a string (longer than a file name may be)
     that `partner add --enrolment STRING` consumes on the partner's node."""
