@@ -245,3 +245,21 @@ def test_readme_names_the_query_parameters_of_each_taxii_route(node: Node) -> No
         if "match[…]" in named:
             named = (named - {"match[…]"}) | {n for n in TAXII_LIST_PARAMETERS if "[" in n}
         assert named == documented, (method, path, sorted(named), sorted(documented))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_openapi_description_says_how_the_docs_page_authenticates(node: Node) -> None:
+    """/docs has no place for a token: its "Try it out" sends the browser's session, which the
+    REST routes take and TAXII does not.  The description at the top of the page says so."""
+    from fastapi.testclient import TestClient
+    from test_auth import login
+
+    from tansiq.api.app import create_app
+
+    with TestClient(create_app(node.settings, node), base_url="http://127.0.0.1") as c:
+        info = c.get("/openapi.json").json()["info"]["description"]
+        assert "/login" in info and "/taxii2/" in info and "TAXII takes no web session" in info
+        assert login(c, "admin", "admin-password-1").status_code == 200
+        assert c.get("/api/session").json()["via"] == "session"
+        taxii = {"Accept": "application/taxii+json;version=2.1"}
+        assert c.get("/taxii2/", headers=taxii).status_code == 401

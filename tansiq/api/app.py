@@ -35,7 +35,12 @@ def create_app(
         lifespan=lifespan,
         title=f"tansiq node {node.code}",
         version=__version__,
-        description="REST API of a tansiq node. Authenticate with `Authorization: Bearer TOKEN`.",
+        description=(
+            "REST API of a tansiq node, and its TAXII 2.1 server under `/taxii2/`. Authenticate"
+            ' with `Authorization: Bearer TOKEN` (TAXII: or HTTP Basic). On this page, "Try it'
+            ' out" acts as the account you logged in with at [/login](/login) (REST routes'
+            " only: TAXII takes no web session)."
+        ),
         docs_url=None,
         redoc_url=None,
     )
