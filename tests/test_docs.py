@@ -263,3 +263,13 @@ def test_openapi_description_says_how_the_docs_page_authenticates(node: Node) ->
         assert c.get("/api/session").json()["via"] == "session"
         taxii = {"Accept": "application/taxii+json;version=2.1"}
         assert c.get("/taxii2/", headers=taxii).status_code == 401
+
+
+def test_readme_names_settings_that_exist() -> None:
+    """Each `snake_case` name README gives is a setting (docs/settings.md), or one of the few
+    STIX and TAXII property names it mentions."""
+    from tansiq.settings import BY_NAME
+
+    others = {"added_after", "date_added", "object_marking_refs"}
+    named = set(re.findall(r"`([a-z]+(?:_[a-z]+)+)`", (ROOT / "README.md").read_text()))
+    assert named - others <= set(BY_NAME), sorted(named - others - set(BY_NAME))
