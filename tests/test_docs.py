@@ -273,3 +273,35 @@ def test_readme_names_settings_that_exist() -> None:
     others = {"added_after", "date_added", "object_marking_refs"}
     named = set(re.findall(r"`([a-z]+(?:_[a-z]+)+)`", (ROOT / "README.md").read_text()))
     assert named - others <= set(BY_NAME), sorted(named - others - set(BY_NAME))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readme_names_the_query_parameters_of_each_rest_route(node: Node) -> None:
+    """README's REST list gives each /api route's query parameters (`?a=&b=`), as /openapi.json
+    does: e.g. `versions`, `limit` and `cursor` of GET /api/objects/{id}."""
+    from fastapi.testclient import TestClient
+
+    from tansiq.api.app import create_app
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## REST API") : readme.index("Errors are")]
+    with TestClient(create_app(node.settings, node)) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    checked = 0
+    for bullet in re.split(r"\n- ", section)[1:]:
+        route = re.match(r"`([A-Z]+) (/[^`?]*)", bullet)
+        assert route is not None, bullet
+        method, path = route.groups()
+        if not path.startswith("/api/"):
+            continue
+        path = path.replace("{id}", "{object_id}")
+        op = paths[path][method.lower()]
+        documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+        named = {
+            pair.split("=")[0]
+            for query in re.findall(r"`[^`]*\?([^`]+)`", bullet)
+            for pair in query.split("&")
+        }
+        assert named == documented, (method, path, sorted(named), sorted(documented))
+        checked += 1
+    assert checked >= 10
