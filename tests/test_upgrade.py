@@ -1,0 +1,356 @@
+"""Upgrades: a store made by any earlier tansiq (schema after migration 001 ... 014) reaches the
+current schema on both engines with its data kept and the derived columns and tables right; a
+migration that fails midway leaves the store as it was, and the next start finishes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_store import indicator
+
+from tansiq import policy
+from tansiq.accounts.principal import Principal
+from tansiq.accounts.sessions import session_account
+from tansiq.accounts.store import account_for_token, token_hash
+from tansiq.stix.extensions import set_distribution
+from tansiq.stix.timestamps import MINUTE_US, now_micros
+from tansiq.store import deletions, migrations, query
+from tansiq.store.database import Database
+from tansiq.store.ingest import ingest
+from tansiq.store.migrations import MIGRATIONS, applied, migrate
+from tansiq.store.query import ObjectFilter
+from tansiq.store.rows import build_row
+
+NAMES = [name for name, _ in MIGRATIONS]
+EARLIER = range(1, len(MIGRATIONS))  # a store made by the first n migrations
+V1, V2 = "2016-01-01T00:00:00.000Z", "2016-02-01T00:00:00.000Z"
+X, Y = indicator(1)["id"], indicator(2)["id"]
+TOKEN, COOKIE = "tsq_upgrade-token", "upgrade-cookie"
+T0 = now_micros()
+HOUR_US = 60 * MINUTE_US
+USED = T0 - 5 * MINUTE_US  # a session's last use recorded by tansiq at 014 or later
+SUSPENDED = T0 - HOUR_US
+
+
+class Crash(Exception):
+    """Stands for the process dying in the middle of a migration."""
+
+
+def _row(n: int, modified: str, partners: list[str], added: int, latest: int) -> dict[str, Any]:
+    values = build_row(set_distribution(indicator(n, modified), "EG", partners))
+    values[0], values[8] = added, latest
+    return dict(zip(("added", "id", "type", "version", "created", "modified", "created_by_ref",
+                     "revoked", "is_latest", "spec_version", "json", "origin", "partners"),
+                    values, strict=True))  # fmt: skip
+
+
+# What an earlier tansiq wrote, table by table, in an order its foreign keys accept.  Each store
+# gets the tables and columns its schema has (:func:`_seed`).
+SEED: dict[str, list[dict[str, Any]]] = {
+    "meta": [
+        {"key": "partner", "value": "EG"},
+        {"key": "name", "value": "Egypt"},
+        {"key": "identity_id", "value": "identity--eg"},
+    ],
+    "accounts": [
+        {"username": u, "password_hash": "x", "role": r, "partner": "EG", "created": T0}
+        for u, r in (("admin", "admin"), ("ann", "reader"))
+    ],
+    "tokens": [
+        {
+            "token_hash": token_hash(TOKEN),
+            "username": "ann",
+            "label": "l",
+            "scopes": "api",
+            "created": T0,
+            "expires": T0 + HOUR_US,
+        }
+    ],
+    "partners": [
+        {"code": "DZ", "name": "Algeria", "identity_id": "identity--dz", "created": T0},
+        {
+            "code": "TN",
+            "name": "Tunisia",
+            "identity_id": "identity--tn",
+            "created": T0,
+            "suspended": SUSPENDED,
+            "suspended_reason": "audit",
+        },
+    ],
+    "sharing_groups": [{"name": "north", "created": T0}],
+    "group_members": [{"group_name": "north", "partner": p} for p in ("DZ", "TN")],
+    "sessions": [
+        {
+            "session_hash": token_hash(COOKIE),
+            "username": "ann",
+            "csrf_token": "c",
+            "created": T0 - HOUR_US,
+            "expires": T0 + HOUR_US,
+            "last_used": USED,
+        }
+    ],
+    "audit": [
+        {
+            "seq": 1,
+            "at": T0,
+            "actor": "cli",
+            "action": "node_initialised",
+            "target": "EG",
+            "detail": "{}",
+            "prev_hash": "",
+            "hash": "h",
+        }
+    ],
+    # X: released to DZ, then narrowed to EG (withdrawn from DZ); Y: released to DZ.
+    "objects": [
+        _row(1, V1, ["DZ", "EG"], 1001, 0),
+        _row(1, V2, ["EG"], 1002, 1),
+        _row(2, V1, ["DZ", "EG"], 1003, 1),
+    ],
+    "withdrawals": [{"added": 1002, "id": X, "origin": "EG", "partners": ",DZ,"}],
+    "deletions": [{"added": 1004, "id": Y, "version": 7, "origin": "EG", "partners": ",DZ,"}],
+    "taxii_status": [
+        {
+            "id": "s1",
+            "username": "ann",
+            "status": "complete",
+            "request_timestamp": T0,
+            "total_count": 1,
+            "success_count": 1,
+            "failure_count": 0,
+            "pending_count": 0,
+            "details": "{}",
+        }
+    ],
+    "sync_cursors": [{"partner": "DZ", "collection": "shared", "added_after": "9", "updated": T0}],
+    "peer_credentials": [{"partner": "DZ", "token": "fernet:abc", "created": T0}],
+}
+
+
+def _columns(db: Database) -> dict[str, list[str]]:
+    """Every table and view of the store, with its columns."""
+    if db.dialect.is_sqlite:
+        names = db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite_%'"
+        )
+        return {n: [str(c[1]) for c in db.fetchall(f"PRAGMA table_info({n})")] for (n,) in names}
+    out: dict[str, list[str]] = {}
+    for table, column in db.fetchall(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+    ):
+        out.setdefault(str(table), []).append(str(column))
+    return out
+
+
+def schema(db: Database) -> dict[str, Any]:
+    """Tables, views, columns (name, type, nullability, default, collation) and indexes."""
+    if db.dialect.is_sqlite:
+        tables = {
+            n: sorted(tuple(c[1:5]) for c in db.fetchall(f"PRAGMA table_info({n})"))
+            for n in _columns(db)
+        }
+        indexes = db.fetchall(
+            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        )
+        return {"tables": tables, "indexes": indexes}
+    (here,) = db.fetchone("SELECT current_schema()") or ("",)
+    tables = {}
+    for table in _columns(db):
+        tables[table] = sorted(
+            db.fetchall(
+                "SELECT column_name, data_type, is_nullable, column_default, collation_name"
+                " FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+        )
+    indexes = [
+        (name, str(sql).replace(f" {here}.", " "))
+        for name, sql in db.fetchall(
+            "SELECT indexname, indexdef FROM pg_indexes"
+            " WHERE schemaname = current_schema() ORDER BY indexname"
+        )
+    ]
+    compression = db.fetchall(
+        "SELECT a.attname, a.attcompression FROM pg_attribute a JOIN pg_class c"
+        " ON c.oid = a.attrelid AND c.relname = 'objects' AND a.attname = 'json'"
+        " WHERE c.relnamespace = current_schema()::regnamespace"
+    )
+    return {"tables": tables, "indexes": indexes, "json compression": compression}
+
+
+def _migrate_first(db: Database, n: int) -> list[str]:
+    """Apply the first *n* migrations, as the tansiq that shipped migration *n* did."""
+    everything = migrations.MIGRATIONS
+    migrations.MIGRATIONS = everything[:n]
+    try:
+        return migrate(db)
+    finally:
+        migrations.MIGRATIONS = everything
+
+
+def _seed(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Write :data:`SEED` into the tables and columns the store has; return what was written,
+    as rows of the columns written, by table."""
+    have = _columns(db)
+    written: dict[str, list[tuple[Any, ...]]] = {}
+    if "node_clock" not in have:
+        return written
+    with db.write():
+        for table, rows in SEED.items():
+            if table not in have:
+                continue
+            for row in rows:
+                kept = {k: v for k, v in row.items() if k in have[table]}
+                db.execute(
+                    f"INSERT INTO {table} ({', '.join(kept)})"
+                    f" VALUES ({', '.join('?' for _ in kept)})",
+                    list(kept.values()),
+                )
+                written.setdefault(table, []).append(tuple(kept.items()))
+        db.set_clock(1004)
+    return written
+
+
+def _still_there(db: Database, written: dict[str, list[tuple[Any, ...]]]) -> None:
+    for table, rows in written.items():
+        for row in rows:
+            where = " AND ".join(f"{k} = ?" for k, _ in row)
+            found = db.fetchall(f"SELECT 1 FROM {table} WHERE {where}", [v for _, v in row])
+            assert found == [(1,)], (table, row)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, database_url: str) -> Iterator[Callable[[], dict[str, Any]]]:
+    """The schema of a store made now, by every migration (on the engine of the test)."""
+    from conftest import PgSchema
+
+    made: list[Any] = []
+
+    def make() -> dict[str, Any]:
+        url = ""
+        if database_url:
+            made.append(PgSchema())
+            url = made[-1].url
+        db = Database(url, tmp_path / "fresh")
+        (tmp_path / "fresh").mkdir()
+        try:
+            migrate(db)
+            return schema(db)
+        finally:
+            db.close()
+
+    yield make
+    for s in made:
+        s.drop()
+
+
+@pytest.mark.parametrize("n", EARLIER)
+def test_a_store_of_every_earlier_schema_upgrades_with_its_data(
+    tmp_path: Path, database_url: str, fresh: Callable[[], dict[str, Any]], n: int
+) -> None:
+    db = Database(database_url, tmp_path)
+    try:
+        assert _migrate_first(db, n) == NAMES[:n]
+        written = _seed(db)
+        assert migrate(db) == NAMES[n:]
+        assert applied(db) == NAMES
+        _still_there(db, written)
+        assert schema(db) == fresh()
+
+        # Columns added since: their values for the rows that were there.
+        origins = db.fetchall("SELECT DISTINCT origin FROM latest_objects")
+        assert origins == [("EG",) if n >= 2 else ("",)]
+        assert db.fetchall("SELECT code, suspended, suspended_reason FROM partners") == (
+            [("DZ", 0, ""), ("TN", SUSPENDED, "audit")] if n >= 13 else
+            [("DZ", 0, ""), ("TN", 0, "")] if n >= 2 else []
+        )  # fmt: skip
+        last_used = db.fetchall("SELECT last_used FROM sessions")
+        if n >= 14:
+            assert last_used == [(USED,)]
+        elif n >= 2:
+            assert last_used[0][0] >= T0  # used at the upgrade (014)
+        assert db.fetchall("SELECT id FROM bookkeeping_lock") == [(1,)]
+        assert db.fetchall("SELECT COUNT(*) FROM sync_deferred") == [(0,)]
+
+        # Tables derived from the data: X's withdrawal from DZ, whether 009 found it or the
+        # write path had recorded it.
+        withdrawals = db.fetchall("SELECT added, id, origin, partners FROM withdrawals")
+        assert withdrawals == ([(1002, X, "EG", ",DZ,")] if n >= 2 else [])
+
+        # The upgraded store at work: a session and a token sign ann in, DZ sees Y and is told
+        # to drop X, and a new version narrowing Y withdraws it from DZ.
+        if n >= 2:
+            found = session_account(db, COOKIE, idle_minutes=30)
+            assert found is not None and found[0].username == "ann"
+        token_account = account_for_token(db, TOKEN)
+        assert token_account is not None and token_account.username == "ann"
+        dz = Principal("dz-reader", "reader", "DZ")
+        page = query.list_latest(db, policy.condition(dz, "EG"), ObjectFilter(), limit=10)
+        assert len(page.rows) == (1 if n >= 2 else 0)
+        sync_dz = Principal("sync-DZ", "sync", "DZ")
+        owed = deletions.feed(
+            db,
+            policy.withdrawn_condition(sync_dz, "EG"),
+            policy.deleted_condition(sync_dz, "EG"),
+            0,
+            10,
+        )
+        assert [r[:2] for r in owed] == (
+            [("withdrawn", X), ("deleted", Y)] if n >= 4 else
+            [("withdrawn", X)] if n >= 2 else []
+        )  # fmt: skip
+        stored = ingest(db, [set_distribution(indicator(2, V2), "EG", ["EG"])], prepare=None)
+        assert stored.stored == 1
+        narrowed = db.fetchall("SELECT id, partners FROM withdrawals WHERE id = ?", (Y,))
+        assert narrowed == ([(Y, ",DZ,")] if n >= 2 else [])
+    finally:
+        db.close()
+
+
+def _crashing(step: Callable[..., list[str]]) -> Callable[..., Iterator[str]]:
+    """*step*, dying once half its statements (rounded up) have run."""
+
+    def run(d: Any) -> Iterator[str]:
+        statements = step(d)
+        yield from statements[: (len(statements) + 1) // 2]
+        raise Crash(step.__name__)
+
+    return run
+
+
+@pytest.mark.parametrize("n", range(len(MIGRATIONS)))
+def test_a_migration_that_dies_midway_leaves_the_store_as_it_was(
+    tmp_path: Path,
+    database_url: str,
+    fresh: Callable[[], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    n: int,
+) -> None:
+    """Migration n+1 dies after some of its statements: the store stays at schema n, data and
+    all, and the next start applies it (and the rest)."""
+    db = Database(database_url, tmp_path)
+    try:
+        _migrate_first(db, n)
+        written = _seed(db)
+        before = schema(db)
+        with monkeypatch.context() as m:
+            name, step = MIGRATIONS[n]
+            broken = [*MIGRATIONS[:n], (name, _crashing(step)), *MIGRATIONS[n + 1 :]]
+            m.setattr(migrations, "MIGRATIONS", broken)
+            with pytest.raises(Crash):
+                migrate(db)
+        assert applied(db) == NAMES[:n]
+        assert schema(db) == before
+        _still_there(db, written)
+        assert not db.in_transaction()
+        assert migrate(db) == NAMES[n:]  # the next start
+        _still_there(db, written)
+        assert schema(db) == fresh()
+    finally:
+        db.close()
