@@ -9,18 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from test_store import indicator
 
 from tansiq import policy
 from tansiq.accounts.principal import Principal
 from tansiq.accounts.sessions import session_account
 from tansiq.accounts.store import account_for_token, token_hash
+from tansiq.cli import main
+from tansiq.node import InitResult, Node, open_database
+from tansiq.settings import Settings
 from tansiq.stix.extensions import set_distribution
 from tansiq.stix.timestamps import MINUTE_US, now_micros
 from tansiq.store import deletions, migrations, query
 from tansiq.store.database import Database
 from tansiq.store.ingest import ingest
-from tansiq.store.migrations import MIGRATIONS, applied, migrate
+from tansiq.store.migrations import MIGRATIONS, NewerSchema, applied, migrate
 from tansiq.store.query import ObjectFilter
 from tansiq.store.rows import build_row
 
@@ -352,5 +356,37 @@ def test_a_migration_that_dies_midway_leaves_the_store_as_it_was(
         assert migrate(db) == NAMES[n:]  # the next start
         _still_there(db, written)
         assert schema(db) == fresh()
+    finally:
+        db.close()
+
+
+def test_a_store_upgraded_by_a_newer_tansiq_is_refused(
+    initialised: tuple[Settings, InitResult],
+) -> None:
+    """A downgrade: the store's schema has a migration this tansiq does not know.  Opening it
+    is refused, saying which and what to do (it opened as if nothing were wrong, and wrote to
+    a schema whose meaning had changed), and nothing is changed."""
+    settings = initialised[0]
+    db = open_database(settings)
+    try:
+        db.execute(
+            "INSERT INTO schema_migrations (name, applied) VALUES ('016_from_the_future', 1)"
+        )
+        before = schema(db), applied(db)
+    finally:
+        db.close()
+    with pytest.raises(NewerSchema, match="newer tansiq") as exc:
+        Node(settings)
+    assert "016_from_the_future" in str(exc.value)
+    assert MIGRATIONS[-1][0] in str(exc.value)
+    result = CliRunner().invoke(
+        main, ["account", "list", "--data-dir", str(settings.data_path)], env={}
+    )
+    assert result.exit_code == 1, result.output
+    assert "upgraded by a newer tansiq" in result.stderr
+    assert "Traceback" not in result.output
+    db = open_database(settings)
+    try:
+        assert (schema(db), applied(db)) == before
     finally:
         db.close()

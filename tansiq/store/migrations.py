@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from tansiq import __version__
 from tansiq.stix.timestamps import now_micros
-from tansiq.store.database import Database, commit_sqlite, store_errors
+from tansiq.store.database import Database, StoreError, commit_sqlite, store_errors
 from tansiq.store.dialect import Dialect
 
 
@@ -346,6 +347,13 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
 MIGRATION_LOCK = 7261  # PostgreSQL advisory lock: one process migrates a database at a time
 
 
+class NewerSchema(StoreError):
+    """The database holds migrations this tansiq does not know: a newer one upgraded it.
+
+    Its code may rely on columns, tables or meanings this one ignores (and would break by
+    writing as it knows how), so this one neither opens nor changes it."""
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -386,6 +394,14 @@ def all_or_nothing(db: Database) -> Iterator[None]:
 
 def _migrate(db: Database) -> list[str]:
     done = set(applied(db))
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:
+        raise NewerSchema(
+            f"{db.describe()} was upgraded by a newer tansiq: its schema has"
+            f" {', '.join(unknown)}, and this tansiq ({__version__}) knows the migrations up to"
+            f" {MIGRATIONS[-1][0]} only. Run the newer tansiq, or restore the backup taken"
+            " before the upgrade; nothing was changed"
+        )
     new: list[str] = []
     for name, step in MIGRATIONS:
         if name in done:
