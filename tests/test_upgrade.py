@@ -4,14 +4,18 @@ migration that fails midway leaves the store as it was, and the next start finis
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import PgSchema, make_settings
 from test_store import indicator
 
+import tansiq.node
 from tansiq import policy
 from tansiq.accounts.principal import Principal
 from tansiq.accounts.sessions import session_account
@@ -232,8 +236,6 @@ def _still_there(db: Database, written: dict[str, list[tuple[Any, ...]]]) -> Non
 @pytest.fixture
 def fresh(tmp_path: Path, database_url: str) -> Iterator[Callable[[], dict[str, Any]]]:
     """The schema of a store made now, by every migration (on the engine of the test)."""
-    from conftest import PgSchema
-
     made: list[Any] = []
 
     def make() -> dict[str, Any]:
@@ -390,3 +392,80 @@ def test_a_store_upgraded_by_a_newer_tansiq_is_refused(
         assert (schema(db), applied(db)) == before
     finally:
         db.close()
+
+
+def test_two_nodes_starting_at_once_on_an_older_schema_migrate_it_once(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two server processes (here two ``Node``s, each with its own connections) start at once
+    on a store of schema 008.  Each step runs once; on PostgreSQL one process applies them all
+    while the other waits on the migration lock, then finds nothing left to do.  Both work."""
+    data_dir = tmp_path / "node"
+    data_dir.mkdir()
+    db = Database(database_url, data_dir)
+    try:
+        _migrate_first(db, 8)
+        _seed(db)
+    finally:
+        db.close()
+    name, step = MIGRATIONS[9]
+
+    def slow(d: Any) -> Iterator[str]:  # holds the migration lock a while
+        time.sleep(0.5)
+        yield from step(d)
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*MIGRATIONS[:9], (name, slow), *MIGRATIONS[10:]])
+    results: list[list[str]] = []
+    real = tansiq.node.migrate
+    monkeypatch.setattr(tansiq.node, "migrate", lambda db: results.append(real(db)))
+    settings = make_settings(data_dir, database_url)
+    start = threading.Barrier(3)
+    nodes: list[Node] = []
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        start.wait()
+        try:
+            nodes.append(Node(settings))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=serve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    start.wait()
+    waiting = False
+    if database_url:  # the other process's session waits on the advisory lock
+        with psycopg_connect(database_url) as watch:
+            deadline = time.monotonic() + 5
+            while not waiting and time.monotonic() < deadline:
+                waiting = bool(
+                    watch.execute(
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+                        " AND NOT granted",
+                        (migrations.MIGRATION_LOCK,),
+                    ).fetchone()
+                )
+                time.sleep(0.01)
+    for t in threads:
+        t.join(30)
+    try:
+        assert errors == []
+        assert len(nodes) == 2
+        assert sorted(n for r in results for n in r) == NAMES[8:]  # each step once
+        if database_url:
+            assert waiting
+            assert sorted(results, key=len) == [[], NAMES[8:]]
+        for i, node in enumerate(nodes):
+            assert applied(node.db) == NAMES
+            assert ingest(node.db, [indicator(100 + i)]).stored == 1
+        assert nodes[0].db.fetchall("SELECT id FROM withdrawals") == [(X,)]
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def psycopg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
