@@ -66,8 +66,8 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 
 class _Main(click.Group):
-    """The command group; a store that cannot grow (or a SQLite store busy with another write
-    past the busy timeout) ends any command with a message, exit 1."""
+    """The command group; a store that cannot grow, is read-only for this process, or (SQLite)
+    is busy with another write past the busy timeout ends any command with a message, exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from tansiq.store.database import StoreUnavailable
@@ -147,6 +147,7 @@ def serve(**kwargs: Any) -> None:
         _check_tls(settings.certfile, settings.keyfile)
         tls = {"ssl_certfile": settings.certfile, "ssl_keyfile": settings.keyfile}
     node = _open_node(settings)
+    node.db.check_writable()  # read-only: a message and exit 1 now, not an error per request
     node.db.checkpoint_in_background()
     scheduler = None
 

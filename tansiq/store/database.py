@@ -22,6 +22,8 @@ A database that cannot grow raises :class:`StorageFull` from any statement, in :
 or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as
 none can safely be: a login attempt not recorded would escape the rate limit.  A SQLite
 database locked by another writer past the busy timeout raises :class:`StoreBusy`: 503 too.
+A database that refuses this process's writes (a SQLite file it may not write, a PostgreSQL
+standby) raises :class:`StoreReadOnly`: 503, or exit 1; ``tansiq serve`` checks at start-up.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class StorageFull(StoreUnavailable):
     was rolled back."""
 
 
+class StoreReadOnly(StoreUnavailable):
+    """The database refuses this process's writes: a SQLite file (or its ``-wal``/``-shm``, or
+    their directory) it may not write, a read-only mount; a PostgreSQL standby, or a role or
+    database whose transactions are read-only."""
+
+
 class StoreBusy(StoreUnavailable):
     """SQLite: another connection (a long ingest, say) held the write lock past the busy
     timeout; the statement was not run."""
@@ -92,6 +100,25 @@ def is_storage_full(exc: BaseException) -> bool:
     )
 
 
+STORE_READ_ONLY = (
+    "the database is read-only for this process ({}); nothing was stored. SQLite: make the"
+    " database file, its -wal and -shm files and their directory writable by the user tansiq"
+    " runs as; PostgreSQL: point the database URL at the primary server, with a role that may"
+    " write"
+)
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL's read_only_sql_transaction
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """Is *exc* the database refusing a write because it is read-only for this process?"""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
+    return type(exc).__module__.startswith("psycopg") and (
+        getattr(exc, "sqlstate", None) == READ_ONLY_SQLSTATE
+    )
+
+
 STORE_BUSY = (
     "the database is busy with another write (a long ingest?) and this request waited {}s for"
     " it; nothing was stored. Try again later"
@@ -110,6 +137,8 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
         return StorageFull(STORAGE_FULL)
     if is_busy(exc):
         return StoreBusy(STORE_BUSY.format(dialect.SQLITE_BUSY_TIMEOUT_S))
+    if is_read_only(exc):
+        return StoreReadOnly(STORE_READ_ONLY.format(str(exc).strip()))
     return None
 
 
@@ -232,6 +261,32 @@ class Database:
         with self._lock:
             for conn in self._all:
                 conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreReadOnly` if this process cannot write to the database; change
+        nothing.  (``tansiq serve`` asks at start-up: a server that cannot record a login or
+        store an object should say so then, not answer each request with an error.)  Never
+        waits: SQLite's write lock held by another connection passes."""
+        if self.path is None:
+            row = self.fetchone("SHOW transaction_read_only")
+            if row is not None and row[0] == "on":
+                why = "PostgreSQL: its transactions are read-only (a standby?)"
+                raise StoreReadOnly(STORE_READ_ONLY.format(why))
+            return
+        conn = self.side_connection()
+        try:
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE node_clock SET last_added = last_added WHERE id = 1")
+        except sqlite3.Error as exc:
+            if not is_busy(exc):
+                with store_errors():
+                    raise
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            conn.close()
 
     def in_transaction(self) -> bool:
         """Is this thread's connection inside a transaction already?"""
