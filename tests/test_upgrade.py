@@ -25,8 +25,8 @@ from tansiq.node import InitResult, Node, open_database
 from tansiq.settings import Settings
 from tansiq.stix.extensions import set_distribution
 from tansiq.stix.timestamps import MINUTE_US, now_micros
-from tansiq.store import deletions, migrations, query
-from tansiq.store.database import Database
+from tansiq.store import deletions, dialect, migrations, query
+from tansiq.store.database import Database, StoreBusy
 from tansiq.store.ingest import ingest
 from tansiq.store.migrations import MIGRATIONS, NewerSchema, applied, migrate
 from tansiq.store.query import ObjectFilter
@@ -469,3 +469,59 @@ def psycopg_connect(url: str) -> Any:
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+def test_an_upgrade_behind_another_connections_lock_gives_up_and_says_so(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store of schema 013 whose ``sessions`` another connection holds (a long transaction:
+    an ingest, a read of a tansiq still running) when a node starts: the upgrade waits the lock
+    timeout, then ends with a message naming what it could not apply, changing nothing.  On
+    PostgreSQL it waited for ever (and every query on the table queued behind it)."""
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.5)  # connections opened from now on
+    monkeypatch.setattr(migrations, "LOCK_TIMEOUT_S", 0.5)
+    data_dir = tmp_path / "node"
+    data_dir.mkdir()
+    db = Database(database_url, data_dir)
+    try:
+        _migrate_first(db, 13)
+        _seed(db)
+    finally:
+        db.close()
+    settings = make_settings(data_dir, database_url)
+    other = Database(database_url, data_dir).side_connection()
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            Node(settings).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    try:
+        if database_url:
+            other.execute("BEGIN")
+            other.execute("SELECT COUNT(*) FROM sessions")  # holds it until the transaction ends
+        else:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("UPDATE node_clock SET last_added = last_added")
+        starting = threading.Thread(target=start, daemon=True)
+        starting.start()
+        starting.join(20)
+        hung = starting.is_alive()
+    finally:
+        other.execute("ROLLBACK")
+    starting.join(20)
+    other.close()
+    assert not hung, "the upgrade waited for the other connection's lock without end"
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreBusy), outcome
+    message = str(outcome[0])
+    assert "needs its schema upgraded (014_session_last_used, 015_sync_deferred)" in message
+    assert "nothing was changed" in message
+    db = Database(database_url, data_dir)
+    try:
+        assert applied(db) == NAMES[:13]
+    finally:
+        db.close()
+    Node(settings).close()  # the next start, the lock released

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 from tansiq import __version__
 from tansiq.stix.timestamps import now_micros
-from tansiq.store.database import Database, StoreError, commit_sqlite, store_errors
+from tansiq.store import dialect
+from tansiq.store.database import Database, StoreBusy, StoreError, commit_sqlite, store_errors
 from tansiq.store.dialect import Dialect
 
 
@@ -345,6 +346,16 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
 
 
 MIGRATION_LOCK = 7261  # PostgreSQL advisory lock: one process migrates a database at a time
+# PostgreSQL: how long a step waits for a table lock another session holds (a long ingest or
+# read, of a tansiq still running, say) before giving up; every query on that table would
+# queue behind it meanwhile.  SQLite waits its busy timeout for the write lock.
+LOCK_TIMEOUT_S = 60
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available
+UPGRADE_BUSY = (
+    "{} needs its schema upgraded ({}), and another connection (a long ingest or transaction,"
+    " perhaps of a tansiq still running) held a lock the upgrade needs for {}s; nothing was"
+    " changed. Start again once it ends"
+)
 
 
 class NewerSchema(StoreError):
@@ -365,15 +376,23 @@ def applied(db: Database) -> list[str]:
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied now.  A full or busy store raises
     :class:`~tansiq.store.database.StoreUnavailable` (a message and exit 1, not a traceback)."""
-    with store_errors():  # the step was rolled back
-        if db.dialect.is_sqlite:
-            return _migrate(db)
-        # Several server processes may start at once on one PostgreSQL database.
-        db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
-        try:
-            return _migrate(db)
-        finally:
-            db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+    try:
+        with store_errors():  # the step was rolled back
+            if db.dialect.is_sqlite:
+                return _migrate(db)
+            # Several server processes may start at once on one PostgreSQL database.
+            db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+            try:
+                return _migrate(db)
+            finally:
+                db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+    except Exception as exc:
+        locked = getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE
+        if not (locked or isinstance(exc, StoreBusy)):
+            raise
+        pending = [name for name, _ in MIGRATIONS if name not in applied(db)]
+        waited = LOCK_TIMEOUT_S if locked else dialect.SQLITE_BUSY_TIMEOUT_S
+        raise StoreBusy(UPGRADE_BUSY.format(db.describe(), ", ".join(pending), waited)) from exc
 
 
 @contextmanager
@@ -426,6 +445,8 @@ def _migrate(db: Database) -> list[str]:
             commit_sqlite(conn)
         else:
             with db.transaction_depth(), conn.transaction():
+                lock_timeout = f"{int(LOCK_TIMEOUT_S * 1000)}ms"
+                db.execute("SELECT set_config('lock_timeout', ?, true)", (lock_timeout,))
                 for statement in step(db.dialect):
                     conn.execute(statement)
                 db.execute(
