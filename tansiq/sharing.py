@@ -110,7 +110,9 @@ _PARTNER_COLUMNS = "code, name, identity_id, public_key, base_url, suspended, su
 
 
 def list_partners(db: Database) -> list[Partner]:
-    rows = db.fetchall(f"SELECT {_PARTNER_COLUMNS} FROM partners ORDER BY code")
+    rows = db.fetchall(
+        f"SELECT {_PARTNER_COLUMNS} FROM partners ORDER BY {db.dialect.bytewise('code')}"
+    )
     return [Partner(*r) for r in rows]
 
 
@@ -199,10 +201,13 @@ def set_group_members(db: Database, name: str, members: Sequence[str], own_code:
 
 
 def list_groups(db: Database) -> dict[str, list[str]]:
+    d = db.dialect
     groups: dict[str, list[str]] = {
-        r[0]: [] for r in db.fetchall("SELECT name FROM sharing_groups ORDER BY name")
+        r[0]: []
+        for r in db.fetchall(f"SELECT name FROM sharing_groups ORDER BY {d.bytewise('name')}")
     }
-    for name, code in db.fetchall("SELECT group_name, partner FROM group_members ORDER BY partner"):
+    members = f"SELECT group_name, partner FROM group_members ORDER BY {d.bytewise('partner')}"
+    for name, code in db.fetchall(members):
         groups[name].append(code)
     return groups
 

@@ -296,7 +296,8 @@ def enabled_admins(db: Database) -> list[str]:
     (another partner's admin account acts as a reader: see :meth:`Account.principal`)."""
     rows = db.fetchall(
         "SELECT username FROM accounts WHERE role = 'admin' AND disabled = 0 "
-        "AND partner = (SELECT value FROM meta WHERE key = 'partner') ORDER BY username"
+        "AND partner = (SELECT value FROM meta WHERE key = 'partner')"
+        f" ORDER BY {db.dialect.bytewise('username')}"
     )
     return [str(r[0]) for r in rows]
 
@@ -491,7 +492,8 @@ class TokenNotFound(AccountError):
 
 
 def list_accounts(db: Database) -> list[Account]:
-    rows = db.fetchall(f"SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} ORDER BY a.username")
+    order = db.dialect.bytewise("a.username")
+    rows = db.fetchall(f"SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} ORDER BY {order}")
     return [account_of(r) for r in rows]
 
 

@@ -35,6 +35,13 @@ class Dialect:
             return f"json_extract({column}, '$.{key}')"
         return f"(CAST({column} AS json) ->> '{key}')"
 
+    def bytewise(self, expr: str) -> str:
+        """SQL ordering text *expr* by its bytes (code points), as SQLite does: PostgreSQL
+        would use the database's collation, whose order depends on how the cluster was made
+        (``en_US.UTF-8``: ``alice`` before ``Bob``, punctuation ignored), and an operator would
+        see another order than on SQLite or on the next server."""
+        return expr if self.is_sqlite else f'{expr} COLLATE "C"'
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         """Is *exc* the driver's error for a row breaking a UNIQUE or PRIMARY KEY constraint?"""
         if self.is_sqlite:

@@ -253,7 +253,8 @@ def object_visible(db: Database, vis: Visibility, scope: str | None, object_id: 
 def scopes(db: Database, vis: Visibility) -> list[str]:
     """The distinct ``partners`` values of the latest versions the principal may see."""
     rows = db.fetchall(
-        f"SELECT DISTINCT partners FROM latest_objects WHERE ({vis.one[0]}) ORDER BY partners",
+        f"SELECT DISTINCT {db.dialect.bytewise('partners')} FROM latest_objects"
+        f" WHERE ({vis.one[0]}) ORDER BY 1",
         list(vis.one[1]),
     )
     return [str(r[0]) for r in rows if r[0]]
