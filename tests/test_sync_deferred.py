@@ -132,3 +132,30 @@ def test_a_version_after_a_revoked_one_is_refused_whatever_the_page_size(
     assert (again.stored, again.rejected) == (0, 1), again.rejections
     deleted = node.db.fetchall("SELECT detail FROM audit WHERE action = 'object_deleted'")
     assert len(deleted) == 1 and "revoked" in deleted[0][0]
+
+
+def test_versions_kept_aside_wait_out_a_suspension(
+    node: Node, peer: OriginPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull dies with a version kept aside, then the partner is suspended: nothing pulls
+    from it, and the version stays kept (as its cursors stay) until the partner is resumed;
+    the first pull after that stores it, and nothing is left kept."""
+    from tansiq.sharing import set_suspended
+
+    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
+    peer.store(v1, v2)
+    sync.sync_partner(node, "LY")
+    peer.delete(v2)
+    peer.store(peer.signed(13, V3, name="after"))
+    crash_at(monkeypatch, "before feed")
+    with pytest.raises(Crash):
+        sync.sync_partner(node, "LY")
+    kept = "SELECT partner, id, version FROM sync_deferred"
+    assert node.db.fetchall(kept) == [("LY", OID, to_micros(V3))]
+    set_suspended(node.db, "LY", node.code, True, "review")
+    assert [r.skipped != "" for r in sync.sync_all(node)] == [True]
+    assert node.db.fetchall(kept) == [("LY", OID, to_micros(V3))]
+    set_suspended(node.db, "LY", node.code, False)
+    report = sync.sync_partner(node, "LY")
+    assert versions(node, OID) == [(to_micros(V1), 0, 0), (to_micros(V3), 0, 1)], str(report)
+    assert node.db.fetchall(kept) == []
