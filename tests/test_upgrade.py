@@ -395,7 +395,10 @@ def test_a_store_upgraded_by_a_newer_tansiq_is_refused(
 
 
 def test_two_nodes_starting_at_once_on_an_older_schema_migrate_it_once(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Two server processes (here two ``Node``s, each with its own connections) start at once
     on a store of schema 008.  Each step runs once; on PostgreSQL one process applies them all
@@ -456,6 +459,10 @@ def test_two_nodes_starting_at_once_on_an_older_schema_migrate_it_once(
         if database_url:
             assert waiting
             assert sorted(results, key=len) == [[], NAMES[8:]]
+            said = [r.getMessage() for r in caplog.records if r.name == "tansiq.store"]
+            assert said == [
+                migrations.UPGRADE_WAITING % Database(database_url, data_dir).describe()
+            ]
         for i, node in enumerate(nodes):
             assert applied(node.db) == NAMES
             assert ingest(node.db, [indicator(100 + i)]).stored == 1

@@ -5,6 +5,7 @@ Add a step by appending to :data:`MIGRATIONS`; never edit one that has shipped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,8 @@ from tansiq.stix.timestamps import now_micros
 from tansiq.store import dialect
 from tansiq.store.database import Database, StoreBusy, StoreError, commit_sqlite, store_errors
 from tansiq.store.dialect import Dialect
+
+log = logging.getLogger("tansiq.store")
 
 
 def _m001_objects(d: Dialect) -> list[str]:
@@ -351,6 +354,7 @@ MIGRATION_LOCK = 7261  # PostgreSQL advisory lock: one process migrates a databa
 # queue behind it meanwhile.  SQLite waits its busy timeout for the write lock.
 LOCK_TIMEOUT_S = 60
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available
+UPGRADE_WAITING = "another process is upgrading the schema of %s: waiting for it to end"
 UPGRADE_BUSY = (
     "{} needs its schema upgraded ({}), and another connection (a long ingest or transaction,"
     " perhaps of a tansiq still running) held a lock the upgrade needs for {}s; nothing was"
@@ -381,7 +385,10 @@ def migrate(db: Database) -> list[str]:
             if db.dialect.is_sqlite:
                 return _migrate(db)
             # Several server processes may start at once on one PostgreSQL database.
-            db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+            row = db.fetchone("SELECT pg_try_advisory_lock(?)", (MIGRATION_LOCK,))
+            if not (row and row[0]):
+                log.warning(UPGRADE_WAITING, db.describe())
+                db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
             try:
                 return _migrate(db)
             finally:
