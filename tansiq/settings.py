@@ -88,6 +88,11 @@ class Setting:
 
 
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://", "sqlite:///")  # see store.dialect
+CENTURY_DAYS = 36_525
+"""The longest a duration setting may be.  Times are signed 64-bit microseconds in the store,
+and a cut-off of "now less a duration" below their range failed every request on SQLite (an
+integer too large to bind) while PostgreSQL compared it as a numeric: "keep for ever" as
+999999999 days broke every TAXII POST on one engine only."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
 
@@ -138,7 +143,14 @@ SETTINGS: tuple[Setting, ...] = (
         " taken as hung and stopped; the ingest fails and stores nothing.",
         minimum=1,
     ),
-    Setting("session_minutes", int, 480, "Lifetime of a web session.", minimum=1),
+    Setting(
+        "session_minutes",
+        int,
+        480,
+        "Lifetime of a web session (at most 100 years).",
+        minimum=1,
+        maximum=CENTURY_DAYS * 24 * 60,
+    ),
     Setting(
         "session_idle_minutes",
         int,
@@ -158,7 +170,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Failed logins allowed per account or address per window.",
         minimum=1,
     ),
-    Setting("login_window_seconds", int, 900, "Window for counting failed logins.", minimum=1),
+    Setting(
+        "login_window_seconds",
+        int,
+        900,
+        "Window for counting failed logins (at most 100 years).",
+        minimum=1,
+        maximum=CENTURY_DAYS * 24 * 3600,
+    ),
     Setting(
         "audit_rejected_tokens",
         int,
@@ -173,8 +192,10 @@ SETTINGS: tuple[Setting, ...] = (
         "taxii_status_days",
         int,
         30,
-        "Days a TAXII status resource (of a POST) is kept; older ones are deleted and answer 404.",
+        "Days a TAXII status resource (of a POST) is kept; older ones are deleted and answer 404"
+        " (at most 100 years).",
         minimum=1,
+        maximum=CENTURY_DAYS,
     ),
     Setting(
         "sync_interval_seconds",

@@ -1,19 +1,28 @@
-"""What a user sees is the same on SQLite and on PostgreSQL, whatever the PostgreSQL cluster's
-locale: lists of names come in one order (by code point), as SQLite gives them."""
+"""What a user sees is the same on SQLite and on PostgreSQL: lists of names come in one order
+(by code point, as SQLite gives them) whatever the PostgreSQL cluster's locale, and durations
+stay within the store's 64-bit times."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import make_settings
 from test_store import indicator
 
+from tansiq.accounts import ratelimit
 from tansiq.accounts.principal import Principal
+from tansiq.accounts.sessions import session_account, start_session
 from tansiq.accounts.store import enabled_admins, list_accounts
 from tansiq.api.taxii import collections_of
 from tansiq.api.taxii_http import Client
 from tansiq.node import Node
+from tansiq.settings import SETTINGS, SettingsError
 from tansiq.sharing import add_group, add_partner, list_groups, list_partners
 from tansiq.stix.extensions import set_distribution
+from tansiq.stix.timestamps import now_micros
+from tansiq.store import taxii_query as tq
 from tansiq.store.ingest import ingest
 
 # Text columns users see lists of, by table (PostgreSQL's objects.partners sits under a view).
@@ -87,3 +96,41 @@ def test_taxii_collections_come_in_one_order(node: Node) -> None:
     found = [c.scope for c in collections_of(node, admin)]
     assert found[1:] == sorted(found[1:])
     assert {",DZ,EG,", ",DZA,EG,", ",EG,TN,"} <= set(found)
+
+
+DURATIONS = ("taxii_status_days", "session_minutes", "login_window_seconds")
+
+
+def test_durations_at_their_longest_work_alike_and_longer_ones_are_refused(
+    node: Node, tmp_path: Path
+) -> None:
+    """A cut-off "now less the duration" below the 64-bit range of the store's times: SQLite
+    refused to bind it (a 500 for every TAXII POST with ``taxii_status_days = 999999999``,
+    "keep for ever"), PostgreSQL compared it as a numeric and went on.  Such durations are
+    refused when the settings load; the longest allowed works on both engines."""
+    longest = {s.name: s.maximum for s in SETTINGS if s.name in DURATIONS}
+    assert all(longest.values()), longest
+    for name, most in longest.items():
+        with pytest.raises(SettingsError, match=f"{name}.*above the maximum"):
+            make_settings(tmp_path, **{name: int(most or 0) + 1})
+    with pytest.raises(SettingsError, match="taxii_status_days"):
+        make_settings(tmp_path, taxii_status_days=999_999_999)
+    days, minutes, seconds = (int(longest[n] or 0) for n in DURATIONS)
+    status = {
+        "id": "status--1",
+        "status": "complete",
+        "request_micros": now_micros(),
+        "total_count": 0,
+        "success_count": 0,
+        "failure_count": 0,
+        "pending_count": 0,
+    }
+    tq.save_status(node.db, "admin", status, days)
+    assert tq.load_status(node.db, "status--1", "admin", days) is not None
+    opened = start_session(node.db, "admin", minutes, idle_minutes=30)
+    assert opened is not None
+    found = session_account(node.db, opened[0], idle_minutes=30)
+    assert found is not None and found[0].username == "admin"
+    ratelimit.attempt(node.db, "admin", "192.0.2.1", 5, seconds)
+    ratelimit.check(node.db, "admin", "192.0.2.1", 5, seconds)
+    assert ratelimit.within_audit_quota(node.db, ratelimit.REJECTED_TOKENS, 100, seconds)
