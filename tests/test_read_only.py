@@ -25,6 +25,11 @@ from tansiq.store.database import StoreReadOnly
 READ_ONLY = "read-only for this process"
 
 
+def fix(settings: Settings) -> str:
+    """What the message tells the operator to do, on the engine of *settings*."""
+    return "primary server" if settings.database_url else "writable by the user tansiq runs as"
+
+
 @pytest.fixture
 def read_only(node: Node, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings opening *node*'s store read-only from now on: SQLite with ``mode=ro`` (as a
@@ -59,6 +64,7 @@ def test_a_write_on_a_read_only_store_says_so(
     result = _cli(read_only, "account", "add", "bob", "--role", "reader")
     assert result.exit_code == 1, result.output
     assert READ_ONLY in result.stderr and "nothing was stored" in result.stderr
+    assert fix(read_only) in result.stderr
     assert "Traceback" not in result.output
     if not read_only.database_url:  # (PostgreSQL: a standby's schema cannot be checked)
         from tansiq.api.app import create_app
@@ -91,7 +97,7 @@ def test_the_server_refuses_to_start_on_a_read_only_store(
         port = str(s.getsockname()[1])
     result = _cli(read_only, "serve", "--port", port, "--sync-interval-seconds", "0")
     assert result.exit_code == 1, result.output
-    assert READ_ONLY in result.stderr
+    assert READ_ONLY in result.stderr and fix(read_only) in result.stderr
     assert "Traceback" not in result.output
     assert started == []
 

@@ -100,11 +100,13 @@ def is_storage_full(exc: BaseException) -> bool:
     )
 
 
-STORE_READ_ONLY = (
-    "the database is read-only for this process ({}); nothing was stored. SQLite: make the"
-    " database file, its -wal and -shm files and their directory writable by the user tansiq"
-    " runs as; PostgreSQL: point the database URL at the primary server, with a role that may"
-    " write"
+STORE_READ_ONLY = "the database is read-only for this process ({}); nothing was stored. {}"
+READ_ONLY_FIX_SQLITE = (
+    "Make the database file, its -wal and -shm files and their directory writable by the user"
+    " tansiq runs as"
+)
+READ_ONLY_FIX_POSTGRESQL = (
+    "Point the database URL at the primary server, as a role whose transactions may write"
 )
 READ_ONLY_SQLSTATE = "25006"  # PostgreSQL's read_only_sql_transaction
 
@@ -138,7 +140,8 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
     if is_busy(exc):
         return StoreBusy(STORE_BUSY.format(dialect.SQLITE_BUSY_TIMEOUT_S))
     if is_read_only(exc):
-        return StoreReadOnly(STORE_READ_ONLY.format(str(exc).strip()))
+        fix = READ_ONLY_FIX_SQLITE if isinstance(exc, sqlite3.Error) else READ_ONLY_FIX_POSTGRESQL
+        return StoreReadOnly(STORE_READ_ONLY.format(str(exc).strip(), fix))
     return None
 
 
@@ -270,8 +273,8 @@ class Database:
         if self.path is None:
             row = self.fetchone("SHOW transaction_read_only")
             if row is not None and row[0] == "on":
-                why = "PostgreSQL: its transactions are read-only (a standby?)"
-                raise StoreReadOnly(STORE_READ_ONLY.format(why))
+                why = "its transactions are read-only: a standby?"
+                raise StoreReadOnly(STORE_READ_ONLY.format(why, READ_ONLY_FIX_POSTGRESQL))
             return
         conn = self.side_connection()
         try:
