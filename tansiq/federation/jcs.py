@@ -42,4 +42,7 @@ def dumps(value: Any) -> bytes:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # e.g. a lone surrogate: let the reference explain
             pass
-    return rfc8785.dumps(value)
+    try:
+        return rfc8785.dumps(value)
+    except UnicodeEncodeError:  # rfc8785 sorts keys by their UTF-16 first: a lone surrogate
+        raise CanonicalizationError("a key contains a lone surrogate (not UTF-8)") from None
