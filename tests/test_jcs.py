@@ -111,7 +111,7 @@ def test_rfc8785_key_order_is_by_utf16_code_units() -> None:
 
 
 def test_rfc8785_string_escapes() -> None:
-    s = "\b\t\n\f\r\x00\x1f\x7f\"\\/\u2028\U0001f600"
+    s = '\b\t\n\f\r\x00\x1f\x7f"\\/\u2028\U0001f600'
     want = '"\\b\\t\\n\\f\\r\\u0000\\u001f\x7f\\"\\\\/\u2028\U0001f600"'
     assert jcs.dumps(s) == want.encode()
     assert jcs.dumps({"a": s}) == b'{"a":' + want.encode() + b"}"
