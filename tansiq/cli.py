@@ -67,14 +67,17 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 class _Main(click.Group):
     """The command group; a store that cannot grow, is read-only for this process, or (SQLite)
-    is busy with another write past the busy timeout ends any command with a message, exit 1."""
+    is busy with another write past the busy timeout ends any command with a message, exit 1;
+    so does a :class:`~tansiq.node.NodeError` met on the way (e.g. the private key missing or
+    damaged when a command first needs it)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from tansiq.node import NodeError
         from tansiq.store.database import StoreUnavailable
 
         try:
             return super().invoke(ctx)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, NodeError) as exc:
             raise click.ClickException(str(exc)) from None
 
 

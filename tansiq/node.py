@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -236,6 +237,41 @@ def _init_in(
         db.close()  # (before a failed init removes the database file)
 
 
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """The node's Ed25519 private key in *path*; raise :class:`NodeError` saying what to do when
+    it is missing, unreadable, readable or writable by others than its owner (as ssh, the key is
+    not used then: it signs this node's objects and seals its stored peer tokens), or not an
+    Ed25519 private key in PEM.  The messages never quote the file's contents."""
+    try:
+        with open(path, "rb") as f:
+            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+            data = f.read()
+    except FileNotFoundError:
+        raise NodeError(
+            f"the node's private key {path} is missing: restore it from a backup of the data"
+            " directory (a new key would not open the stored peer tokens, and partners would"
+            " refuse what it signs)"
+        ) from None
+    except OSError as exc:
+        raise NodeError(f"cannot read the node's private key {path}: {exc.strerror}") from None
+    if os.name == "posix" and mode & 0o077:
+        raise NodeError(
+            f"the node's private key {path} has mode {mode:04o}: others than its owner can read"
+            f" or change it; make it its owner's alone with `chmod 600 {path}` (and consider"
+            " whether it was copied)"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise NodeError(
+            f"{path} is not a readable PEM private key (damaged, truncated, or protected by a"
+            " password?): restore it from a backup of the data directory"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NodeError(f"{path} is not an Ed25519 private key")
+    return key
+
+
 def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -275,6 +311,8 @@ class Node:
             meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:
                 raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
+            if (data_dir / KEY_FILE).exists():  # (missing: said when it is needed)
+                load_private_key(data_dir / KEY_FILE)  # refuse one others can read, now
         except BaseException:
             self.db.close()  # nobody else can: the caller gets no Node
             raise
@@ -287,10 +325,8 @@ class Node:
         return self.settings.data_path
 
     def private_key(self) -> Ed25519PrivateKey:
-        key = serialization.load_pem_private_key((self.data_dir / KEY_FILE).read_bytes(), None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise NodeError(f"{self.data_dir / KEY_FILE} is not an Ed25519 key")
-        return key
+        """This node's signing key; raise :class:`NodeError` (see :func:`load_private_key`)."""
+        return load_private_key(self.data_dir / KEY_FILE)
 
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key().public_key()

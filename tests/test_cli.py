@@ -31,6 +31,40 @@ def test_init_creates_key_with_private_mode(data_dir: Path) -> None:
     assert code == 1 and "already holds a node" in err
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_private_key_others_can_read_is_refused(data_dir: Path, mode: int) -> None:
+    key = data_dir / "node_ed25519.pem"
+    key.chmod(mode)
+    code, _, err = run("stats", "--data-dir", str(data_dir))
+    assert code == 1
+    assert f"has mode {mode:04o}" in err and f"chmod 600 {key}" in err
+    key.chmod(0o600)
+    code, _, err = run("stats", "--data-dir", str(data_dir))
+    assert code == 0, err
+
+
+TRASH = b"\xff" * 40
+CUT = b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", CUT, TRASH],
+    ids=["empty", "truncated", "binary"],
+)
+def test_a_damaged_private_key_is_a_clear_message(data_dir: Path, content: bytes) -> None:
+    key = data_dir / "node_ed25519.pem"
+    key.write_bytes(content)
+    code, _, err = run("stats", "--data-dir", str(data_dir))
+    assert code == 1
+    assert f"{key} is not a readable PEM private key" in err
+    assert "Traceback" not in err
+    key.unlink()  # opening the node needs no key; signing does
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(STIX_DIR / "apt1.json"))
+    assert code == 1 and f"the node's private key {key} is missing" in err, err
+    assert "Traceback" not in err
+
+
 def test_init_gives_the_admin_token_the_token_days_lifetime(tmp_path: Path) -> None:
     from tansiq.node import Node
     from tansiq.settings import load
