@@ -134,3 +134,13 @@ def test_rfc8785_string_escapes() -> None:
 def test_unrepresentable_values_raise_canonicalization_error(value: object) -> None:
     with pytest.raises(jcs.CanonicalizationError):
         jcs.dumps(value)
+
+
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_values_nested_too_deeply_raise_canonicalization_error(depth: int) -> None:
+    # orjson parses up to 1024 levels; the canonical form's recursion gives up before.
+    value: object = 1
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    with pytest.raises(jcs.CanonicalizationError, match="nested too deeply"):
+        jcs.dumps({"x_deep": value})

@@ -392,3 +392,18 @@ def test_rates(capsys: pytest.CaptureFixture[str]) -> None:
             f"  raw Ed25519 verify (precomputed): {n / raw_s:9.0f} objects/s"
         )
     assert all(signature_of(o) for o in signed)
+
+
+def test_a_value_nested_too_deeply_is_a_rejection_not_a_crash() -> None:
+    from tansiq.federation.verify import check
+
+    deep: object = 1
+    for _ in range(1000):  # orjson reads 1024 levels: a peer can send this
+        deep = [deep]
+    obj = indicator("EG", ("EG", "TN"), "EG", x_deep=deep)
+    with pytest.raises(ObjectRejected, match="nested too deeply"):
+        sign_hook("EG", KEYS["EG"])(obj)
+    hook = receive_hook("TN", partner("EG"), lambda _: None)
+    signed = sign(indicator("EG", ("EG", "TN"), "EG"), KEYS["EG"], "EG")
+    reason = check(dict(signed, x_deep=deep), hook)
+    assert reason is not None and "nested too deeply" in reason

@@ -36,13 +36,19 @@ def _plain(value: Any) -> bool:
 
 
 def dumps(value: Any) -> bytes:
-    """The RFC 8785 canonical form of *value*; raise :class:`CanonicalizationError`."""
-    if _plain(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:  # e.g. a lone surrogate: let the reference explain
-            pass
+    """The RFC 8785 canonical form of *value*; raise :class:`CanonicalizationError`.
+
+    Values nested deeper than Python's recursion allows (a few hundred levels; orjson parses
+    1024) are refused that way too, rather than escaping as :class:`RecursionError` from the
+    write path's hooks and the sync's checks."""
     try:
+        if _plain(value):
+            try:
+                return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:  # e.g. a lone surrogate: let the reference explain
+                pass
         return rfc8785.dumps(value)
     except UnicodeEncodeError:  # rfc8785 sorts keys by their UTF-16 first: a lone surrogate
         raise CanonicalizationError("a key contains a lone surrogate (not UTF-8)") from None
+    except RecursionError:
+        raise CanonicalizationError("arrays and objects nested too deeply") from None
