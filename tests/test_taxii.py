@@ -347,6 +347,23 @@ def test_basic_login_refused_at_once_when_disabled_or_password_changed(fed: Fed)
         assert c.get(COLLECTIONS, headers={"Authorization": f"Basic {fresh}"}).status_code == 200
 
 
+def test_basic_login_acts_in_a_new_role_at_once(fed: Fed) -> None:
+    """`tansiq account role`: a remembered Basic login keeps no right of the old role (the
+    account, and so its role, is read on every request; only the argon2 result is kept)."""
+    from tansiq.accounts.store import set_role
+
+    basic = base64.b64encode(f"editor-eg:{PASSWORD}".encode()).decode()
+    with fed.client("", Authorization=f"Basic {basic}") as c:
+        assert c.get(SHARED).json()["can_write"] is True  # verified, and now remembered
+        assert post(c, f"{SHARED}objects/", indicator(1)).status_code == 202
+        set_role(fed.node.db, "editor-eg", "reader")
+        assert c.get(SHARED).json()["can_write"] is False
+        error_ok(post(c, f"{SHARED}objects/", indicator(2)), 403)
+        error_ok(c.delete(f"{SHARED}objects/{indicator(1)['id']}/"), 403)
+        set_role(fed.node.db, "editor-eg", "editor")
+        assert c.get(SHARED).json()["can_write"] is True
+
+
 def test_basic_auth_is_rate_limited(fed: Fed) -> None:
     strict = fed.node.settings.with_overrides(login_max_failures=2)
     wrong = base64.b64encode(b"reader-eg:not-the-password").decode()
