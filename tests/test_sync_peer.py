@@ -213,13 +213,8 @@ class RejectingPeer(OriginPeer):
 def test_a_refused_token_says_how_to_get_a_new_one(node: Node) -> None:
     """Inviting a partner again revokes the tokens of its earlier invitations: the node using
     one only heard "answered 401: the token is unknown, expired or revoked"."""
-    peer = RejectingPeer()
-    try:
-        accept(node, peer.invitation())
-        with pytest.raises(SyncError) as exc:
-            sync_partner(node, "LY")
-    finally:
-        peer.stop()
+    with enrolled(node, RejectingPeer()), pytest.raises(SyncError) as exc:
+        sync_partner(node, "LY")
     message = str(exc.value)
     assert "answered 401: the token is unknown, expired or revoked" in message, message
     assert "new invitation" in message and "tansiq partner update" in message, message

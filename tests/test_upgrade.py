@@ -202,6 +202,18 @@ def _migrate_first(db: Database, n: int) -> list[str]:
         migrations.MIGRATIONS = everything
 
 
+def _seeded_store(data_dir: Path, database_url: str, n: int) -> Path:
+    """A new data dir (and its database) holding a seeded store of schema *n*."""
+    data_dir.mkdir()
+    db = Database(database_url, data_dir)
+    try:
+        _migrate_first(db, n)
+        _seed(db)
+    finally:
+        db.close()
+    return data_dir
+
+
 def _seed(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Write :data:`SEED` into the tables and columns the store has; return what was written,
     as rows of the columns written, by table."""
@@ -403,14 +415,7 @@ def test_two_nodes_starting_at_once_on_an_older_schema_migrate_it_once(
     """Two server processes (here two ``Node``s, each with its own connections) start at once
     on a store of schema 008.  Each step runs once; on PostgreSQL one process applies them all
     while the other waits on the migration lock, then finds nothing left to do.  Both work."""
-    data_dir = tmp_path / "node"
-    data_dir.mkdir()
-    db = Database(database_url, data_dir)
-    try:
-        _migrate_first(db, 8)
-        _seed(db)
-    finally:
-        db.close()
+    data_dir = _seeded_store(tmp_path / "node", database_url, 8)
     name, step = MIGRATIONS[9]
 
     def slow(d: Any) -> Iterator[str]:  # holds the migration lock a while
@@ -487,14 +492,7 @@ def test_an_upgrade_behind_another_connections_lock_gives_up_and_says_so(
     PostgreSQL it waited for ever (and every query on the table queued behind it)."""
     monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.5)  # connections opened from now on
     monkeypatch.setattr(migrations, "LOCK_TIMEOUT_S", 0.5)
-    data_dir = tmp_path / "node"
-    data_dir.mkdir()
-    db = Database(database_url, data_dir)
-    try:
-        _migrate_first(db, 13)
-        _seed(db)
-    finally:
-        db.close()
+    data_dir = _seeded_store(tmp_path / "node", database_url, 13)
     settings = make_settings(data_dir, database_url)
     other = Database(database_url, data_dir).side_connection()
     outcome: list[BaseException | None] = []
