@@ -88,18 +88,20 @@ def record(
     return clock - 1
 
 
-def record_withdrawals(db: Database, replaced: Sequence[tuple[int, list[Any]]]) -> None:
+def record_withdrawals(
+    db: Database, replaced: Sequence[tuple[int, tuple[int, str, str, str]]]
+) -> None:
     """Record the partners each new latest version drops: *replaced* holds (``added`` of the
-    stored version that stopped being latest, the ``objects`` row of the version that replaces
-    it).  Call inside the write that stores the rows."""
+    stored version that stopped being latest, and the ``added``, id, origin and ``partners`` of
+    the version that replaces it).  Call inside the write that stores the versions."""
     olds = [old for old, _ in replaced]
     rows = db.fetch_in("SELECT added, partners FROM objects WHERE added IN", olds)
     found = {int(r[0]): str(r[1]) for r in rows}
     events = []
-    for old, row in replaced:
-        dropped = set(partner_codes(found.get(old, ""))) - set(partner_codes(row[12]))
+    for old, (added, oid, origin, partners) in replaced:
+        dropped = set(partner_codes(found.get(old, ""))) - set(partner_codes(partners))
         if dropped:
-            events.append((row[0], row[1], row[11], partners_column(sorted(dropped))))
+            events.append((added, oid, origin, partners_column(sorted(dropped))))
     if events:
         db.executemany(
             "INSERT INTO withdrawals (added, id, origin, partners) VALUES (?, ?, ?, ?)", events

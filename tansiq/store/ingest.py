@@ -124,6 +124,11 @@ class _Writer:
         self.beside_python = False  # set while a _Background thread writes
         self.tombstones = deletions.any_recorded(db)
         self.next_added = max(last_added + 1, now)
+        self.first_added = self.next_added  # versions added from here on: this ingest's
+        # id -> (added of its latest version committed before this ingest, and the added, id,
+        # origin and partners of the version latest after it): its withdrawal, recorded once
+        # every batch is written (see withdraw)
+        self.replaced: dict[str, tuple[int, tuple[int, str, str, str]]] = {}
         self.result = IngestResult()
         self.keep_ids = keep_ids
         # hash() of every id written so far, while a Lookahead supplies committed versions
@@ -171,7 +176,6 @@ class _Writer:
         stored = list(found)
         out: list[list[Any]]
         demote: list[tuple[int]] = []
-        replaced: list[tuple[int, list[Any]]] = []
         if not stored and len(ids) == len(rows):
             # The common case of a bulk load: no id of the batch is stored or repeated, so every
             # row is a new object's only version (latest, as build_row made it).
@@ -184,13 +188,12 @@ class _Writer:
             if self.keep_ids:
                 self.result.stored_ids += [row[1] for row in out]
         else:
-            out = self._resolve(rows, indexes, stored, errors, demote, replaced)
+            out = self._resolve(rows, indexes, stored, errors, demote)
         if errors or not out:
             return
         if demote:
             self.end_stream()
             db.executemany("UPDATE objects SET is_latest = 0 WHERE added = ?", demote)
-            deletions.record_withdrawals(db, replaced)
         if db.dialect.is_sqlite:
             db.copy_rows("objects", OBJECT_COLUMNS, out, beside_python=self.beside_python)
         else:
@@ -214,12 +217,11 @@ class _Writer:
         found: list[Any],
         errors: list[ObjectError],
         demote: list[tuple[int]],
-        replaced: list[tuple[int, list[Any]]],
     ) -> list[list[Any]]:
         """The rows of *rows* to write, given the stored versions *found* of their ids: each
         gets its ``added``; repeats are counted or reported as conflicts, and the ``added`` of
-        stored versions that stop being latest go to *demote*, with the row of the version that
-        is latest after this batch in *replaced*."""
+        stored versions that stop being latest go to *demote*, and what each replacement
+        withdraws to :attr:`replaced`."""
         existing: dict[str, dict[int, Any]] = {}  # id -> version -> added, or pending row
         latest: dict[str, tuple[int, Any]] = {}  # id -> (version, added or pending row)
         origins: dict[str, str] = {}  # id -> the partner whose object it is
@@ -281,8 +283,24 @@ class _Writer:
             out.append(row)
             if self.keep_ids:
                 self.result.stored_ids.append(oid)
-        replaced += [(d[0], latest[oid][1]) for d, oid in zip(demote, demoted_ids, strict=True)]
+        for (old,), oid in zip(demote, demoted_ids, strict=True):
+            row = latest[oid][1]
+            if old >= self.first_added:  # written by an earlier batch of this ingest: never seen
+                if oid not in self.replaced:
+                    continue  # a new object: no version of it was ever latest for anyone
+                old = self.replaced[oid][0]
+            self.replaced[oid] = (old, (row[0], oid, row[11], row[12]))
         return out
+
+    def withdraw(self) -> None:
+        """Record the partners each object's new latest version drops, against the version
+        that was latest before this ingest: one written by an earlier batch of it and replaced
+        by a later one was never latest outside this transaction, so the partners it alone was
+        released to saw nothing to withdraw.  Once, after the last batch."""
+        if self.replaced:
+            self.end_stream()
+            deletions.record_withdrawals(self.db, list(self.replaced.values()))
+            self.replaced = {}
 
     def _same(self, prior: Any, text: str) -> bool:
         """Is the stored (or pending, in this batch) version identical in content?"""
@@ -647,6 +665,8 @@ def _store(
                 writer.end_stream(exc)  # before the rollback: the COPY holds the connection
                 raise
             writer.end_stream()
+        if not errors:
+            writer.withdraw()
         if errors:
             errors.sort(key=lambda e: e.index)
             raise IngestError(errors[:MAX_ERRORS], truncated)
