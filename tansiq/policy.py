@@ -96,9 +96,11 @@ def shown_to(
 ) -> list[str]:
     """The partners a stored version (stored at *added*, released to *released*) of this node's
     object has been visible to, so whose nodes may hold it: those the object's latest version is
-    released to as well (*latest*), or was until a withdrawal (``(added, partners)`` of the
-    object's *withdrawals*) after the version was stored.  A version stored after a newer one
-    that excludes a partner was never visible to it: its tombstone must not name the object."""
+    released to as well (*latest*), or was until a withdrawal (``(since, partners)`` of the
+    object's *withdrawals*, *since* the first ``added`` of the write that recorded it) by a
+    later write than the version's.  A version stored after a newer one that excludes a
+    partner, or by the very write that withdrew the object from it (a bundle holding both),
+    was never visible to it: its tombstone must not name the object."""
     now = set(latest)
     events = [(when, set(codes)) for when, codes in withdrawals]
     return sorted(

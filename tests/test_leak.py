@@ -403,18 +403,51 @@ def test_migration_011_deletes_what_009_first_withdrew_from_partners_that_never_
             _note(never, LATE, ["EG"], about),  # the latest from the start
             _note(never, EARLY, ["DZ", "EG"], about),  # stored after it
             _note(seen, EARLY, ["DZ", "EG"], about),  # latest, seen by DZ
+            _note(seen, LATE, ["EG"], about),  # then narrowed (one batch: no event written)
         ]
         ingest(db, first, prepare=lambda o: o)
-        ingest(db, [_note(seen, LATE, ["EG"], about)], prepare=lambda o: o)  # an event for DZ
-        # what 009 as first shipped left beside the write path's own event for *seen*
+        # the event the write path of that schema recorded for *seen* (of a later bundle), and
+        # what 009 as first shipped left beside it for *never*
         with db.write():
             db.execute(
                 "INSERT INTO withdrawals (added, id, origin, partners)"
-                " SELECT added, id, origin, ',DZ,' FROM latest_objects WHERE id = ?",
-                (never,),
+                " SELECT added, id, origin, ',DZ,' FROM latest_objects WHERE id IN (?, ?)",
+                (seen, never),
             )
         assert _withdrawn_from_dz(db) == sorted([never, seen])
         assert "011_unseen_withdrawals" in migrate(db)
         assert _withdrawn_from_dz(db) == [seen]
+    finally:
+        db.close()
+
+
+def test_migration_016_keeps_the_tombstones_of_versions_withdrawn_before_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Events recorded before 016 get ``since`` = their ``added``: deleting a version DZ saw
+    before an earlier write withdrew the object from it still names DZ in the tombstone."""
+    from tansiq.stix.timestamps import to_micros
+    from tansiq.store import deletions
+
+    db = _store_migrated_to(tmp_path, database_url, 15)
+    try:
+        about = "identity--" + str(uuid.uuid4())
+        seen = f"note--{uuid.uuid4()}"
+        versions = [_note(seen, EARLY, ["DZ", "EG"], about), _note(seen, LATE, ["EG"], about)]
+        ingest(db, versions, prepare=lambda o: o)  # one batch: no event written
+        with db.write():  # the event 015's write path recorded, had they been two bundles
+            db.execute(
+                "INSERT INTO withdrawals (added, id, origin, partners)"
+                " SELECT added, id, origin, ',DZ,' FROM latest_objects WHERE id = ?",
+                (seen,),
+            )
+        assert migrate(db) == ["016_withdrawal_since"]
+        with db.write() as last:
+            doomed = db.fetchall(
+                "SELECT added, version, partners FROM objects WHERE id = ? AND version < ?",
+                (seen, to_micros(LATE)),
+            )
+            deletions.record(db, last, seen, "EG", [(int(a), int(v), p) for a, v, p in doomed])
+        assert _withdrawn_from_dz(db) == [seen, seen]  # withdrawn, and the deleted version
     finally:
         db.close()

@@ -30,6 +30,7 @@ from tansiq.api.taxii import SHARED_ID
 from tansiq.node import Node, init_node, partner_identity_id
 from tansiq.sharing import add_partner
 from tansiq.stix.extensions import set_distribution
+from tansiq.stix.timestamps import to_micros
 from tansiq.store import deletions, ingest
 
 T0 = 1_600_000_000_000_000
@@ -208,3 +209,40 @@ def test_hidden_writes_change_nothing_dz_is_told(
     for a, b in differ[:10]:
         print(a[:5], "\n  ", a[5][:300], "\n  ", b[5][:300])
     assert not differ, f"{len(differ)} of {len(shown)} answers differ"
+
+
+def test_a_version_stored_with_its_withdrawal_is_never_named_to_the_partner(
+    tmp_path: Path, database_url: str
+) -> None:
+    """One bundle stores an older version released to DZ and a newer one that withdraws the
+    object from DZ, in that order (so the older one's ``date_added`` comes first): DZ never
+    saw the older one, so deleting it must leave DZ no tombstone, which would tell DZ that
+    version exists.  Deleting the version DZ did see tells it."""
+    settings = make_settings(tmp_path, database_url)
+    editor = init_node(settings, "EG", "Egypt", admin_password="admin-password-1").admin_token
+    node = Node(settings)
+    try:
+        for code in ("DZ", "TN"):
+            add_partner(node.db, code, code, partner_identity_id(code))
+        create_account(node.db, "sync-dz", PASSWORD, "sync", "DZ", allow_reserved=True)
+        sync = create_token(node.db, "sync-dz", "t", "api sync")
+        node.ingest([note("s", day(3), ["DZ"])])  # DZ sees it
+        node.ingest([note("s", day(2), ["DZ"]), note("s", day(4), ["TN"])])
+        with TestClient(create_app(node.settings, node)) as client:
+            admin = {"Authorization": f"Bearer {editor}", "Accept": TAXII}
+
+            def feed() -> list[tuple[str, int | None]]:
+                headers = {"Authorization": f"Bearer {sync}"}
+                items = client.get("/api/sync/withdrawals", headers=headers).json()
+                return [(i["reason"], i.get("version")) for i in items["withdrawals"]]
+
+            for modified in (day(2), day(3)):
+                r = client.delete(
+                    f"{OBJECTS}{oid('s')}/", params={"match[version]": modified}, headers=admin
+                )
+                assert r.status_code == 200, r.text
+                if modified == day(2):
+                    assert feed() == [("withdrawn", None)]
+            assert feed() == [("withdrawn", None), ("deleted", to_micros(day(3)))]
+    finally:
+        node.close()

@@ -522,7 +522,10 @@ def test_an_upgrade_behind_another_connections_lock_gives_up_and_says_so(
     assert not hung, "the upgrade waited for the other connection's lock without end"
     assert len(outcome) == 1 and isinstance(outcome[0], StoreBusy), outcome
     message = str(outcome[0])
-    assert "needs its schema upgraded (014_session_last_used, 015_sync_deferred)" in message
+    assert (
+        "needs its schema upgraded (014_session_last_used, 015_sync_deferred, 016_withdrawal_since)"
+        in message
+    )
     assert "nothing was changed" in message
     db = Database(database_url, data_dir)
     try:

@@ -66,7 +66,7 @@ def record(
     withdrawals = [
         (int(r[0]), partner_codes(r[1]))
         for r in db.fetchall(
-            "SELECT added, partners FROM withdrawals WHERE id = ? AND origin = ?",
+            "SELECT since, partners FROM withdrawals WHERE id = ? AND origin = ?",
             (object_id, origin),
         )
     ]
@@ -89,11 +89,12 @@ def record(
 
 
 def record_withdrawals(
-    db: Database, replaced: Sequence[tuple[int, tuple[int, str, str, str]]]
+    db: Database, since: int, replaced: Sequence[tuple[int, tuple[int, str, str, str]]]
 ) -> None:
     """Record the partners each new latest version drops: *replaced* holds (``added`` of the
     stored version that stopped being latest, and the ``added``, id, origin and ``partners`` of
-    the version that replaces it).  Call inside the write that stores the versions."""
+    the version that replaces it).  Call inside the write that stores the versions, whose first
+    ``added`` is *since*: what it stores was never visible to the partners it withdraws."""
     olds = [old for old, _ in replaced]
     rows = db.fetch_in("SELECT added, partners FROM objects WHERE added IN", olds)
     found = {int(r[0]): str(r[1]) for r in rows}
@@ -101,10 +102,11 @@ def record_withdrawals(
     for old, (added, oid, origin, partners) in replaced:
         dropped = set(partner_codes(found.get(old, ""))) - set(partner_codes(partners))
         if dropped:
-            events.append((added, oid, origin, partners_column(sorted(dropped))))
+            events.append((added, since, oid, origin, partners_column(sorted(dropped))))
     if events:
         db.executemany(
-            "INSERT INTO withdrawals (added, id, origin, partners) VALUES (?, ?, ?, ?)", events
+            "INSERT INTO withdrawals (added, since, id, origin, partners) VALUES (?, ?, ?, ?, ?)",
+            events,
         )
 
 

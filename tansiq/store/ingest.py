@@ -299,7 +299,7 @@ class _Writer:
         released to saw nothing to withdraw.  Once, after the last batch."""
         if self.replaced:
             self.end_stream()
-            deletions.record_withdrawals(self.db, list(self.replaced.values()))
+            deletions.record_withdrawals(self.db, self.first_added, list(self.replaced.values()))
             self.replaced = {}
 
     def _same(self, prior: Any, text: str) -> bool:

@@ -329,6 +329,18 @@ def _m015_sync_deferred(d: Dialect) -> list[str]:
     ]
 
 
+def _m016_withdrawal_since(d: Dialect) -> list[str]:
+    """The ``added`` at which the transaction that recorded each withdrawal began (``since``):
+    a version stored by that same transaction, even before the version that withdrew its
+    partners, was never visible to them, so its tombstone must not name them
+    (:func:`tansiq.policy.shown_to`).  Events recorded before this was kept get their own
+    ``added``, as that rule read them until now."""
+    return [
+        "ALTER TABLE withdrawals ADD COLUMN since BIGINT NOT NULL DEFAULT 0",
+        "UPDATE withdrawals SET since = added",
+    ]
+
+
 MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("001_objects", _m001_objects),
     ("002_sharing", _m002_sharing),
@@ -345,6 +357,7 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
     ("013_partner_suspension", _m013_partner_suspension),
     ("014_session_last_used", _m014_session_last_used),
     ("015_sync_deferred", _m015_sync_deferred),
+    ("016_withdrawal_since", _m016_withdrawal_since),
 ]
 
 
