@@ -124,3 +124,31 @@ def test_a_flood_of_bad_tokens_is_refused_but_recorded_only_up_to_the_limit(
         assert c.get("/api/objects", headers=good).status_code == 200
         assert login(c, "admin", "admin-password-1").status_code == 200
     assert audit.verify(node.db).ok
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"label": "ci\\u0000job"}',  # NUL: PostgreSQL text cannot hold it
+        '{"label": "ci\\u001b[2J\\nfake row"}',  # a terminal escape and a line break
+        '{"username": "ad\\u0000min"}',
+        '{"username": "\\ud800"}',  # a lone surrogate: no UTF-8, on either database
+    ],
+)
+def test_token_requests_with_unstorable_text_are_refused_not_500(
+    node: Node, admin_token: str, body: str
+) -> None:
+    """POST /api/tokens with a NUL in the label or the username answered 500 on PostgreSQL,
+    and a lone surrogate in the username 500 on both databases; GET /api/tokens?username= with
+    a NUL too.  A label with control characters was stored, and ``tansiq token list`` printed
+    it to an admin's terminal as is.  Now: 400 for such a label, 404 for such a name."""
+    from tansiq.api.app import create_app
+
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    app = create_app(node.settings, node)
+    with TestClient(app, raise_server_exceptions=False, headers=auth) as c:
+        r = c.post("/api/tokens", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == (400 if "label" in body else 404), r.text
+        assert node.db.fetchone("SELECT COUNT(*) FROM tokens") == (1,)  # the admin's only
+        r = c.get("/api/tokens", params={"username": "ad\x00min"})
+        assert r.status_code == 404, r.text

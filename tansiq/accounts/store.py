@@ -239,7 +239,24 @@ def _insert_account(db: Database, username: str, hashed: str, role: str, partner
         raise _already_exists(username, username) from None
 
 
+def storable(text: str) -> bool:
+    """Can *text* be stored (or looked up) in either database: no NUL, which PostgreSQL text
+    cannot hold, and no lone surrogate, which is no UTF-8 (JSON's ``"\\ud800"`` decodes to
+    one).  No account's name holds either: looking one up is simply not finding it."""
+    return "\x00" not in text and _utf8(text)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def get_account(db: Database, username: str) -> Account | None:
+    if not storable(username):
+        return None  # no account's name; the query would fail (PostgreSQL, or any lone surrogate)
     row = db.fetchone(f"SELECT {ACCOUNT_COLUMNS} FROM {ACCOUNTS} WHERE a.username = ?", (username,))
     return None if row is None else account_of(row)
 
@@ -445,6 +462,7 @@ def create_token(
     It expires in *days*, or at *not_after* (µs) if that comes first."""
     if get_account(db, username) is None:
         raise no_account(db, username)
+    check_label(label)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = now_micros()
     expires = now + days * DAY_US
@@ -456,6 +474,15 @@ def create_token(
         (token_hash(token), username, label, scopes, now, expires),
     )
     return token
+
+
+def check_label(label: str) -> None:
+    """Raise :class:`AccountError` unless *label* may be a token's label: no control
+    characters (``tansiq token list`` prints labels to an admin's terminal, where an escape
+    sequence or a line break in one could forge or hide rows) and nothing neither database can
+    store (see :func:`storable`)."""
+    if not storable(label) or any(unicodedata.category(c) == "Cc" for c in label):
+        raise AccountError("label: no control characters (line breaks, tabs, escapes, NUL)")
 
 
 def account_for_token(db: Database, token: str) -> Account | None:

@@ -333,7 +333,9 @@ def whoami(auth: AuthDep, _: Annotated[Any, Depends(principal)]) -> Response:
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field("", max_length=200, description="What the token is for")
+    label: str = Field(
+        "", max_length=200, description="What the token is for (no control characters)"
+    )
     days: int | None = Field(None, ge=1, le=MAX_TOKEN_DAYS, description="Lifetime (token_days)")
     scopes: str | list[str] = Field("api", description="Space-separated: api, admin, sync")
     username: str | None = Field(None, description="Whose token (admins only; default: yours)")
@@ -371,11 +373,11 @@ def create_api_token(
             raise Problem(404, f"no active account {target!r}")
         try:
             scopes = parse_scopes(spec.scopes, account.role)
+            if own_token and not set(scopes.split()) <= auth.scopes:
+                raise Problem(403, "a token cannot create a token with scopes it does not have")
+            token = create_token(node.db, target, spec.label, scopes, days, not_after)
         except AccountError as exc:
             raise Problem(400, str(exc)) from None
-        if own_token and not set(scopes.split()) <= auth.scopes:
-            raise Problem(403, "a token cannot create a token with scopes it does not have")
-        token = create_token(node.db, target, spec.label, scopes, days, not_after)
         info = find_token(node.db, token, target)
         audit.record_in(node.db, me, "token_created", target, {"id": info.id, "scopes": scopes})
     body = {"token": token, **info.as_dict()}
