@@ -48,6 +48,16 @@ def _open_node(settings: Settings) -> Any:
     return node
 
 
+def _shown(text: str) -> str:
+    """*text* for a terminal: what is not printable (control characters such as an escape or a
+    line break, bidi overrides) as its Python escape (``\\x1b``).  Audit entries hold what
+    anyone typed at /login, and token labels what their owner chose: as is, they could forge,
+    reorder or hide rows of a listing in an admin's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _operator_view(node: Any) -> Any:
     """What the node's operator at the command line may read: the policy for a local admin."""
     from tansiq import policy
@@ -348,9 +358,8 @@ def audit_list(after: int | None, limit: int, as_json: bool, **kwargs: Any) -> N
         return
     for e in entries:
         detail = "" if e["detail"] in ({}, "") else " " + orjson.dumps(e["detail"]).decode()
-        click.echo(
-            f"{e['seq']:>7}  {e['time']}  {e['actor']:<16} {e['action']:<20} {e['target']}{detail}"
-        )
+        actor, action, target = (_shown(str(e[k])) for k in ("actor", "action", "target"))
+        click.echo(f"{e['seq']:>7}  {e['time']}  {actor:<16} {action:<20} {target}{_shown(detail)}")
 
 
 from tansiq.cli_accounts import account, token  # noqa: E402 - needs the helpers above

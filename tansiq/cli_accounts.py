@@ -7,7 +7,7 @@ from typing import Any
 import click
 import orjson
 
-from tansiq.cli import _open_node, _settings, _settings_options
+from tansiq.cli import _open_node, _settings, _settings_options, _shown
 
 SEE_LIST = "; see `tansiq account list`"
 
@@ -269,7 +269,7 @@ def token_list(username: str | None, **kwargs: Any) -> None:
         d = t.as_dict()
         click.echo(
             f"{t.id}  {t.username:<16} {d['state']:<8} {d['expires']}  "
-            f"{' '.join(t.scopes):<15} {t.label}"
+            f"{' '.join(t.scopes):<15} {_shown(t.label)}"
         )
 
 
@@ -293,4 +293,4 @@ def token_revoke(token_prefix: str, **kwargs: Any) -> None:
     if not revoked:
         click.echo(f"token {t.id} of {t.username!r} was revoked already; nothing changed")
         return
-    click.echo(f"revoked token {t.id} of {t.username!r} ({t.label})")
+    click.echo(f"revoked token {t.id} of {t.username!r} ({_shown(t.label)})")

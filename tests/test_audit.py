@@ -320,3 +320,22 @@ def test_init_without_its_audit_entry_leaves_no_node(
         assert [e["action"] for e in audit.page(node.db, None, 10)] == ["node_initialised"]
     finally:
         node.close()
+
+
+def test_audit_list_shows_control_characters_typed_at_a_login_escaped(
+    settings: Settings, node: Node
+) -> None:
+    """Anyone can type a username at /login: it is the failed login's actor and target.  With
+    a line break and a terminal escape in it, ``tansiq audit list`` printed them as is: a
+    forged row in an admin's terminal (or the screen cleared).  Now they are shown escaped."""
+    from test_auth import login, web
+
+    forged = "\x1b[2Jx\r\n    999  2026-01-01T00:00:00Z  admin  login\x9b"
+    with web(node) as c:
+        assert login(c, forged, "wrong-password").status_code == 401
+    code, out = cli(settings, "list")
+    assert code == 0, out
+    row = next(line for line in out.splitlines() if "login_failed" in line)
+    assert "\\x1b[2Jx\\r\\n" in row and row.count("\\x9b") == 2, row
+    assert not any(ch in out for ch in "\x1b\r\x9b"), out
+    assert not any(line.lstrip().startswith("999") for line in out.splitlines()), out

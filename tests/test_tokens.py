@@ -11,7 +11,13 @@ from fastapi.testclient import TestClient
 from test_accounts import PASSWORD, cli
 
 from tansiq import audit
-from tansiq.accounts.store import create_account, create_token, get_account, token_id
+from tansiq.accounts.store import (
+    create_account,
+    create_token,
+    get_account,
+    token_hash,
+    token_id,
+)
 from tansiq.node import Node
 from tansiq.settings import Settings
 
@@ -105,3 +111,20 @@ def test_a_token_made_while_its_account_is_demoted_keeps_no_scope_of_the_old_rol
         assert store.token_grant(node.db, made) is None, "an editor's live admin token"
     else:
         assert "may not hold scope 'admin'" in refusal
+
+
+def test_token_list_shows_a_stored_label_s_control_characters_escaped(
+    settings: Settings, node: Node
+) -> None:
+    """A label stored before labels were checked (POST /api/tokens took any text) reached
+    ``tansiq token list`` as is: a line break in it forged a row, an escape sequence drove the
+    admin's terminal."""
+    token = create_token(node.db, "admin", "ci")
+    forged = "ci\n0123456789abcdef  admin  live\x1b[8m"
+    node.db.execute("UPDATE tokens SET label = ? WHERE token_hash = ?", (forged, token_hash(token)))
+    code, out, err = cli(settings)("token", "list")
+    assert code == 0, err
+    assert "\x1b" not in out and not out.splitlines()[-1].startswith("0123456789abcdef"), out
+    assert (
+        f"{token_id(token)}  admin" in out and "ci\\n0123456789abcdef  admin  live\\x1b[8m" in out
+    )
