@@ -152,3 +152,24 @@ def test_token_requests_with_unstorable_text_are_refused_not_500(
         assert node.db.fetchone("SELECT COUNT(*) FROM tokens") == (1,)  # the admin's only
         r = c.get("/api/tokens", params={"username": "ad\x00min"})
         assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_login_form_is_read_only_up_to_a_small_size(node: Node) -> None:
+    """Anyone may post /login, and the whole body (up to max_body_bytes, 64 MiB) was read,
+    decoded and parsed before anything else: a few such posts at once held gigabytes.  A form
+    over LOGIN_FORM_BYTES is 413, sent with a Content-Length or streamed without one."""
+    from tansiq.api.auth import LOGIN_FORM_BYTES
+
+    with web(node) as c:
+        csrf = c.get("/login").cookies["tansiq_login_csrf_eg"]
+        padding = "x" * (LOGIN_FORM_BYTES + 1)
+        data = {"username": "admin", "password": padding, "csrf": csrf}
+        r = c.post("/login", data=data)
+        assert r.status_code == 413, r.text
+        body = f"username=admin&csrf={csrf}&password={padding}".encode()
+        chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = c.post("/login", content=chunks, headers=form)
+        assert r.status_code == 413, r.text
+        assert login(c, "admin", "admin-password-1").status_code == 200

@@ -10,6 +10,7 @@ works without a certificate.  Behind a TLS-terminating proxy, uvicorn takes the 
 
 Failed logins answer one generic message and are rate-limited per account and per client
 address (:mod:`tansiq.accounts.ratelimit`); while locked out the answer is 429 + Retry-After.
+The login form is read up to :data:`LOGIN_FORM_BYTES` only (413 beyond).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ router = APIRouter(tags=["authentication"])
 LOGIN_CSRF_COOKIE = "tansiq_login_csrf"  # + "_" + the node's code, like the session cookie
 LOGIN_CSRF_SECONDS = 3600
 LOGIN_FAILED = "invalid username or password"
+LOGIN_FORM_BYTES = 16 * 1024  # a username, a password, the CSRF token and next fit many times
 AFTER_LOGIN = "/docs"  # the web page of the node (the API docs, where "Try it out" runs)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 JSON = "application/json"
@@ -213,10 +215,20 @@ def _fail(
 
 
 async def _form(request: Request) -> dict[str, str]:
+    """The login form's fields, read up to :data:`LOGIN_FORM_BYTES` (413 beyond): anyone may
+    post it, and a body of ``max_body_bytes`` held and parsed per request is a lot of memory."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != FORM:
         raise Problem(415, f"send the form as {FORM}")
-    body = await request.body()
+    too_large = Problem(413, f"a login form is at most {LOGIN_FORM_BYTES} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > LOGIN_FORM_BYTES:
+        raise too_large
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > LOGIN_FORM_BYTES:
+            raise too_large
     fields = parse_form(body, max_fields=20, keep_blank=True)
     return {k: v[0] for k, v in fields.items()}
 
