@@ -230,3 +230,23 @@ def test_known_paths_without_trailing_slash_redirect(fed: Fed, tc: TestClient) -
     assert tc.get(f"{shared}/objects/{oid}/").status_code == 200  # nothing deleted
     for unknown in ("/taxii2/api/nothing", f"{shared}/objects/{oid}/versions/x"):
         error_ok(tc.get(unknown, follow_redirects=False), 404)
+
+
+def test_a_redirected_path_is_percent_encoded_again(fed: Fed, tc: TestClient) -> None:  # noqa: F811
+    """The redirect's Location was the decoded path: a collection or object id sent as
+    ``%E2%98%83`` (not latin-1) could not be put in a header and answered 500.  Now the
+    Location carries the path encoded again, and leads where the slashed path does; a line
+    break (``%0D%0A``) or a ``%25`` stays encoded too."""
+    base = "/taxii2/api/collections"
+    for sent, decoded in (
+        ("%E2%98%83", "\u2603"),
+        ("a%0D%0ASet-Cookie:%20x=1", "a\r\nSet-Cookie: x=1"),
+        ("100%25", "100%"),
+    ):
+        for path in (f"{base}/{sent}", f"{base}/{SHARED_ID}/objects/{sent}"):
+            r = tc.get(path, follow_redirects=False)
+            assert r.status_code == 307, (path, r.text)
+            assert r.headers["location"].endswith(f"{path}/") and "set-cookie" not in r.headers
+            followed = tc.get(path)
+            assert followed.status_code == 404, followed.text
+            assert repr(decoded)[1:-1] in followed.json()["description"], followed.text

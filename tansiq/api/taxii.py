@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -675,6 +675,7 @@ def _add(
 answer_head(router)  # before the catch-all below
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar (and "/") but "%": a literal one is "%25"
 
 
 @router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
@@ -688,8 +689,11 @@ def not_found(rest: str, request: Request) -> Response:
         for route in router.routes
         if getattr(route, "endpoint", None) is not not_found
     ):
-        query = request.url.query  # the Location is relative: right behind a TLS proxy too
-        location = request.url.path + "/" + (f"?{query}" if query else "")
+        # The Location is relative (right behind a TLS proxy too), and the path percent-encoded
+        # again: decoded, a "%E2%98%83" or "%0D%0A" in it could not be a header (500).
+        query = request.url.query  # as sent: printable ASCII, or latin-1 text of its bytes
+        path = quote(request.url.path, safe=PATH_SAFE)
+        location = path + "/" + (f"?{query}" if query else "")
         return Response(status_code=307, headers={"Location": location})
     allowed: set[str] = set()
     for route in router.routes:
