@@ -85,21 +85,22 @@ def test_login_sets_hardened_session_cookie(node: Node) -> None:
         (LOCAL, False),
         ("http://localhost", False),
     ):
+        prefix = "__Host-" if secure else ""  # (only from this host over https: see deps)
         with web(node, base) as c:
             page = c.get("/login")
-            pre = cookie_attrs(page, "tansiq_login_csrf_eg")
-            assert {"HttpOnly", "SameSite=Strict", "Path=/login"} <= set(pre)
+            pre = cookie_attrs(page, f"{prefix}tansiq_login_csrf_eg")
+            assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(pre)
             assert ("Secure" in pre) is secure
             # a client keeps Secure cookies from plain http to itself: send the cookie by hand
             csrf = form_csrf(page.text)
             c.cookies.clear()
             r = c.post(
                 "/login",
-                headers={"Cookie": f"tansiq_login_csrf_eg={csrf}"},
+                headers={"Cookie": f"{prefix}tansiq_login_csrf_eg={csrf}"},
                 data={"username": "admin", "password": "admin-password-1", "csrf": csrf},
             )
             assert r.status_code == 200, r.text
-            attrs = cookie_attrs(r, "tansiq_session_eg")
+            attrs = cookie_attrs(r, f"{prefix}tansiq_session_eg")
             assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs), attrs
             assert f"Max-Age={node.settings.session_minutes * 60}" in attrs
             assert ("Secure" in attrs) is secure, (base, attrs)
@@ -602,7 +603,8 @@ def test_https_server(settings: Settings, admin_token: str, tmp_path: Path) -> N
             assert_security_headers(r, https=True)
             r = login(c, "admin", "admin-password-1")
             assert r.status_code == 200
-            assert "Secure" in cookie_attrs(r, "tansiq_session_eg")
+            assert "Secure" in cookie_attrs(r, "__Host-tansiq_session_eg")
+            assert c.get("/api/session").json()["via"] == "session"  # the client sends it back
         with pytest.raises(httpx.ConnectError):  # the default trust store does not know it
             httpx.get(server.url + "/api/objects", timeout=30)
     finally:

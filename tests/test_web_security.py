@@ -173,3 +173,34 @@ def test_a_login_form_is_read_only_up_to_a_small_size(node: Node) -> None:
         r = c.post("/login", content=chunks, headers=form)
         assert r.status_code == 413, r.text
         assert login(c, "admin", "admin-password-1").status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_cookies_planted_by_another_host_are_not_the_node_s(node: Node) -> None:
+    """Over https the login CSRF and session cookies were plain names: a neighbouring host of
+    the domain (``Domain=``), or anyone answering for the node on plain http, could plant
+    them.  A planted CSRF cookie made a cross-site login form pass the double-submit check
+    (login CSRF: the victim works in the attacker's account); a planted session cookie was
+    taken as the victim's.  Now over https they are ``__Host-`` cookies, which browsers take
+    only from the node itself, and a cookie without the prefix is not looked at."""
+    from tansiq.accounts.sessions import start_session
+
+    planted = "a" * 40
+    form = {"username": "admin", "password": "admin-password-1", "csrf": planted}
+    with web(node, "https://eg.partners.example") as c:
+        r = c.post("/login", data=form, headers={"Cookie": f"tansiq_login_csrf_eg={planted}"})
+        assert r.status_code == 403, r.text
+        r = c.post(
+            "/login", data=form, headers={"Cookie": f"__Host-tansiq_login_csrf_eg={planted}"}
+        )
+        assert r.status_code == 200, r.text  # the node's own cookie (as a browser keeps it)
+        started = start_session(node.db, "admin", 60, idle_minutes=30)
+        assert started is not None
+        c.cookies.clear()
+        r = c.get("/api/session", headers={"Cookie": f"tansiq_session_eg={started[0]}"})
+        assert r.status_code == 401, r.text
+        r = c.get("/api/session", headers={"Cookie": f"__Host-tansiq_session_eg={started[0]}"})
+        assert r.status_code == 200 and r.json()["via"] == "session"
+    with web(node) as local:  # plain http to loopback: no Secure, so no prefix either
+        assert login(local, "admin", "admin-password-1").status_code == 200
+        assert "tansiq_session_eg" in local.cookies

@@ -2,11 +2,15 @@
 
 ``GET /login`` renders the form with a CSRF token bound to a short-lived pre-session cookie
 (double submit: ``POST /login`` must bring the same value in the form and the cookie, which a
-foreign site can neither read nor set).  A successful login sets ``tansiq_session_<code>``:
-``HttpOnly; SameSite=Strict; Path=/`` plus ``Secure`` - always, except for plain-http requests
-to a loopback host (``127.0.0.1``, ``::1``, ``localhost``), so a node tried out on one machine
-works without a certificate.  Behind a TLS-terminating proxy, uvicorn takes the scheme from
-``X-Forwarded-Proto`` sent by a trusted (loopback) proxy, so the cookie stays ``Secure``.
+foreign site can neither read nor set).  A successful login sets ``tansiq_session_<code>``.
+Both cookies are ``HttpOnly; SameSite=Strict; Path=/`` plus ``Secure`` - always, except for
+plain-http requests to a loopback host (``127.0.0.1``, ``::1``, ``localhost``), so a node tried
+out on one machine works without a certificate.  A ``Secure`` cookie's name starts with
+``__Host-`` (``__Host-tansiq_session_eg``): browsers take it only from this host over https,
+so no neighbouring host of the domain, nor anyone answering for this one on plain http, can
+plant one (see :func:`tansiq.api.deps.node_cookie`).  Behind a TLS-terminating proxy, uvicorn
+takes the scheme from ``X-Forwarded-Proto`` sent by a trusted (loopback) proxy, so the cookies
+stay ``Secure``.
 
 Failed logins answer one generic message and are rate-limited per account and per client
 address (:mod:`tansiq.accounts.ratelimit`); while locked out the answer is 429 + Retry-After.
@@ -52,6 +56,7 @@ from tansiq.api.deps import (
     Auth,
     authenticate,
     client_address,
+    cookie_secure,
     csrf_matches,
     current_auth,
     get_node,
@@ -73,7 +78,6 @@ LOGIN_CSRF_SECONDS = 3600
 LOGIN_FAILED = "invalid username or password"
 LOGIN_FORM_BYTES = 16 * 1024  # a username, a password, the CSRF token and next fit many times
 AFTER_LOGIN = "/docs"  # the web page of the node (the API docs, where "Try it out" runs)
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 JSON = "application/json"
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -119,22 +123,14 @@ session's), so your session was not ended.</p>
 
 
 # -- cookies ---------------------------------------------------------------------------------
-def cookie_secure(request: Request) -> bool:
-    """``Secure`` unless this is plain http to a loopback host (see the module docstring)."""
-    host = (request.url.hostname or "").lower()
-    loopback = host in LOOPBACK_HOSTS or host.endswith(".localhost")
-    return not (request.url.scheme == "http" and loopback)
-
-
-def set_cookie(
-    response: Response, request: Request, name: str, value: str, max_age: int, path: str = "/"
-) -> None:
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    """Set cookie *name* (from :func:`~tansiq.api.deps.node_cookie`) for the whole node."""
     expires = datetime.now(UTC) + timedelta(seconds=max_age)
     parts = [
         f"{name}={value}",
         f"Max-Age={max_age}",
         f"Expires={format_datetime(expires, usegmt=True)}",
-        f"Path={path}",
+        "Path=/",  # (a __Host- cookie must say so)
         "HttpOnly",
         "SameSite=Strict",
     ]
@@ -143,8 +139,8 @@ def set_cookie(
     response.headers.append("Set-Cookie", "; ".join(parts))
 
 
-def clear_cookie(response: Response, request: Request, name: str, path: str = "/") -> None:
-    set_cookie(response, request, name, "", 0, path)
+def clear_cookie(response: Response, request: Request, name: str) -> None:
+    set_cookie(response, request, name, "", 0)
 
 
 # -- login page ------------------------------------------------------------------------------
@@ -191,7 +187,7 @@ def _login_page(
     csrf = _login_csrf(request)
     page = _page(node, csrf, next_path, username, error)
     response = HTMLResponse(page, status, headers={**NO_STORE, **(headers or {})})
-    set_cookie(response, request, login_cookie(request), csrf, LOGIN_CSRF_SECONDS, "/login")
+    set_cookie(response, request, login_cookie(request), csrf, LOGIN_CSRF_SECONDS)
     return response
 
 
@@ -263,7 +259,7 @@ async def login(request: Request, node: NodeDep) -> Response:
         body = {"username": username_ok, "csrf": csrf, "expires_in": s.session_minutes * 60}
         response = Response(orjson.dumps(body), media_type=JSON, headers=NO_STORE)
     set_cookie(response, request, session_cookie(request), session, s.session_minutes * 60)
-    clear_cookie(response, request, login_cookie(request), "/login")
+    clear_cookie(response, request, login_cookie(request))
     return response
 
 

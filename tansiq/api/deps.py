@@ -1,7 +1,8 @@
 """Request dependencies: the node and the authenticated principal.
 
 A request authenticates with ``Authorization: Bearer TOKEN`` or with the session cookie
-(``tansiq_session_<code>``, e.g. ``tansiq_session_eg``) set by ``POST /login``; the header wins
+(``tansiq_session_<code>``, e.g. ``tansiq_session_eg``; ``__Host-tansiq_session_eg`` over
+https, see :func:`node_cookie`) set by ``POST /login``; the header wins
 when both are present.  A cookie is sent by the browser on its own, so every state-changing
 request (not GET/HEAD/OPTIONS) authenticated by it must also carry the session's CSRF token: the
 ``X-CSRF-Token`` header, or a ``csrf`` field of an ``application/x-www-form-urlencoded`` body.
@@ -39,6 +40,7 @@ from tansiq.settings import Settings
 from tansiq.store.database import Database
 
 SESSION_COOKIE = "tansiq_session"  # + "_" + the node's code: see session_cookie
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 FORM = "application/x-www-form-urlencoded"
@@ -67,12 +69,27 @@ def node_of(request: Request) -> Node:
     return node
 
 
+def cookie_secure(request: Request) -> bool:
+    """Are this request's cookies ``Secure``: always, except for plain http to a loopback host
+    (``127.0.0.1``, ``::1``, ``localhost``), so a node tried out on one machine works without
+    a certificate."""
+    host = (request.url.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS or host.endswith(".localhost")
+    return not (request.url.scheme == "http" and loopback)
+
+
 def node_cookie(request: Request, prefix: str) -> str:
-    """*prefix* + ``_`` + the node's code in lower case, e.g. ``tansiq_session_eg``.
+    """*prefix* + ``_`` + the node's code in lower case, e.g. ``tansiq_session_eg``, and
+    ``__Host-`` before it when the cookie is ``Secure`` (:func:`cookie_secure`).
 
     Browsers keep cookies per host, not per port: nodes on one host (the demo's three on
-    127.0.0.1) would otherwise overwrite and log out each other's sessions."""
-    return f"{prefix}_{node_of(request).code.lower()}"
+    127.0.0.1) would otherwise overwrite and log out each other's sessions.  ``__Host-``: a
+    browser takes such a cookie only from this very host over https, with ``Path=/`` and no
+    ``Domain``; without it, a neighbouring host of the domain (or anyone answering for this
+    host on plain http) could plant a login CSRF cookie or a session of its choosing, which
+    this node would take for its own."""
+    name = f"{prefix}_{node_of(request).code.lower()}"
+    return f"__Host-{name}" if cookie_secure(request) else name
 
 
 def session_cookie(request: Request) -> str:
