@@ -183,6 +183,25 @@ def test_lockout_per_address(node: Node, reader: str) -> None:
         assert login(b, reader, PASSWORD).status_code == 200
 
 
+def test_lockout_per_address_counts_an_ipv6_subscriber_as_one(node: Node, reader: str) -> None:
+    """Each IPv6 address was counted apart: from one /64 (a single subscriber's) a password
+    sprayed over many accounts, one address per guess, was never limited.  Now a /64 is
+    counted as one address (and an IPv4-mapped address as its IPv4 one)."""
+    create_account(node.db, "sami", PASSWORD, "reader", "EG")
+    for n, name in enumerate(("x1", "x2", "x3"), start=1):  # unknown accounts: one guess each
+        with web(node, address=f"2001:db8:0:7::{n}", login_max_failures=3) as c:
+            assert login(c, name, "Summer2026!").status_code == 401
+    with web(node, address="2001:db8:0:7:ffff::9", login_max_failures=3) as c:
+        assert login(c, reader, PASSWORD).status_code == 429
+    with web(node, address="2001:db8:0:8::1", login_max_failures=3) as c:  # another /64
+        assert login(c, reader, PASSWORD).status_code == 200
+    for name in ("y1", "y2", "y3"):
+        with web(node, address="192.0.2.5", login_max_failures=3) as c:
+            assert login(c, name, "Summer2026!").status_code == 401
+    with web(node, address="::ffff:192.0.2.5", login_max_failures=3) as c:
+        assert login(c, "sami", PASSWORD).status_code == 429
+
+
 def test_lock_lifts_after_window_and_success_clears(node: Node, reader: str) -> None:
     with web(node, login_max_failures=3) as c:
         for _ in range(2):

@@ -12,11 +12,15 @@ only then counts: guesses sent at once see each other's rows, so together they g
 not lengthen the lock) and so does a successful one (:func:`succeeded`).
 
 Addresses are the TCP peer as the server sees it.  Behind a reverse proxy every client shares the
-proxy's address, so the per-address limit then applies to all clients together.
+proxy's address, so the per-address limit then applies to all clients together.  An IPv6 address
+counts as its /64 (:func:`address_key`): one subscriber holds a whole /64, and one address per
+guess would otherwise get past the per-address limit, the only one that stops a password sprayed
+over many accounts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 
@@ -28,6 +32,24 @@ MAX_NAME = 100  # usernames are at most 64 characters; longer input is cut the s
 
 def _name(username: str) -> str:
     return username[:MAX_NAME]
+
+
+IPV6_PREFIX = 64  # the addresses of one subscriber (RFC 6177): counted as one
+
+
+def address_key(address: str) -> str:
+    """What failures are counted by for the client *address*: an IPv4 address itself (an
+    IPv4-mapped IPv6 one too), an IPv6 address's /64 (``2001:db8::/64``); other text (no
+    address known) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
+    return str(ip)
 
 
 class LockedOut(Exception):
@@ -67,7 +89,7 @@ def locked_for(
     now = now_micros()
     window_us = window_s * SECOND_US
     by_account = _seconds_left(db, "username", _name(username), max_failures, window_us, now)
-    by_address = _seconds_left(db, "address", address, max_failures, window_us, now)
+    by_address = _seconds_left(db, "address", address_key(address), max_failures, window_us, now)
     if by_account == by_address == 0:
         return None
     if by_account >= by_address:
@@ -90,7 +112,7 @@ def note_failure(db: Database, username: str, address: str, window_s: int) -> in
     seq = secrets.randbits(62)
     db.execute(
         "INSERT INTO login_failures (seq, username, address, at) VALUES (?, ?, ?, ?)",
-        (seq, _name(username), address, now),
+        (seq, _name(username), address_key(address), now),
     )
     # Rows older than the window count for nothing; keep the table small.
     db.execute("DELETE FROM login_failures WHERE at <= ?", (now - window_s * SECOND_US,))
