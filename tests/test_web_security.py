@@ -204,3 +204,22 @@ def test_cookies_planted_by_another_host_are_not_the_node_s(node: Node) -> None:
     with web(node) as local:  # plain http to loopback: no Secure, so no prefix either
         assert login(local, "admin", "admin-password-1").status_code == 200
         assert "tansiq_session_eg" in local.cookies
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_basic_credentials_in_latin_1_log_in_as_in_utf_8(node: Node) -> None:
+    """Python's requests (and so taxii2-client) sends Basic credentials given as text in
+    ISO-8859-1: a password with an accented letter, which logs in at /login, was 401
+    "malformed Basic credentials" on TAXII.  Bytes that are not UTF-8 are now read as
+    ISO-8859-1; UTF-8 ones as before, and a wrong password stays wrong."""
+    import base64
+
+    password = "sécurité-été-2026"
+    create_account(node.db, "hela", password, "reader", "EG")
+    with web(node) as c:
+        for encoding in ("latin-1", "utf-8"):
+            for secret, status in ((password, 200), ("sécurité-hiver", 401)):
+                raw = base64.b64encode(f"hela:{secret}".encode(encoding)).decode()
+                auth = {"Authorization": f"Basic {raw}", **TAXII_ACCEPT}
+                r = c.get("/taxii2/api/collections/", headers=auth)
+                assert r.status_code == status, (encoding, secret, r.text)

@@ -1,8 +1,10 @@
 """The HTTP side of the TAXII 2.1 server: media types, error messages, authentication.
 
 Authentication: ``Authorization: Bearer TOKEN`` (a token with the ``api`` or ``sync`` scope) or
-HTTP Basic with an account's username and password, rate-limited like ``POST /login``.  argon2
-is slow on purpose, so a successful Basic check is remembered in this process for
+HTTP Basic with an account's username and password (UTF-8, or ISO-8859-1 when not UTF-8: RFC
+7617 leaves it to the client, and Python's requests sends ISO-8859-1), rate-limited like
+``POST /login``.  argon2 is slow on purpose, so a successful Basic check is remembered in this
+process for
 :data:`BASIC_CACHE_SECONDS` (keyed by database, username and the password's sha256, with the
 stored hash it matched).  The account itself is read on every request: once it is disabled or
 its password changes (``tansiq account disable`` / ``password``), or its partner is suspended
@@ -132,9 +134,13 @@ def _remember(key: tuple[str, str, str], stored_hash: str) -> None:
 def _basic_login(node: Node, credentials: str) -> tuple[str, str, tuple[str, str, str]]:
     """(username, password, cache key) of Basic *credentials*."""
     try:
-        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except ValueError:  # binascii.Error, UnicodeDecodeError, or text beyond ASCII (latin-1)
+        raw = base64.b64decode(credentials, validate=True)
+    except ValueError:  # binascii.Error, or text beyond ASCII (the header's latin-1)
         raise TaxiiError(401, "malformed Basic credentials", CHALLENGE) from None
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:  # ISO-8859-1, as Python requests (taxii2-client) sends a str
+        decoded = raw.decode("latin-1")
     typed, _, password = decoded.partition(":")
     username = typed_username(typed)
     digest = hashlib.sha256(password.encode()).hexdigest()
