@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import orjson
 from servers import Server
+from starlette.requests import Request
+from starlette.responses import Response
+from sync_peers import EPOCH, TAXII, OriginPeer, enrolled
 from test_store import indicator
 
+from tansiq.node import Node
 from tansiq.settings import Settings
+from tansiq.stix.timestamps import from_micros, to_micros
 
 
 def test_two_server_processes_share_one_database(settings: Settings, admin_token: str) -> None:
@@ -59,3 +68,49 @@ def test_sigterm_closes_the_database_cleanly(settings: Settings, admin_token: st
     assert server.proc.returncode in (0, -15), server.log.read_text()
     assert "scheduler" not in server.log.read_text().lower()  # no error on the way out
     assert not settings.data_path.joinpath("tansiq.db-wal").exists(), "the WAL was left"
+
+
+class OnePerPagePeer(OriginPeer):
+    """Partner LY serving its versions one to a page, each page after 0.3 s: a long pull."""
+
+    async def envelope(self, request: Request) -> Response:
+        await asyncio.sleep(0.3)
+        after = request.query_params.get("added_after")
+        rows = [(a, v) for a, v in self.log if a > (to_micros(after) if after else 0)]
+        headers = {"X-TAXII-Date-Added-Last": from_micros(rows[0][0])} if rows else {}
+        body = {"more": len(rows) > 1, "objects": [v for _, v in rows[:1]]}
+        return Response(orjson.dumps(body), media_type=TAXII, headers=headers)
+
+
+def test_sigterm_during_a_scheduled_pull_stops_it_after_the_page_being_stored(
+    settings: Settings,
+) -> None:
+    """The scheduler was told to stop but went on pulling page after page until ``serve``
+    gave up waiting for it (10 s), then closed the connections under it.  Now the pull ends
+    after the page it is storing: a prompt exit, and every page stored with its cursor."""
+    node = Node(settings)
+    try:
+        with enrolled(node, OnePerPagePeer()) as peer:
+            peer.store(*[peer.signed(9000 + i, "2016-01-01T00:00:00.000Z") for i in range(40)])
+            server = Server(settings.data_path, "--sync-interval-seconds", "1")
+            try:
+                stored = "SELECT COUNT(*) FROM objects WHERE origin = 'LY'"
+                deadline = time.monotonic() + 10
+                while node.db.fetchone(stored) == (0,) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                started = time.monotonic()
+                server.proc.send_signal(signal.SIGTERM)
+                server.proc.wait(15)
+                took = time.monotonic() - started
+            finally:
+                server.stop()
+            log = server.log.read_text()
+            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
+            assert server.proc.returncode in (0, -15), log
+            assert "Traceback" not in log and "scheduler" not in log.lower(), log
+            (count,) = node.db.fetchone(stored) or (0,)
+            assert 0 < count < 40, count  # it stopped mid-way
+            row = node.db.fetchone("SELECT added_after FROM sync_cursors WHERE partner = 'LY'")
+            assert row is not None and to_micros(str(row[0])) == EPOCH + count  # page and cursor
+    finally:
+        node.close()

@@ -71,9 +71,13 @@ def sync_partner(
     progress: Callable[[SyncReport], None] | None = None,
     client: httpx.Client | None = None,
     from_start: bool = False,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Pull everything new from partner *code* (with *from_start*, everything it releases to
     this node, again: what was rejected before is offered once more); return what happened.
+
+    Once *stop* is set (``tansiq serve`` shutting down) the pull ends after the page it is
+    storing: each page commits with its cursor, so the next pull resumes there.
 
     Pulls on one database run one at a time (:func:`pull_lock`): a scheduled pull and a
     ``tansiq sync`` that overlapped could store a page of the first after the second applied a
@@ -109,16 +113,27 @@ def sync_partner(
                 progress(report)
 
         for objects, last, raw in pages:
+            if stopping(stop):
+                return report  # (the fetched pages are not stored: fetched again next time)
             # (no replay check there: finish_page judges older versions against the store)
             checking = verifier.submit(raw, objects, {})
             if pending is not None:
                 finish()
             pending = (objects, last, checking)
+        if stopping(stop):
+            return report
         if pending is not None:
             finish()
-        _withdrawals(node, report, http, limits, progress)
+        _withdrawals(node, report, http, limits, progress, stop)
+        if stopping(stop):
+            return report
         store_deferred(node, report)
     return report
+
+
+def stopping(stop: threading.Event | None) -> bool:
+    """Has the pull been told to stop (see :func:`sync_partner`)?"""
+    return stop is not None and stop.is_set()
 
 
 def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
@@ -169,10 +184,13 @@ def _withdrawals(
     http: httpx.Client,
     limits: peer.Limits,
     progress: Callable[[SyncReport], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Apply the peer's withdrawal feed from this node's cursor, page by page."""
     after = int(cursor(node, report.partner, WITHDRAWALS) or "0")
     for items in peer.feed_pages(http, after, limits):
+        if stopping(stop):
+            return
         apply_feed(node, report, items)
         if progress is not None:
             progress(report)
@@ -182,21 +200,27 @@ def sync_all(
     node: Node,
     progress: Callable[[SyncReport], None] | None = None,
     page_size: int = 1000,
+    stop: threading.Event | None = None,
 ) -> list[SyncReport]:
-    """Pull from every enrolled partner; a failing partner does not stop the others.
+    """Pull from every enrolled partner; a failing partner does not stop the others.  Once
+    *stop* is set, no other partner is pulled from (see :func:`sync_partner`).
 
     A partner whose pull failed gets a report with its ``error``, for the caller to show (the
     CLI prints it, the scheduler logs it): logged here only at debug, or it would be said twice.
     An unexpected error (neither the peer's nor the store's) is logged with its traceback."""
     reports = []
     for p in list_partners(node.db):
+        if stopping(stop):
+            break
         if p.suspended:
             reports.append(SyncReport(p.code, skipped=suspended(p)))
             continue
         try:
             if peer_token(node, p.code) is None:
                 continue
-            reports.append(sync_partner(node, p.code, progress=progress, page_size=page_size))
+            reports.append(
+                sync_partner(node, p.code, progress=progress, page_size=page_size, stop=stop)
+            )
         except Exception as exc:  # whatever one partner does, the others go on
             if isinstance(exc, SyncError | StoreError):
                 log.debug("sync from %s failed: %s", p.code, exc)
@@ -250,7 +274,7 @@ class Scheduler:
 
     Several server processes may share a database: only the one holding the scheduler lock (a
     PostgreSQL advisory lock, re-checked every round; or an exclusive lock on a file beside the
-    SQLite database) pulls.
+    SQLite database) pulls.  :meth:`close` ends a pull in progress after the page it is storing.
     """
 
     LOCK_KEY = 7262
@@ -304,7 +328,7 @@ class Scheduler:
             try:
                 holding = (holding and self._still_holding()) or self._acquire()
                 if holding:
-                    for report in sync_all(self.node):
+                    for report in sync_all(self.node, stop=self.stop):
                         if report.error:
                             log.error("sync from %s failed: %s", report.partner, report.error)
                         elif (
