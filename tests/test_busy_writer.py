@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import BACKENDS
 from fastapi.testclient import TestClient
+from test_store import indicator
 
 from tansiq.api.app import create_app
 from tansiq.node import Node
@@ -175,3 +176,39 @@ def test_audit_entries_still_commit_in_seq_order(node: Node) -> None:
     assert [a for _, a in rows[-2:]] == ["objects_written", "login"]
     assert rows[-1][0] == rows[-2][0] + 1
     assert audit.verify(node.db).ok
+
+
+@pytest.mark.parametrize("database_url", SQLITE, indirect=True)
+def test_a_taxii_post_stored_is_never_answered_503_nothing_stored(
+    node: Node, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TAXII POST saved its status resource after the ingest had committed, in a write of
+    its own: a long write starting in between (a `tansiq ingest`) made it wait the busy
+    timeout and answer 503 "nothing was stored", the objects stored all the same, and no
+    status to read.  Now the status is saved in the ingest's own transaction."""
+    from tansiq.store import dialect
+
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # connections opened from now on
+    ingest, holding = node.ingest, []
+
+    def ingest_then_another_writer(*args: Any, **kwargs: Any) -> Any:
+        result = ingest(*args, **kwargs)
+        holding.append(long_write(node))  # starts right after the ingest committed
+        holding[-1].__enter__()
+        return result
+
+    monkeypatch.setattr(node, "ingest", ingest_then_another_writer)
+    headers = {"Accept": TAXII, "Content-Type": TAXII, "Authorization": ADMIN_BASIC}
+    app = create_app(node.settings, node)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        body = {"objects": [indicator(1), indicator(2)]}
+        try:
+            r = finishes(lambda: c.post(SHARED_OBJECTS, json=body, headers=headers))
+        finally:
+            for held in holding:
+                held.__exit__(None, None, None)
+        stored = node.db.fetchone("SELECT COUNT(*) FROM objects WHERE type = 'indicator'")
+        assert r.status_code == 202, (r.status_code, r.text, "objects stored:", stored)
+        status = c.get(f"/taxii2/api/status/{r.json()['id']}/", headers=headers).json()
+        assert (status["status"], status["success_count"]) == ("complete", 2), status
+        assert stored == (2,)

@@ -638,16 +638,37 @@ def _unversioned(node: Node, objects: list[Any]) -> dict[str, str]:
 def _add(
     node: Node, who: Client, coll: Collection, objects: list[Any], keep_days: int
 ) -> dict[str, Any]:
-    """Ingest *objects* (all or nothing) and store the status resource of the request."""
+    """Ingest *objects* (all or nothing) and store the status resource of the request: in the
+    ingest's transaction when it stores them (saved after its commit, a status that could not
+    be saved - the store busy, full - would answer 503 for objects stored), after the rollback
+    when it does not."""
     requested = now_micros()
     stamp = from_micros(requested)
     distribution = coll.codes if coll.scope is not None else None
-    successes: list[dict[str, str]] = []
-    failures: list[dict[str, str]] = []
-    try:
-        node.ingest(objects, distribution=distribution, actor=who.username)
+
+    def status(successes: list[dict[str, str]], failures: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "status": "complete",
+            "request_micros": requested,
+            "total_count": len(objects),
+            "success_count": len(successes),
+            "successes": successes,
+            "failure_count": len(failures),
+            "failures": failures,
+            "pending_count": 0,
+        }
+
+    stored: list[dict[str, Any]] = []
+
+    def save(_: object) -> None:  # in the ingest's transaction, just before it commits
         served = _unversioned(node, objects)
-        successes = [_detail(obj, served.get(obj.get("id"), stamp)) for obj in objects]
+        stored.append(status([_detail(o, served.get(o.get("id"), stamp)) for o in objects], []))
+        tq.save_status(node.db, who.username, stored[0], keep_days)
+
+    try:
+        node.ingest(objects, distribution=distribution, actor=who.username, before_commit=save)
+        return stored[0]
     except (IngestError, SharingError) as exc:
         reasons: dict[int, list[str]] = {}
         for e in exc.errors if isinstance(exc, IngestError) else ():
@@ -657,19 +678,9 @@ def _add(
             _detail(obj, stamp, "; ".join(reasons.get(i, [])) or default)
             for i, obj in enumerate(objects)
         ]
-    status: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "status": "complete",
-        "request_micros": requested,
-        "total_count": len(objects),
-        "success_count": len(successes),
-        "successes": successes,
-        "failure_count": len(failures),
-        "failures": failures,
-        "pending_count": 0,
-    }
-    tq.save_status(node.db, who.username, status, keep_days)
-    return status
+    refused = status([], failures)
+    tq.save_status(node.db, who.username, refused, keep_days)
+    return refused
 
 
 answer_head(router)  # before the catch-all below
