@@ -212,3 +212,40 @@ def test_a_taxii_post_stored_is_never_answered_503_nothing_stored(
         status = c.get(f"/taxii2/api/status/{r.json()['id']}/", headers=headers).json()
         assert (status["status"], status["success_count"]) == ("complete", 2), status
         assert stored == (2,)
+
+
+@pytest.mark.parametrize("database_url", SQLITE, indirect=True)
+def test_a_distribution_changed_is_never_answered_503_nothing_stored(
+    node: Node, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUT /api/objects/{id}/distribution audited the change after the new version had
+    committed, in a write of its own: a long write starting in between made it answer 503
+    "nothing was stored" for a distribution changed all the same, and left it unaudited.
+    Now the entry is written in the new version's transaction."""
+    from tansiq.store import dialect
+
+    node.ingest([indicator(1)])
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # connections opened from now on
+    ingest, holding = node.ingest, []
+
+    def ingest_then_another_writer(*args: Any, **kwargs: Any) -> Any:
+        result = ingest(*args, **kwargs)
+        holding.append(long_write(node))  # starts right after the new version committed
+        holding[-1].__enter__()
+        return result
+
+    monkeypatch.setattr(node, "ingest", ingest_then_another_writer)
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    url = f"/api/objects/{indicator(1)['id']}/distribution?distribution=all"
+    app = create_app(node.settings, node)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        try:
+            r = finishes(lambda: c.put(url, headers=bearer))
+        finally:
+            for held in holding:
+                held.__exit__(None, None, None)
+    versions = node.db.fetchone("SELECT COUNT(*) FROM objects WHERE id = ?", (indicator(1)["id"],))
+    assert r.status_code == 200, (r.status_code, r.text, "versions stored:", versions)
+    assert versions == (2,)
+    row = node.db.fetchone("SELECT target FROM audit WHERE action = 'distribution_changed'")
+    assert row == (indicator(1)["id"],)

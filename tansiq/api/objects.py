@@ -250,21 +250,33 @@ def change_distribution(
     new = dict(current)
     stamp = max(now_micros(), to_micros(current["modified"]) + 1000)
     new["modified"] = from_micros(stamp)[:23] + "Z"
+    stored: list[str] = []
+
+    def record(_: object) -> None:
+        # In the new version's transaction: recorded after it commits, an entry that could
+        # not be (the store busy, full) answered 503 for a distribution changed all the same.
+        stored[:] = query.get_versions(
+            node.db, policy.condition(who, node.code), object_id, all_versions=False
+        )
+        after = distribution_of(orjson.loads(stored[-1])) or {}
+        audit.record_in(
+            node.db,
+            who.username,
+            "distribution_changed",
+            object_id,
+            {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""},
+        )
+
     try:
-        node.ingest([new], distribution=parse_spec(distribution), tlp=tlp, actor=who.username)
+        node.ingest(
+            [new],
+            distribution=parse_spec(distribution),
+            tlp=tlp,
+            actor=who.username,
+            before_commit=record,
+        )
     except SharingError as exc:
         raise Problem(400, str(exc)) from None
-    stored = query.get_versions(
-        node.db, policy.condition(who, node.code), object_id, all_versions=False
-    )
-    after = distribution_of(orjson.loads(stored[-1])) or {}
-    audit.record(
-        node.db,
-        who.username,
-        "distribution_changed",
-        object_id,
-        {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""},
-    )
     return Response(stored[-1].encode(), media_type=JSON)
 
 
