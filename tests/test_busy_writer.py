@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -249,3 +250,37 @@ def test_a_distribution_changed_is_never_answered_503_nothing_stored(
     assert versions == (2,)
     row = node.db.fetchone("SELECT target FROM audit WHERE action = 'distribution_changed'")
     assert row == (indicator(1)["id"],)
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+def test_a_write_finding_no_writer_thread_free_is_503_after_the_busy_timeout(
+    node: Node, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers wait for the write lock on a few threads of their own; one more waits for a
+    thread at most the busy timeout, then answers 503 with Retry-After (nothing stored)."""
+    from tansiq.api import writes
+    from tansiq.store import dialect
+
+    monkeypatch.setattr(writes, "WRITER_THREADS", 2)
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    app = create_app(node.settings, node)
+
+    def post(n: int) -> Any:
+        body = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator(n)]}
+        return c.post("/api/bundles", json=body, headers=bearer)
+
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        with long_write(node):
+            waiting = [threading.Thread(target=post, args=(n,)) for n in (1, 2)]
+            for t in waiting:
+                t.start()
+            time.sleep(0.5)  # both writer threads now wait for the lock
+            r = finishes(lambda: post(3))
+            assert r.status_code == 503, r.text
+            assert int(r.headers["retry-after"]) > 0
+            assert "busy with another write" in r.json()["detail"]
+        for t in waiting:
+            t.join(10)
+        ids = {i for (i,) in node.db.fetchall("SELECT id FROM objects WHERE type = 'indicator'")}
+        assert ids == {indicator(1)["id"], indicator(2)["id"]}

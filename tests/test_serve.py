@@ -114,3 +114,50 @@ def test_sigterm_during_a_scheduled_pull_stops_it_after_the_page_being_stored(
             assert row is not None and to_micros(str(row[0])) == EPOCH + count  # page and cursor
     finally:
         node.close()
+
+
+def test_writers_waiting_for_the_write_lock_leave_reads_a_thread(
+    settings: Settings, admin_token: str
+) -> None:
+    """Writes behind a long write (here the write lock held by another connection, as a
+    `tansiq ingest` holds it) each took a thread of the pool every request shares (40): with
+    45 of them waiting, reads, which on PostgreSQL need no write lock, hung too.  Now writers
+    wait on a few threads of their own."""
+    if not settings.database_url:
+        return  # on SQLite reads write their audit entries: they wait for the lock anyway
+    import psycopg
+
+    server = Server(settings.data_path, "--sync-interval-seconds", "0")
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    waiting = (
+        "SELECT COUNT(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+
+    def post(i: int) -> int:
+        body = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator(100 + i)]}
+        return httpx.post(
+            server.url + "/api/bundles", json=body, headers=auth, timeout=60
+        ).status_code
+
+    try:
+        with psycopg.connect(settings.database_url) as conn, ThreadPoolExecutor(45) as pool:
+            conn.execute("SELECT last_added FROM node_clock WHERE id = 1 FOR UPDATE")
+            posts = [pool.submit(post, i) for i in range(45)]
+            with psycopg.connect(settings.database_url, autocommit=True) as watch:
+                deadline = time.monotonic() + 3  # until 40 wait (or, with the fix, 3 s)
+                while time.monotonic() < deadline and watch.execute(waiting).fetchone() < (40,):
+                    time.sleep(0.05)
+            started = time.monotonic()
+            try:
+                r = httpx.get(server.url + "/api/objects", headers=auth, timeout=3)
+            except httpx.TimeoutException:
+                r = None
+            took = time.monotonic() - started
+            conn.rollback()  # the long write ends: the writers go on
+            assert [p.result() for p in posts] == [201] * 45
+        assert r is not None and r.status_code == 200, f"the read waited {took:.1f} s"
+        r = httpx.get(server.url + "/api/stats", headers=auth, timeout=30)
+        assert r.json()["by_type"]["indicator"] == 45, r.json()
+    finally:
+        server.stop()

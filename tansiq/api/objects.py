@@ -6,13 +6,14 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from tansiq import audit, policy
 from tansiq.accounts.principal import Principal
 from tansiq.api.deps import Auth, current_auth, get_node, get_settings, principal
 from tansiq.api.problems import Problem
+from tansiq.api.writes import run_write
 from tansiq.node import Node
 from tansiq.settings import Settings
 from tansiq.sharing import SharingError, parse_spec, tlp_level
@@ -168,8 +169,8 @@ async def post_bundle(
     objects = parse_bytes(body)
     try:
         spec = parse_spec(distribution)
-        result = await run_in_threadpool(
-            node.ingest, objects, distribution=spec, tlp=tlp, actor=who.username
+        result = await run_write(
+            request, node.ingest, objects, distribution=spec, tlp=tlp, actor=who.username
         )
     except SharingError as exc:
         raise Problem(400, str(exc)) from None
@@ -208,8 +209,9 @@ def node_info(node: NodeDep, who: PrincipalDep) -> Response:
     "/objects/{object_id}/distribution",
     summary="Change an object's distribution and TLP: a new version, by its originator only",
 )
-def change_distribution(
+async def change_distribution(
     object_id: str,
+    request: Request,
     node: NodeDep,
     who: PrincipalDep,
     distribution: Annotated[str, Query(description="own, all, or partner codes / group names")],
@@ -217,6 +219,12 @@ def change_distribution(
         str | None,
         Query(description="TLP 2.0 level (any case; TLP:red too); default keeps the current"),
     ] = None,
+) -> Response:
+    return await run_write(request, _change_distribution, object_id, node, who, distribution, tlp)
+
+
+def _change_distribution(
+    object_id: str, node: Node, who: Principal, distribution: str, tlp: str | None
 ) -> Response:
     try:
         tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)

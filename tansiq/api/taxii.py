@@ -47,6 +47,7 @@ from tansiq.api.taxii_http import (
     content_type_ok,
     error_response,
 )
+from tansiq.api.writes import run_write
 from tansiq.node import TANSIQ_NAMESPACE, Node
 from tansiq.settings import Settings
 from tansiq.sharing import SharingError
@@ -517,12 +518,18 @@ def get_object_versions(
     summary="Delete versions of an object you originated",
     openapi_extra=_parameters(_match_version("all"), MATCH_SPEC_VERSION),
 )
-def delete_object(
+async def delete_object(
     collection_id: str, object_id: str, request: Request, node: NodeDep, who: ClientDep
 ) -> Response:
     """Without ``match[version]`` every version (in this collection) is deleted.  Its other
     parameter is ``match[spec_version]``; ``added_after``, ``limit``, ``next``, ``match[id]``
     and ``match[type]`` are refused (400), and nothing is deleted."""
+    return await run_write(request, _delete_object, collection_id, object_id, request, node, who)
+
+
+def _delete_object(
+    collection_id: str, object_id: str, request: Request, node: Node, who: Client
+) -> Response:
     coll = find_collection(node, who, collection_id)
     vis = visibility(node, who)
     _only_delete_parameters(request)
@@ -608,7 +615,7 @@ async def add_objects(
     objects = envelope.get("objects", []) if isinstance(envelope, dict) else None
     if not isinstance(objects, list):
         raise TaxiiError(400, "expected an envelope: an object with an 'objects' list")
-    status = await run_in_threadpool(_add, node, who, coll, objects, settings.taxii_status_days)
+    status = await run_write(request, _add, node, who, coll, objects, settings.taxii_status_days)
     return taxii_response(_status_resource(status), 202)
 
 
