@@ -161,3 +161,32 @@ def test_writers_waiting_for_the_write_lock_leave_reads_a_thread(
         assert r.json()["by_type"]["indicator"] == 45, r.json()
     finally:
         server.stop()
+
+
+def test_sigterm_while_the_scheduler_waits_for_another_pull(settings: Settings) -> None:
+    """A scheduled pull waiting for the pull lock (a `tansiq sync` holds it) waited on
+    regardless of the shutdown: ``serve`` took 10 s to stop, then left it waiting."""
+    from tansiq.federation.sync import pull_lock
+
+    node = Node(settings)
+    try:
+        with enrolled(node, OriginPeer()) as peer, pull_lock(node):
+            peer.store(peer.signed(9000, "2016-01-01T00:00:00.000Z"))
+            server = Server(settings.data_path, "--sync-interval-seconds", "1")
+            try:
+                deadline = time.monotonic() + 10
+                while "waiting for it to end" not in server.log.read_text():
+                    assert time.monotonic() < deadline, server.log.read_text()
+                    time.sleep(0.05)
+                started = time.monotonic()
+                server.proc.send_signal(signal.SIGTERM)
+                server.proc.wait(15)
+                took = time.monotonic() - started
+            finally:
+                server.stop()
+            log = server.log.read_text()
+            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
+            assert server.proc.returncode in (0, -15), log
+            assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'") == (0,)
+    finally:
+        node.close()

@@ -23,6 +23,7 @@ import fcntl
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,8 @@ def sync_partner(
     credentials.seal_legacy(node)  # tokens an earlier version stored in clear
     report = SyncReport(code)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(pull_lock(node))
+        if not stack.enter_context(pull_lock(node, stop)):
+            return report  # told to stop while another pull held the lock
         try:
             verifier = stack.enter_context(PageVerifier(node.code, partner, others))
         except SignatureError as exc:
@@ -248,25 +250,47 @@ def lock_path(node: Node, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def pull_lock(node: Node) -> Iterator[None]:
+def pull_lock(node: Node, stop: threading.Event | None = None) -> Iterator[bool]:
     """Hold the database's pull lock (waiting for it): an exclusive ``flock`` on SQLite, a
-    session advisory lock on a connection of its own on PostgreSQL."""
+    session advisory lock on a connection of its own on PostgreSQL.  Yields ``True``; or
+    ``False``, not holding it, if *stop* was set while it waited (``tansiq serve`` shutting
+    down while a ``tansiq sync`` pulls: the shutdown waited for that pull's end)."""
     db = node.db
     if db.dialect.is_sqlite:
         with lock_path(node, "pull").open("w") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                log.warning(WAITING)
-                fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
-            yield
+
+            def take() -> bool:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when f closes
+                    return True
+                except OSError:
+                    return False
+
+            yield _wait_for(take, stop)
         return
     with contextlib.closing(connect_postgresql(db.url)) as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PULL_LOCK_KEY,)).fetchone()
-        if not (row and row[0]):
-            log.warning(WAITING)
-            conn.execute("SELECT pg_advisory_lock(%s)", (PULL_LOCK_KEY,))
-        yield  # the lock goes with the session
+
+        def try_lock() -> bool:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PULL_LOCK_KEY,)).fetchone()
+            return bool(row and row[0])
+
+        yield _wait_for(try_lock, stop)  # the lock goes with the session
+
+
+PULL_LOCK_POLL_S = 0.2
+
+
+def _wait_for(take: Callable[[], bool], stop: threading.Event | None) -> bool:
+    """Call *take* until it returns ``True`` (then ``True``), or *stop* is set (``False``)."""
+    if take():
+        return True
+    log.warning(WAITING)
+    while not (stop is not None and stop.wait(PULL_LOCK_POLL_S)):
+        if stop is None:
+            time.sleep(PULL_LOCK_POLL_S)
+        if take():
+            return True
+    return False
 
 
 class Scheduler:
