@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -188,5 +189,52 @@ def test_sigterm_while_the_scheduler_waits_for_another_pull(settings: Settings) 
             assert took < 3, f"serve took {took:.1f} s to stop: {log}"
             assert server.proc.returncode in (0, -15), log
             assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'") == (0,)
+    finally:
+        node.close()
+
+
+class StallingPeer(OnePerPagePeer):
+    """Partner LY answering its first page (of one version) at once, the next once released."""
+
+    def __init__(self) -> None:
+        self.asked, self.release = threading.Event(), threading.Event()
+        super().__init__()
+
+    async def envelope(self, request: Request) -> Response:
+        if request.query_params.get("added_after"):
+            self.asked.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+        return await super().envelope(request)
+
+
+def test_sigterm_while_a_scheduled_pull_waits_for_a_slow_peer(settings: Settings) -> None:
+    """A scheduled pull waiting for a peer's next page (which may take up to
+    sync_response_seconds) held up ``serve``'s shutdown 10 s, then had its connections closed
+    under it.  Now it stops waiting, and stores the page it had (with its cursor) first."""
+    node = Node(settings)
+    peer = StallingPeer()
+    try:
+        with enrolled(node, peer):
+            peer.store(*[peer.signed(9000 + i, "2016-01-01T00:00:00.000Z") for i in range(3)])
+            server = Server(settings.data_path, "--sync-interval-seconds", "1")
+            try:
+                assert peer.asked.wait(10), server.log.read_text()
+                time.sleep(0.2)  # (the pull now waits for the second page)
+                started = time.monotonic()
+                server.proc.send_signal(signal.SIGTERM)
+                server.proc.wait(15)
+                took = time.monotonic() - started
+            finally:
+                peer.release.set()
+                server.stop()
+            log = server.log.read_text()
+            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
+            assert server.proc.returncode in (0, -15), log
+            assert "Traceback" not in log, log
+            stored = "SELECT COUNT(*) FROM objects WHERE origin = 'LY'"
+            assert node.db.fetchone(stored) == (1,)  # the page fetched before is stored
+            row = node.db.fetchone("SELECT added_after FROM sync_cursors WHERE partner = 'LY'")
+            assert row is not None and to_micros(str(row[0])) == EPOCH + 1
     finally:
         node.close()

@@ -78,7 +78,7 @@ def sync_partner(
     this node, again: what was rejected before is offered once more); return what happened.
 
     Once *stop* is set (``tansiq serve`` shutting down) the pull ends after the page it is
-    storing: each page commits with its cursor, so the next pull resumes there.
+    checking or storing: each page commits with its cursor, so the next pull resumes there.
 
     Pulls on one database run one at a time (:func:`pull_lock`): a scheduled pull and a
     ``tansiq sync`` that overlapped could store a page of the first after the second applied a
@@ -102,7 +102,7 @@ def sync_partner(
         http = client or stack.enter_context(client_for(node, partner))
         start = None if from_start else cursor(node, code, SHARED_COLLECTION)
         limits = peer.Limits.of(node.settings)
-        pages = _prefetch(peer.pages(http, start, page_size, limits))
+        pages = _prefetch(peer.pages(http, start, page_size, limits), stop)
         # Pipeline: the workers check page n+1 while this process stores page n.
         pending: tuple[list[Any], str, Callable[[], list[str | None]]] | None = None
 
@@ -116,16 +116,16 @@ def sync_partner(
 
         for objects, last, raw in pages:
             if stopping(stop):
-                return report  # (the fetched pages are not stored: fetched again next time)
+                break  # (this page is not stored: fetched again next time)
             # (no replay check there: finish_page judges older versions against the store)
             checking = verifier.submit(raw, objects, {})
             if pending is not None:
                 finish()
             pending = (objects, last, checking)
-        if stopping(stop):
-            return report
         if pending is not None:
             finish()
+        if stopping(stop):
+            return report
         _withdrawals(node, report, http, limits, progress, stop)
         if stopping(stop):
             return report
@@ -138,11 +138,13 @@ def stopping(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
 
-def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
+def _prefetch(pages: Iterator[Page], told: threading.Event | None = None) -> Iterator[Page]:
     """Fetch the next page on a thread while the caller works on the current one.
 
     If the caller stops early (an error while storing), the fetching thread is told to stop too
-    and is not left blocked on a full queue.
+    and is not left blocked on a full queue.  Once *told* is set (``tansiq serve`` shutting
+    down), no page comes any more: the pull does not wait for a peer slow to send the next one
+    (up to ``sync_response_seconds``), nor for the fetching thread, left to end by itself.
     """
     box: queue.Queue[Page | BaseException | None] = queue.Queue(1)
     stop = threading.Event()
@@ -169,7 +171,12 @@ def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
     thread.start()
     try:
         while True:
-            item = box.get()
+            try:
+                item = box.get(timeout=0.2)
+            except queue.Empty:
+                if stopping(told):
+                    break
+                continue
             if item is None:
                 break
             if isinstance(item, BaseException):
@@ -177,7 +184,7 @@ def _prefetch(pages: Iterator[Page]) -> Iterator[Page]:
             yield item
     finally:
         stop.set()
-        thread.join(30)
+        thread.join(0 if stopping(told) else 30)
 
 
 def _withdrawals(
