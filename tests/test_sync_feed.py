@@ -83,3 +83,33 @@ def test_a_long_withdrawal_page_does_not_hold_up_token_use(
         puller.close()
     assert not errors, errors
     assert held(node) == 0
+
+
+def test_a_page_that_fails_to_store_leaves_no_rejection_audited_twice(
+    node: Node, peer: OriginPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rejections of a page were audited as they were found, each in a transaction of its
+    own, before the page was stored: a page that then failed (a full store, a crash) was pulled
+    again and every rejection audited again.  Now they commit with the page."""
+    from tansiq.federation import received
+    from tansiq.store.database import STORAGE_FULL, StorageFull
+
+    good = peer.signed(1, "2016-01-01T00:00:00.000Z")
+    tampered = {**peer.signed(2, "2016-01-01T00:00:00.000Z"), "name": "changed after signing"}
+    peer.store(good, tampered)
+    set_cursor, calls = received.set_cursor, []
+
+    def full_once(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            raise StorageFull(STORAGE_FULL)  # the disk fills up as the first page is stored
+        set_cursor(*args)
+
+    monkeypatch.setattr(received, "set_cursor", full_once)
+    with pytest.raises(StorageFull):
+        sync.sync_partner(node, "LY")
+    report = sync.sync_partner(node, "LY")
+    assert (report.stored, report.rejected) == (1, 1), report
+    rows = node.db.fetchall("SELECT target FROM audit WHERE action = 'sync_rejected'")
+    assert rows == [(tampered["id"],)]
+    assert held(node) == 1

@@ -44,6 +44,9 @@ class SyncReport:
     rejections: list[str] = field(default_factory=list)
     error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
     skipped: str = ""  # why it was not pulled at all (:func:`sync_all`: suspended); "" when it ran
+    # The audit entries of the rejections (:func:`reject`) of the page being stored, written in
+    # its transaction (:func:`store_page`): a page that fails is pulled again, rejections and all.
+    unrecorded: list[audit.Entry] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         if self.skipped:
@@ -160,13 +163,8 @@ def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     oid = obj.get("id") if isinstance(obj, dict) else None
     report.rejected += 1
     report.rejections.append(f"{oid}: {reason}")
-    audit.record(
-        node.db,
-        f"sync-{report.partner}",
-        "sync_rejected",
-        str(oid or ""),
-        {"partner": report.partner, "reason": reason},
-    )
+    detail = {"partner": report.partner, "reason": reason}
+    report.unrecorded.append((f"sync-{report.partner}", "sync_rejected", str(oid or ""), detail))
     log.warning("rejected %s from %s: %s", oid, report.partner, reason)
 
 
@@ -213,6 +211,7 @@ def store_page(
             detail = {**result.as_dict(), "added_last": last}
             if aside:
                 detail["deferred"] = len(aside)
+            audit.record_many_in(node.db, report.unrecorded)
             audit.record_in(
                 node.db, f"sync-{report.partner}", "sync_received", report.partner, detail
             )
@@ -244,6 +243,7 @@ def store_page(
             continue
         report.stored += result.stored
         report.unchanged += result.unchanged
+        report.unrecorded.clear()
         return
 
 
