@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import orjson
@@ -238,3 +239,49 @@ def test_sigterm_while_a_scheduled_pull_waits_for_a_slow_peer(settings: Settings
             assert row is not None and to_micros(str(row[0])) == EPOCH + 1
     finally:
         node.close()
+
+
+def test_the_scheduler_moves_to_another_server_when_its_process_is_killed(
+    settings: Settings,
+) -> None:
+    """Two server processes on one PostgreSQL database: one holds the scheduler lock; when it
+    is SIGKILLed (no shutdown, no unlock), the other takes the lock at its next round."""
+    if not settings.database_url:
+        return  # (SQLite: a flock, released by the kernel with the process)
+    import os
+
+    import psycopg
+
+    from tansiq.federation.sync import Scheduler
+
+    holder = (
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+
+    def holders(conn: psycopg.Connection[Any], other_than: set[int], within: float) -> set[int]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            pids = {r[0] for r in conn.execute(holder, (Scheduler.LOCK_KEY,)).fetchall()}
+            if pids and not pids & other_than:
+                return pids
+            time.sleep(0.05)
+        return set()
+
+    first = Server(settings.data_path, "--sync-interval-seconds", "1")
+    second = None
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            held = holders(conn, set(), 10)
+            assert len(held) == 1, held
+            second = Server(settings.data_path, "--sync-interval-seconds", "1")
+            time.sleep(1.5)  # a round of the second: the lock is taken, it does not pull
+            assert holders(conn, set(), 1) == held
+            os.kill(first.proc.pid, signal.SIGKILL)
+            first.proc.wait(10)
+            taken = holders(conn, held, 5)
+            assert len(taken) == 1, "no server took the scheduler lock"
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
