@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,60 @@ def test_overlapping_ingests_restore_the_switch_interval() -> None:
     assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)  # B still running
     _switch_often(False)
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_overlapping_ingests_leave_the_cyclic_collector_on(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ingest turned the cyclic collector off and back on if it had found it on: one
+    beginning as another ended (it saw it off, the other then turned it on, it turned it off)
+    left it off for good, and a server's memory grew with every cycle made after."""
+    import gc
+    import threading
+    import types
+
+    from tansiq.store import ingest as ingest_module
+
+    b_checked, a_done = threading.Event(), threading.Event()
+    b_thread: list[threading.Thread] = []
+
+    def isenabled() -> bool:
+        enabled = gc.isenabled()
+        if b_thread and threading.current_thread() is b_thread[0]:
+            b_checked.set()
+            a_done.wait(5)  # A ends here, between B's look and B's switch
+        return enabled
+
+    fake = types.SimpleNamespace(isenabled=isenabled, enable=gc.enable, disable=gc.disable)
+    monkeypatch.setattr(ingest_module, "gc", fake)
+
+    def a_objects() -> Any:
+        yield indicator(1)
+        b_checked.wait(2)  # B begins while A runs
+        yield indicator(2)
+
+    def b() -> None:
+        other = Node(node.settings)
+        try:
+            ingest(other.db, [indicator(3)])
+        finally:
+            other.close()
+
+    assert gc.isenabled()
+    try:
+        b_thread.append(threading.Thread(target=b))
+        a = threading.Thread(target=lambda: ingest(node.db, a_objects()))
+        a.start()
+        time.sleep(0.2)  # A has the collector off
+        b_thread[0].start()
+        a.join(10)
+        a_done.set()
+        b_thread[0].join(10)
+        assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE type = 'indicator'") == (3,)
+        assert gc.isenabled(), "the cyclic collector was left off"
+    finally:
+        gc.enable()
 
 
 def test_same_content_is_noop_different_is_conflict(node: Node) -> None:

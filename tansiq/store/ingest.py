@@ -581,15 +581,35 @@ def store_batches(
     ``busy_caller``: computing *batches* keeps this thread busy in Python (validation here
     rather than in worker processes); see :class:`_Background`.
     """
-    gc_was_enabled = gc.isenabled()
     # Ingest allocates millions of short-lived containers and frees them promptly; the cyclic
     # collector would only re-scan them (measured: ~15% of ingest time on ICS ATT&CK).
-    gc.disable()
+    _collect_cycles(False)
     try:
         return _store(db, batches, progress, keep_ids, now, before_commit, busy_caller)
     finally:
-        if gc_was_enabled:
-            gc.enable()
+        _collect_cycles(True)
+
+
+_collecting_lock = threading.Lock()
+_collecting_off = 0  # ingests running with the cyclic collector off
+_collecting_was = True
+
+
+def _collect_cycles(on: bool) -> None:
+    """Turn the cyclic collector off for an ingest (*on* False) or back (*on* True) once the
+    last of the ingests running at once ends (server threads).  Each saving and restoring it
+    alone left it off for good when one began (saw it off) as another ended (turned it on)."""
+    global _collecting_off, _collecting_was
+    with _collecting_lock:
+        if not on:
+            if _collecting_off == 0:
+                _collecting_was = gc.isenabled()
+                gc.disable()
+            _collecting_off += 1
+        else:
+            _collecting_off -= 1
+            if _collecting_off == 0 and _collecting_was:
+                gc.enable()
 
 
 def _store(
