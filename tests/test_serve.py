@@ -255,7 +255,8 @@ def test_the_scheduler_moves_to_another_server_when_its_process_is_killed(
     from tansiq.federation.sync import Scheduler
 
     holder = (
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted"
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2"
+        " AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295) AND granted"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
 

@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 import test_federation as tf
+from conftest import PG_SKIP_REASON, PG_URL
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
@@ -156,6 +157,42 @@ def test_sqlite_url_shared_by_two_data_dirs_gets_one_scheduler(tmp_path: Path) -
         second.close()
         for o in others:
             o.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
+def test_nodes_in_two_schemas_of_one_postgresql_database_each_get_a_scheduler(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL advisory locks are per database: keyed by the node's schema too, two nodes
+    in two schemas of one database each get their scheduler and pull lock, while a second
+    scheduler of the same node still gets none."""
+    from conftest import PgSchema
+
+    from tansiq.federation.sync import Scheduler
+    from tansiq.node import init_node
+    from tansiq.settings import load
+
+    schemas = [PgSchema(), PgSchema()]
+    nodes: list[Node] = []
+    schedulers: list[Scheduler] = []
+    try:
+        for code, schema in zip(("EG", "DZ"), schemas, strict=True):
+            s = load({"data_dir": str(tmp_path / code), "database_url": schema.url}, env={})
+            init_node(s, code, code, "admin-password-1")
+            nodes.append(Node(s))
+        schedulers = [Scheduler(nodes[0]), Scheduler(nodes[1]), Scheduler(nodes[0])]
+        assert schedulers[0]._acquire() is True
+        assert schedulers[1]._acquire() is True, "the other schema's node got no scheduler"
+        assert schedulers[2]._acquire() is False, "two schedulers for one node"
+        with pull_lock(nodes[0]) as first, pull_lock(nodes[1]) as second:
+            assert first and second
+    finally:
+        for sched in schedulers:
+            sched.close()
+        for n in nodes:
+            n.close()
+        for schema in schemas:
+            schema.drop()
 
 
 def test_scheduler_stops_pulling_after_losing_the_advisory_lock(

@@ -246,6 +246,10 @@ def suspended(partner: Partner) -> str:
 
 
 PULL_LOCK_KEY = 7263
+# PostgreSQL advisory locks are per database; a node's tables are in the schema its URL's
+# search_path names first.  The locks of a node are keyed (key, hash of that schema), so nodes
+# in two schemas of one database (as the tests run, or a shared server) each have their own.
+TRY_NODE_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))"
 WAITING = "another pull on this database is running (the scheduler's?): waiting for it to end"
 
 
@@ -278,7 +282,7 @@ def pull_lock(node: Node, stop: threading.Event | None = None) -> Iterator[bool]
     with contextlib.closing(connect_postgresql(db.url)) as conn:
 
         def try_lock() -> bool:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PULL_LOCK_KEY,)).fetchone()
+            row = conn.execute(TRY_NODE_LOCK, (PULL_LOCK_KEY,)).fetchone()
             return bool(row and row[0])
 
         yield _wait_for(try_lock, stop)  # the lock goes with the session
@@ -332,9 +336,7 @@ class Scheduler:
             return True
         if self._lock_conn is None:
             self._lock_conn = connect_postgresql(db.url)
-        row = self._lock_conn.execute(
-            "SELECT pg_try_advisory_lock(%s)", (self.LOCK_KEY,)
-        ).fetchone()
+        row = self._lock_conn.execute(TRY_NODE_LOCK, (self.LOCK_KEY,)).fetchone()
         return bool(row and row[0])
 
     def _still_holding(self) -> bool:
