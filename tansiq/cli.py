@@ -1,6 +1,8 @@
 """The ``tansiq`` command: a thin layer over the library.
 
-Global settings flags are derived from :data:`tansiq.settings.SETTINGS`; each command accepts them.
+Settings flags are derived from :data:`tansiq.settings.SETTINGS`: each command takes those of the
+settings it reads (``Setting.commands``); a setting's flag given to another command is a usage
+error naming the commands that read it.
 Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error, 130 an ingest
 interrupted (Ctrl-C; nothing stored).
 """
@@ -17,15 +19,44 @@ import click
 import orjson
 
 from tansiq import __version__
-from tansiq.settings import SETTINGS, Settings, SettingsError, load
+from tansiq.settings import SETTINGS, Settings, SettingsError, commands_of, load, read_by
+
+_TAKES_SETTINGS: set[Callable[..., Any]] = set()
 
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one ``--flag`` per setting (all optional; unset flags fall through to lower layers)."""
-    for s in reversed(SETTINGS):
-        kind: Any = {int: int, float: float, bool: bool}.get(s.type, str)
-        func = click.option(s.flag, s.name, type=kind, default=None, help=s.help)(func)
+    """Mark a command as taking settings flags: one ``--flag`` per setting it reads
+    (:func:`tansiq.settings.read_by` of its path, e.g. ``account add``), all optional (unset
+    flags fall through to lower layers); added by :func:`_add_settings_flags`."""
+    _TAKES_SETTINGS.add(func)
     return func
+
+
+def _add_settings_flags(group: click.Group, path: tuple[str, ...] = ()) -> None:
+    """Give each marked command of *group*'s tree the flags of the settings it reads."""
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            _add_settings_flags(cmd, (*path, name))
+        elif cmd.callback in _TAKES_SETTINGS:
+            for s in read_by(" ".join((*path, name))):
+                kind: Any = {int: int, float: float, bool: bool}.get(s.type, str)
+                cmd.params.append(
+                    click.Option([s.flag, s.name], type=kind, default=None, help=s.help)
+                )
+
+
+def _not_read_here(exc: click.NoSuchOption) -> click.UsageError | None:
+    """A usage error for a setting's flag given to a command that does not read the setting,
+    naming the commands that do; None for any other unknown option."""
+    setting = next((s for s in SETTINGS if s.flag == exc.option_name), None)
+    if setting is None or exc.ctx is None:
+        return None
+    return click.UsageError(
+        f"No such option: {setting.flag}: `{exc.ctx.command_path}` does not use the setting"
+        f" {setting.name} (only {', '.join(commands_of(setting))} do); to set it for every"
+        f" command use {setting.env} or DATA_DIR/tansiq.toml",
+        exc.ctx,
+    )
 
 
 def _settings(kwargs: dict[str, Any]) -> Settings:
@@ -89,6 +120,8 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except (StoreUnavailable, NodeError) as exc:
             raise click.ClickException(str(exc)) from None
+        except click.NoSuchOption as exc:
+            raise (_not_read_here(exc) or exc) from None
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -372,6 +405,7 @@ main.add_command(group)
 main.add_command(sync)
 main.add_command(account)
 main.add_command(token)
+_add_settings_flags(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

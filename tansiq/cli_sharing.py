@@ -382,7 +382,7 @@ SHOWN = 20  # rejections listed by `tansiq sync`; the audit log has them all
 @click.option("--partner", "partner_code", default=None, help="Pull from this partner only.")
 @click.option(
     "--limit",
-    "limit",  # not "page_size": that is the setting every command takes as --page-size
+    "limit",  # not "page_size": that is the setting of the server's default page
     default=1000,
     type=click.IntRange(min=1),
     show_default=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tansiq.settings import SETTINGS
+from tansiq.settings import EVERY_SETTING, SETTINGS, STORE, Setting
 
 
 def settings_markdown() -> str:
@@ -16,13 +16,27 @@ def settings_markdown() -> str:
         "the environment variable → the command-line flag. `tansiq settings` shows each value",
         "and where it came from.",
         "",
-        "| setting | flag | environment | default | meaning |",
-        "|---|---|---|---|---|",
+        "The file and the environment apply to every command. A command takes as flags only",
+        "the settings it reads (column *commands*), and "
+        + " and ".join(f"`tansiq {c}`" for c in EVERY_SETTING),
+        "take every one (`init` keeps those given in the new node's `tansiq.toml`); a setting's",
+        "flag given to another command is a usage error (exit 2).",
+        "",
+        "| setting | flag | environment | default | commands | meaning |",
+        "|---|---|---|---|---|---|",
     ]
     for s in SETTINGS:
         default = "(empty)" if s.default == "" else f"`{s.default}`"
-        lines.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {s.help} |")
+        lines.append(
+            f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {_commands(s)} | {s.help} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _commands(s: Setting) -> str:
+    if s.commands == STORE:
+        return "all but `demo`"
+    return ", ".join(f"`{c}`" for c in s.commands)
 
 
 if __name__ == "__main__":

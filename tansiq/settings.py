@@ -3,6 +3,8 @@
 Layers, later wins: built-in defaults → ``DATA_DIR/tansiq.toml`` → ``TANSIQ_*`` environment
 variables → command-line flags.  ``tansiq settings`` prints each value and its source; the CLI
 derives its flags from :data:`SETTINGS` and ``docs/settings.md`` is checked against it by a test.
+Each command takes as flags only the settings it reads (``Setting.commands``, :func:`read_by`);
+the config file and the environment apply to every command.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Setting:
     minimum: int | None = None  # int settings: the smallest and largest usable values
     maximum: int | None = None
     choices: tuple[str, ...] = ()  # str settings: the only values allowed (empty: any)
+    commands: tuple[str, ...] = ()  # the commands that read it, and take it as a flag
 
     @property
     def env(self) -> str:
@@ -95,10 +98,50 @@ integer too large to bind) while PostgreSQL compared it as a numeric: "keep for 
 999999999 days broke every TAXII POST on one engine only."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
+EVERY_SETTING = ("init", "settings")
+"""Commands that take every setting as a flag: ``init`` keeps the ones given in the new node's
+config file, ``settings`` shows what each resolves to."""
+STORE = (
+    "serve",
+    "ingest",
+    "export",
+    "stats",
+    "sync",
+    "audit verify",
+    "audit list",
+    "partner invite",
+    "partner add",
+    "partner update",
+    "partner suspend",
+    "partner resume",
+    "partner list",
+    "group add",
+    "group list",
+    "account add",
+    "account list",
+    "account disable",
+    "account enable",
+    "account password",
+    "account role",
+    "token create",
+    "token list",
+    "token revoke",
+)
+"""Every command (``tansiq demo`` and those of :data:`EVERY_SETTING` aside) that opens the
+node's store; each takes only the settings flags of the settings it reads (``commands``).
+Settings from the config file and the environment apply to every command alike."""
+SERVE = ("serve",)
+SYNC = ("serve", "sync")  # `tansiq serve` pulls too, every sync_interval_seconds
+NODE_URL = ("serve", "partner invite")  # the invitation carries the node's URL
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "data_dir", str, "./tansiq-data", "Directory holding the node's database, keys and config."
+        "data_dir",
+        str,
+        "./tansiq-data",
+        "Directory holding the node's database, keys and config.",
+        commands=STORE,
     ),
     Setting(
         "database_url",
@@ -108,6 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
         "postgresql://user@host:port/db, or sqlite:///PATH for a SQLite file elsewhere "
         "(a relative PATH is taken from the data dir, not the current directory; "
         "sqlite:////abs/path is absolute).",
+        commands=STORE,
     ),
     Setting(
         "sqlite_cache_mb",
@@ -115,25 +159,64 @@ SETTINGS: tuple[Setting, ...] = (
         128,
         "SQLite page cache per connection, in MiB; raise it for stores of millions of objects.",
         minimum=1,
+        commands=STORE,
     ),
-    Setting("host", str, "127.0.0.1", "Address the web server listens on."),
-    Setting("port", int, 8400, "Port the web server listens on.", minimum=1, maximum=65535),
+    Setting("host", str, "127.0.0.1", "Address the web server listens on.", commands=NODE_URL),
     Setting(
-        "public_url", str, "", "URL partners use to reach this node (default: http://host:port)."
+        "port",
+        int,
+        8400,
+        "Port the web server listens on.",
+        minimum=1,
+        maximum=65535,
+        commands=NODE_URL,
     ),
-    Setting("certfile", str, "", "TLS certificate (PEM) for HTTPS; empty serves plain HTTP."),
-    Setting("keyfile", str, "", "TLS private key (PEM) for HTTPS."),
+    Setting(
+        "public_url",
+        str,
+        "",
+        "URL partners use to reach this node (default: http://host:port).",
+        commands=NODE_URL,
+    ),
+    Setting(
+        "certfile",
+        str,
+        "",
+        "TLS certificate (PEM) for HTTPS; empty serves plain HTTP.",
+        commands=NODE_URL,
+    ),
+    Setting("keyfile", str, "", "TLS private key (PEM) for HTTPS.", commands=SERVE),
     Setting(
         "max_body_bytes",
         int,
         64 * 1024 * 1024,
         "Largest accepted request body; 413 above.",
         minimum=1,
+        commands=SERVE,
     ),
-    Setting("page_size", int, 100, "Objects per page when a request gives no limit.", minimum=1),
-    Setting("max_page_size", int, 10_000, "Largest page a request may ask for.", minimum=1),
     Setting(
-        "ingest_batch", int, 2_000, "Objects written per statement batch during ingest.", minimum=1
+        "page_size",
+        int,
+        100,
+        "Objects per page when a request gives no limit.",
+        minimum=1,
+        commands=SERVE,
+    ),
+    Setting(
+        "max_page_size",
+        int,
+        10_000,
+        "Largest page a request may ask for.",
+        minimum=1,
+        commands=SERVE,
+    ),
+    Setting(
+        "ingest_batch",
+        int,
+        2_000,
+        "Objects written per statement batch during ingest.",
+        minimum=1,
+        commands=("ingest", "serve"),
     ),
     Setting(
         "ingest_stall_seconds",
@@ -142,6 +225,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`tansiq ingest`: a worker process that reads and prepares no object for this long is"
         " taken as hung and stopped; the ingest fails and stores nothing.",
         minimum=1,
+        commands=("ingest",),
     ),
     Setting(
         "session_minutes",
@@ -150,6 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifetime of a web session (at most 100 years).",
         minimum=1,
         maximum=CENTURY_DAYS * 24 * 60,
+        commands=SERVE,
     ),
     Setting(
         "session_idle_minutes",
@@ -160,15 +245,25 @@ SETTINGS: tuple[Setting, ...] = (
         " counts.",
         minimum=2,
         maximum=10080,
+        commands=SERVE,
     ),
     # (the maximum is tansiq.accounts.store.MAX_TOKEN_DAYS)
-    Setting("token_days", int, 90, "Default lifetime of a new API token.", minimum=1, maximum=3650),
+    Setting(
+        "token_days",
+        int,
+        90,
+        "Default lifetime of a new API token.",
+        minimum=1,
+        maximum=3650,
+        commands=("serve", "token create"),
+    ),
     Setting(
         "login_max_failures",
         int,
         5,
         "Failed logins allowed per account or address per window.",
         minimum=1,
+        commands=SERVE,
     ),
     Setting(
         "login_window_seconds",
@@ -177,6 +272,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Window for counting failed logins (at most 100 years).",
         minimum=1,
         maximum=CENTURY_DAYS * 24 * 3600,
+        commands=SERVE,
     ),
     Setting(
         "audit_rejected_tokens",
@@ -187,6 +283,7 @@ SETTINGS: tuple[Setting, ...] = (
         " Refused requests of a suspended partner's accounts (access_refused) are limited"
         " alike, counted apart.",
         minimum=0,
+        commands=SERVE,
     ),
     Setting(
         "taxii_status_days",
@@ -196,6 +293,7 @@ SETTINGS: tuple[Setting, ...] = (
         " (at most 100 years).",
         minimum=1,
         maximum=CENTURY_DAYS,
+        commands=SERVE,
     ),
     Setting(
         "sync_interval_seconds",
@@ -203,12 +301,14 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         "Seconds between scheduled pulls from partners by `tansiq serve`; 0 turns it off.",
         minimum=0,
+        commands=SERVE,
     ),
     Setting(
         "allow_plain_http",
         bool,
         False,
         "Let sync send its token to a partner over plain HTTP on a non-loopback address.",
+        commands=SYNC,
     ),
     Setting(
         "sync_connect_timeout_seconds",
@@ -216,6 +316,7 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         "Longest a pull waits to connect to a partner's node.",
         minimum=1,
+        commands=SYNC,
     ),
     Setting(
         "sync_read_timeout_seconds",
@@ -223,6 +324,7 @@ SETTINGS: tuple[Setting, ...] = (
         60,
         "Longest a pull waits for a partner's node to send more of an answer.",
         minimum=1,
+        commands=SYNC,
     ),
     Setting(
         "sync_response_seconds",
@@ -231,6 +333,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest a partner's node may take over one whole answer to a pull (one trickling"
         " bytes would hold up every other partner's pull).",
         minimum=1,
+        commands=SYNC,
     ),
     Setting(
         "sync_max_response_mb",
@@ -239,17 +342,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest answer, in MiB, read from a partner's node in a pull (`tansiq serve` pulls:"
         " a peer sending without end must not exhaust its memory).",
         minimum=1,
+        commands=SYNC,
     ),
     Setting(
         "log_level",
         str,
         "info",
-        "Log level: " + ", ".join(LOG_LEVELS) + ".",
+        "Log level of `tansiq serve`: " + ", ".join(LOG_LEVELS) + ".",
         choices=LOG_LEVELS,
+        commands=SERVE,
     ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+COMMANDS = EVERY_SETTING + STORE  # the commands that take settings flags
+
+
+def read_by(command: str) -> tuple[Setting, ...]:
+    """The settings *command* (``"account add"``) reads, so takes as flags; a KeyError for a
+    command not declared here (every command that opens the store must be)."""
+    if command in EVERY_SETTING:
+        return SETTINGS
+    if command not in STORE:
+        raise KeyError(f"command {command!r} is not declared in tansiq.settings.STORE")
+    return tuple(s for s in SETTINGS if command in s.commands)
+
+
+def commands_of(setting: Setting) -> tuple[str, ...]:
+    """The commands that take *setting* as a flag."""
+    return tuple(c for c in COMMANDS if setting in read_by(c))
 
 
 class Settings:

@@ -77,7 +77,7 @@ def test_unusable_setting_flag_is_refused_by_name(
     tmp_path: Path, flag: str, value: str, expected: str
 ) -> None:
     d = _init(tmp_path)
-    code, _, err = run("stats", "--data-dir", str(d), flag, value)
+    code, _, err = run("settings", "--data-dir", str(d), flag, value)  # it takes every flag
     assert code == 1 and expected in err and f"flag {flag}" in err, err
 
 

@@ -63,8 +63,11 @@ def test_sync_asks_for_its_documented_page_size(node: Node, peer: OriginPeer) ->
     `limit=` (nothing), which a tansiq peer reads as its own default (100) and another TAXII
     server may refuse, and `--page-size 7` set the pull's page size."""
     peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
-    for args, asked in (((), "1000"), (("--limit", "50"), "50"), (("--page-size", "7"), "1000")):
+    for args, asked in (((), "1000"), (("--limit", "50"), "50")):
         peer.requests.clear()
         status, out, err = run(node, "sync", "--from-start", "--partner", "LY", *args)
         assert status == 0, out + err
         assert [u.split("limit=")[1].split("&")[0] for u in peer.requests] == [asked], args
+    peer.requests.clear()  # the server's page_size is not sync's: its flag is refused here
+    status, out, err = run(node, "sync", "--from-start", "--partner", "LY", "--page-size", "7")
+    assert status == 2 and "--page-size" in err and "serve" in err and not peer.requests, err
