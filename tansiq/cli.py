@@ -67,6 +67,35 @@ def _settings(kwargs: dict[str, Any]) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _password_option(flag: str, what: str) -> Callable[[Callable[..., Any]], Any]:
+    """A password option: ``FLAG -`` reads it from standard input (its first line, without the
+    line end; at a terminal, a prompt without echo), out of other local users' sight in
+    ``ps``, where ``FLAG PASSWORD`` shows it."""
+
+    def read(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value != "-":
+            return value
+        stream = sys.stdin
+        if stream is None:  # started with standard input closed
+            raise click.BadParameter("- reads the password from standard input, which is closed")
+        if stream.isatty():
+            return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+        secret = stream.readline().removesuffix("\n").removesuffix("\r")
+        if not secret:
+            raise click.BadParameter("- reads the password from standard input, which held none")
+        return secret
+
+    return click.option(
+        flag,
+        default=None,
+        metavar="PASSWORD|-",
+        callback=read,
+        help=f"{what} (default: generated, printed once).  `{flag} PASSWORD` shows it to every"
+        f" local user (in `ps`): `{flag} -` reads it from standard input instead (one line;"
+        " at a terminal, typed without echo).",
+    )
+
+
 def _open_node(settings: Settings) -> Any:
     from tansiq.node import Node, NodeError
     from tansiq.store.database import StoreError
@@ -140,7 +169,7 @@ def main() -> None:
 @main.command()
 @click.option("--partner", required=True, help="This node's partner code, e.g. EG.")
 @click.option("--name", required=True, help="The partner agency's name.")
-@click.option("--admin-password", default=None, help="Password for 'admin' (default: generated).")
+@_password_option("--admin-password", "Password for 'admin'")
 @_settings_options
 def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> None:
     """Create a node: data dir, database, STIX identity, Ed25519 key and the first admin.
@@ -159,7 +188,8 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
         raise click.ClickException(str(exc)) from None
     click.echo(f"Initialised node {r.code} in {r.data_dir} ({r.database})")
     click.echo(f"  identity:  {r.identity_id}")
-    click.echo(f"  login:     user '{r.admin_username}', password '{r.admin_password}'")
+    given = "as given" if admin_password is not None else f"'{r.admin_password}'"
+    click.echo(f"  login:     user '{r.admin_username}', password {given}")
     click.echo(
         f"  API token: {r.admin_token}  ({settings.token_days} days;"
         " `tansiq token create admin` makes another)"

@@ -7,7 +7,7 @@ from typing import Any
 import click
 import orjson
 
-from tansiq.cli import _open_node, _settings, _settings_options, _shown
+from tansiq.cli import _open_node, _password_option, _settings, _settings_options, _shown
 
 SEE_LIST = "; see `tansiq account list`"
 
@@ -30,7 +30,7 @@ def account() -> None:
     default=None,
     help="Agency code (default: this node's; a peer's code for a sync account).",
 )
-@click.option("--password", default=None, help="Password (default: generated, printed once).")
+@_password_option("--password", "Password")
 @_settings_options
 def account_add(
     username: str, role: str, partner: str | None, password: str | None, **kwargs: Any
@@ -154,7 +154,7 @@ def account_enable(username: str, **kwargs: Any) -> None:
 
 @account.command("password")
 @click.argument("username")
-@click.option("--password", default=None, help="New password (default: generated, printed once).")
+@_password_option("--password", "New password")
 @_settings_options
 def account_password(username: str, password: str | None, **kwargs: Any) -> None:
     """Set a new password; the old one is refused at once and web sessions are ended (API
