@@ -3,8 +3,8 @@
 Settings flags are derived from :data:`tansiq.settings.SETTINGS`: each command takes those of the
 settings it reads (``Setting.commands``); a setting's flag given to another command is a usage
 error naming the commands that read it.
-Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error, 130 an ingest
-interrupted (Ctrl-C; nothing stored).
+Exit codes: 0 success, 1 rejected input or failed operation, 2 usage error, 3 a sync that
+rejected versions (the good ones stored), 130 an ingest interrupted (Ctrl-C; nothing stored).
 """
 
 from __future__ import annotations

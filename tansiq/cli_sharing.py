@@ -376,6 +376,11 @@ def group_list(**kwargs: Any) -> None:
 
 
 SHOWN = 20  # rejections listed by `tansiq sync`; the audit log has them all
+REJECTED_EXIT = 3  # `tansiq sync`: versions were rejected (audited); the good ones are stored
+
+
+class _VersionsRejected(click.ClickException):
+    exit_code = REJECTED_EXIT
 
 
 @click.command()
@@ -397,7 +402,12 @@ SHOWN = 20  # rejections listed by `tansiq sync`; the audit log has them all
 )
 @_settings_options
 def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) -> None:
-    """Pull what partners originated and released to this node, now."""
+    """Pull what partners originated and released to this node, now.
+
+    Exit 0 when every pull ran and took every version; 3 when any version was rejected (a
+    bad signature, another originator's, ...; a page refused whole because none of it
+    verifies under the partner's enrolled key): the good ones are stored, each rejection is
+    audited, and stderr says how many per partner; else 1 when a pull failed."""
     if from_start and not partner_code:
         raise click.UsageError("--from-start needs --partner CODE")
     from tansiq.federation.sync import SyncError, SyncReport, sync_all, sync_partner
@@ -412,18 +422,21 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
 
     try:
         if partner_code:
+            report = SyncReport(partner_code.upper())
             try:
-                reports = [
-                    sync_partner(
-                        node,
-                        partner_code.upper(),
-                        progress=progress,
-                        page_size=limit,
-                        from_start=from_start,
-                    )
-                ]
+                sync_partner(
+                    node,
+                    report.partner,
+                    progress=progress,
+                    page_size=limit,
+                    from_start=from_start,
+                    report=report,
+                )
             except SyncError as exc:
-                raise click.ClickException(str(exc)) from None
+                if not (report.rejected or report.refused):
+                    raise click.ClickException(str(exc)) from None
+                report.error = str(exc)  # said below, with what was rejected before it
+            reports = [report]
         else:
             reports = sync_all(node, progress=progress, page_size=limit)
     finally:
@@ -439,8 +452,8 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
         if r.error:  # the pull itself failed: say why (once), not '0 received'
             failed.append(r.partner)
             click.echo(f"{r.partner}: sync failed: {r.error}")
-            continue
-        click.echo(str(r))
+        else:
+            click.echo(str(r))
         for line in r.rejections[:SHOWN]:
             click.echo(f"  rejected {line}", err=True)
         if len(r.rejections) > SHOWN:
@@ -449,5 +462,29 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
                 f"  ... and {more} more rejected (all in `tansiq audit list`: sync_rejected)",
                 err=True,
             )
+    rejected = [r for r in reports if r.rejected or r.refused]
+    for r in rejected:
+        click.echo(_rejected_summary(r), err=True)
+    if rejected:
+        raise _VersionsRejected(
+            f"versions from {', '.join(r.partner for r in rejected)} were rejected"
+            f" (exit {REJECTED_EXIT}; see `tansiq audit list`)"
+        )
     if failed:
         raise click.ClickException(f"sync from {', '.join(failed)} failed")
+
+
+def _rejected_summary(r: Any) -> str:
+    """One line: what was rejected from partner *r* (a SyncReport) in this run."""
+    said = []
+    if r.rejected:
+        said.append(
+            f"{r.rejected} version{'s' if r.rejected != 1 else ''} rejected (sync_rejected)"
+        )
+    if r.refused:
+        said.append(
+            f"a page of {r.refused} refused: none verifies under {r.partner}'s enrolled key"
+            " (sync_refused)"
+        )
+    ended = ", then the pull failed" if r.error else ""
+    return f"{r.partner}: {'; '.join(said)}; {r.stored} stored{ended}"

@@ -50,7 +50,7 @@ def test_rejections_beyond_the_first_twenty_are_counted(node: Node, peer: Origin
     peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
     peer.store(*({**peer.signed(n, "2016-01-01T00:00:00.000Z"), "name": "x"} for n in range(2, 27)))
     status, out, err = run(node, "sync")
-    assert status == 0, out + err
+    assert status == 3, out + err  # versions were rejected
     listed = [line for line in err.splitlines() if line.startswith("  rejected ")]
     assert len(listed) == 20, err
     assert "  ... and 5 more rejected (all in `tansiq audit list`: sync_rejected)" in err, err
@@ -71,3 +71,59 @@ def test_sync_asks_for_its_documented_page_size(node: Node, peer: OriginPeer) ->
     peer.requests.clear()  # the server's page_size is not sync's: its flag is refused here
     status, out, err = run(node, "sync", "--from-start", "--partner", "LY", "--page-size", "7")
     assert status == 2 and "--page-size" in err and "serve" in err and not peer.requests, err
+
+
+def _stored(node: Node, oid: str) -> bool:
+    return node.db.fetchone("SELECT 1 FROM objects WHERE id = ?", (oid,)) is not None
+
+
+@pytest.mark.parametrize("one", [False, True], ids=["all", "partner"])
+def test_a_rejected_version_makes_sync_exit_3_with_the_good_ones_stored(
+    node: Node, peer: OriginPeer, one: bool
+) -> None:
+    """A forged version from a partner was rejected and audited, but `tansiq sync` exited 0: a
+    cron job could not tell.  Now it exits 3, with a line per partner on stderr; the good
+    versions are stored all the same, and the next run, with nothing rejected, exits 0."""
+    good = peer.signed(1, "2016-01-01T00:00:00.000Z")
+    forged = {**peer.signed(2, "2016-01-01T00:00:00.000Z"), "name": "forged"}
+    peer.store(good, forged)
+    args = ["sync", "--partner", "LY"] if one else ["sync"]
+    status, out, err = run(node, *args)
+    assert status == 3, out + err
+    assert _stored(node, good["id"]) and not _stored(node, forged["id"])
+    assert "LY: 1 version rejected (sync_rejected); 1 stored" in err.splitlines(), err
+    assert "Error: versions from LY were rejected" in err, err
+    assert "LY: 2 received, 1 stored, 0 unchanged, 1 rejected" in out, out
+    status, out, err = run(node, *args)
+    assert status == 0, out + err
+
+
+@pytest.mark.parametrize("one", [False, True], ids=["all", "partner"])
+def test_a_page_refused_for_its_signatures_makes_sync_exit_3(
+    node: Node, peer: OriginPeer, one: bool
+) -> None:
+    """A page none of whose versions verifies is refused whole (the pull stops there): that
+    was exit 1, like a partner that could not be reached.  It is exit 3, and says what was
+    stored before the page."""
+    good = peer.signed(1, "2016-01-01T00:00:00.000Z")
+    forged = {**peer.signed(2, "2016-01-01T00:00:00.000Z"), "name": "forged"}
+    peer.store(good, forged)
+    args = ["sync", "--limit", "1", *(["--partner", "LY"] if one else [])]
+    status, out, err = run(node, *args)
+    assert status == 3, out + err
+    assert _stored(node, good["id"]) and not _stored(node, forged["id"])
+    summary = "LY: a page of 1 refused: none verifies under LY's enrolled key (sync_refused)"
+    assert f"{summary}; 1 stored, then the pull failed" in err.splitlines(), err
+    assert "LY: sync failed: none of the 1 versions" in out, out
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_pull_that_fails_with_nothing_rejected_is_still_exit_1(node: Node) -> None:
+    from tansiq.federation.enrol import accept
+
+    peer = OriginPeer()
+    accept(node, peer.invitation())
+    peer.stop()  # enrolled, but its node is gone
+    for args in (["sync"], ["sync", "--partner", "LY"]):
+        status, out, err = run(node, *args)
+        assert status == 1 and "cannot reach" in out + err and "rejected" not in err, out + err

@@ -42,6 +42,7 @@ class SyncReport:
     deleted: int = 0
     pages: int = 0
     rejections: list[str] = field(default_factory=list)
+    refused: int = 0  # versions of a page refused whole: none verifies under the enrolled key
     error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
     skipped: str = ""  # why it was not pulled at all (:func:`sync_all`: suspended); "" when it ran
     # The audit entries of the rejections (:func:`reject`) of the page being stored, written in
@@ -115,6 +116,7 @@ def _refuse_key(node: Node, report: SyncReport, count: int) -> NoReturn:
     "N rejected": a partner that changed its key (or was enrolled with a wrong one) lost
     everything it sent until the operator noticed and pulled ``--from-start``."""
     code = report.partner
+    report.refused += count
     reason = f"none of the {count} versions on the page verifies under {code}'s enrolled key"
     audit.record(
         node.db, f"sync-{code}", "sync_refused", code, {"reason": reason, "versions": count}

@@ -73,9 +73,12 @@ def sync_partner(
     client: httpx.Client | None = None,
     from_start: bool = False,
     stop: threading.Event | None = None,
+    report: SyncReport | None = None,
 ) -> SyncReport:
     """Pull everything new from partner *code* (with *from_start*, everything it releases to
     this node, again: what was rejected before is offered once more); return what happened.
+    A *report* given is filled in as the pull goes, so that it still tells what was stored
+    and rejected when the pull fails part way (:func:`sync_all`, ``tansiq sync``).
 
     Once *stop* is set (``tansiq serve`` shutting down) the pull ends after the page it is
     checking or storing: each page commits with its cursor, so the next pull resumes there.
@@ -91,7 +94,7 @@ def sync_partner(
         raise SyncError(f"{code}: {suspended(partner)}; `tansiq partner resume {code}` first")
     others = frozenset({node.identity_id, *(p.identity_id for p in partners if p.code != code)})
     credentials.seal_legacy(node)  # tokens an earlier version stored in clear
-    report = SyncReport(code)
+    report = SyncReport(code) if report is None else report
     with contextlib.ExitStack() as stack:
         if not stack.enter_context(pull_lock(node, stop)):
             return report  # told to stop while another pull held the lock
@@ -216,6 +219,7 @@ def sync_all(
 
     A partner whose pull failed gets a report with its ``error``, for the caller to show (the
     CLI prints it, the scheduler logs it): logged here only at debug, or it would be said twice.
+    It keeps the counts of the pages stored (and versions rejected) before the failure.
     An unexpected error (neither the peer's nor the store's) is logged with its traceback."""
     reports = []
     for p in list_partners(node.db):
@@ -224,18 +228,20 @@ def sync_all(
         if p.suspended:
             reports.append(SyncReport(p.code, skipped=suspended(p)))
             continue
+        report = SyncReport(p.code)
         try:
             if peer_token(node, p.code) is None:
                 continue
-            reports.append(
-                sync_partner(node, p.code, progress=progress, page_size=page_size, stop=stop)
+            sync_partner(
+                node, p.code, progress=progress, page_size=page_size, stop=stop, report=report
             )
         except Exception as exc:  # whatever one partner does, the others go on
             if isinstance(exc, SyncError | StoreError):
                 log.debug("sync from %s failed: %s", p.code, exc)
             else:
                 log.exception("sync from %s failed", p.code)
-            reports.append(SyncReport(p.code, error=str(exc)))
+            report.error = str(exc)
+        reports.append(report)
     return reports
 
 
