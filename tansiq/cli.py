@@ -79,7 +79,9 @@ def _password_option(flag: str, what: str) -> Callable[[Callable[..., Any]], Any
         if stream is None:  # started with standard input closed
             raise click.BadParameter("- reads the password from standard input, which is closed")
         if stream.isatty():
-            return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+            return str(
+                click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+            )
         secret = stream.readline().removesuffix("\n").removesuffix("\r")
         if not secret:
             raise click.BadParameter("- reads the password from standard input, which held none")

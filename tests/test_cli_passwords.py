@@ -73,3 +73,49 @@ def test_help_says_a_password_flag_value_is_seen_in_ps(command: str) -> None:
     result = CliRunner().invoke(main, [*command.split(), "--help"])
     text = " ".join(result.output.split())
     assert "`ps`" in text and "reads it from standard input" in text, text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_password_dash_at_a_terminal_is_typed_without_echo(
+    data_dir: Path, database_url: str
+) -> None:
+    """At a terminal, `--password -` asks for the password twice, not shown as typed."""
+    import os
+    import pty
+    import select
+    import signal
+    import sys
+    import time
+
+    args = ["account", "password", "admin", "--password", "-", "--data-dir", str(data_dir)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the terminal is its stdin, stdout, stderr and controlling tty
+        try:
+            os.execv(sys.executable, [sys.executable, "-m", "tansiq", *args])
+        finally:
+            os._exit(127)  # never back into pytest
+    seen = b""
+    typed = answered = 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child is gone: its end of the terminal closed
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if seen.endswith(b": ") and len(seen) != answered:  # a prompt, not answered yet
+                os.write(fd, SECRET.encode() + b"\n")
+                typed, answered = typed + 1, len(seen)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert typed == 2 and SECRET.strip().encode() not in seen, seen
+    assert _logs_in(data_dir, database_url, "admin", SECRET)
