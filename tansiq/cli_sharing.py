@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -421,24 +423,25 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
         click.echo(f"  {r.partner}: page {r.pages}, {r.received} received{said}", err=True)
 
     try:
-        if partner_code:
-            report = SyncReport(partner_code.upper())
-            try:
-                sync_partner(
-                    node,
-                    report.partner,
-                    progress=progress,
-                    page_size=limit,
-                    from_start=from_start,
-                    report=report,
-                )
-            except SyncError as exc:
-                if not (report.rejected or report.refused):
-                    raise click.ClickException(str(exc)) from None
-                report.error = str(exc)  # said below, with what was rejected before it
-            reports = [report]
-        else:
-            reports = sync_all(node, progress=progress, page_size=limit)
+        with _rejections_unlogged():  # listed below instead, the first SHOWN
+            if partner_code:
+                report = SyncReport(partner_code.upper())
+                try:
+                    sync_partner(
+                        node,
+                        report.partner,
+                        progress=progress,
+                        page_size=limit,
+                        from_start=from_start,
+                        report=report,
+                    )
+                except SyncError as exc:
+                    if not (report.rejected or report.refused):
+                        raise click.ClickException(str(exc)) from None
+                    report.error = str(exc)  # said below, with what was rejected before it
+                reports = [report]
+            else:
+                reports = sync_all(node, progress=progress, page_size=limit)
     finally:
         node.close()
     if not reports:  # sync_all passes over partners without a sync token (added by hand)
@@ -472,6 +475,23 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
         )
     if failed:
         raise click.ClickException(f"sync from {', '.join(failed)} failed")
+
+
+@contextlib.contextmanager
+def _rejections_unlogged() -> Iterator[None]:
+    """Keep the log's line per rejected version off stderr (with no logging set up, Python
+    prints warnings there): `tansiq sync` lists them itself, capped, and counts the rest."""
+    from tansiq.federation.received import rejections_log
+
+    before = rejections_log.propagate
+    rejections_log.propagate = False
+    handler = logging.NullHandler()
+    rejections_log.addHandler(handler)
+    try:
+        yield
+    finally:
+        rejections_log.removeHandler(handler)
+        rejections_log.propagate = before
 
 
 def _rejected_summary(r: Any) -> str:

@@ -127,3 +127,28 @@ def test_a_pull_that_fails_with_nothing_rejected_is_still_exit_1(node: Node) -> 
     for args in (["sync"], ["sync", "--partner", "LY"]):
         status, out, err = run(node, *args)
         assert status == 1 and "cannot reach" in out + err and "rejected" not in err, out + err
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_each_rejection_is_said_once_and_the_list_capped(
+    node: Node, peer: OriginPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no logging set up, Python prints warnings on stderr: each rejected version was
+    said twice by `tansiq sync` (its log line, then its own list), and past the first 20 the
+    log went on listing every one.  The command's own list is all it says; a server's
+    scheduler, whose log is all its operator sees, still logs each."""
+    import logging
+
+    from tansiq.federation.sync import sync_partner
+
+    peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+    peer.store(*({**peer.signed(n, "2016-01-01T00:00:00.000Z"), "name": "x"} for n in range(2, 5)))
+    with caplog.at_level(logging.INFO):
+        status, out, err = run(node, "sync")
+    assert status == 3, out + err
+    assert [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()] == []
+    assert len([x for x in err.splitlines() if x.startswith("  rejected ")]) == 3, err
+    with caplog.at_level(logging.INFO):
+        sync_partner(node, "LY", from_start=True)  # as the scheduler pulls
+    logged = [r for r in caplog.records if r.getMessage().startswith("rejected ")]
+    assert len(logged) == 3 and logged[0].levelno == logging.WARNING

@@ -28,6 +28,9 @@ from tansiq.store.ingest import (
 )
 
 log = logging.getLogger("tansiq.sync")
+rejections_log = logging.getLogger("tansiq.sync.rejected")
+"""Each rejected version, at warning: what a server's operator sees of it.  ``tansiq sync``
+lists rejections itself (the first few, the rest counted) and mutes this logger."""
 WITHDRAWALS = "withdrawals"  # the feed's cursor (SHARED_COLLECTION: the pages')
 
 
@@ -167,7 +170,7 @@ def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     report.rejections.append(f"{oid}: {reason}")
     detail = {"partner": report.partner, "reason": reason}
     report.unrecorded.append((f"sync-{report.partner}", "sync_rejected", str(oid or ""), detail))
-    log.warning("rejected %s from %s: %s", oid, report.partner, reason)
+    rejections_log.warning("rejected %s from %s: %s", oid, report.partner, reason)
 
 
 def store_page(
