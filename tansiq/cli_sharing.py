@@ -15,6 +15,7 @@ import orjson
 from tansiq.cli import _open_node, _settings, _settings_options
 
 if TYPE_CHECKING:
+    from tansiq.federation.received import SyncReport
     from tansiq.sharing import Partner
 
 
@@ -494,8 +495,8 @@ def _rejections_unlogged() -> Iterator[None]:
         rejections_log.propagate = before
 
 
-def _rejected_summary(r: Any) -> str:
-    """One line: what was rejected from partner *r* (a SyncReport) in this run."""
+def _rejected_summary(r: SyncReport) -> str:
+    """One line: what was rejected from partner *r* in this run."""
     said = []
     if r.rejected:
         said.append(
