@@ -157,7 +157,7 @@ def test_commands_read_no_setting_they_do_not_declare(
     where = ["--data-dir", str(node.settings.data_dir)]
     seen = set()
     with enrolled(node, OriginPeer()) as peer:
-        peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+        peer.store(peer.signed(99, "2016-01-01T00:00:00.000Z"))  # not the id ingested here
         for args in runs:
             reads = _Reads(monkeypatch)
             result = CliRunner().invoke(main, [*args, *where], env={})
