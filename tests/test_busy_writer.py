@@ -259,10 +259,9 @@ def test_a_write_finding_no_writer_thread_free_is_503_after_the_busy_timeout(
     """Writers wait for the write lock on a few threads of their own; one more waits for a
     thread at most the busy timeout, then answers 503 with Retry-After (nothing stored)."""
     from tansiq.api import writes
-    from tansiq.store import dialect
 
     monkeypatch.setattr(writes, "WRITER_THREADS", 2)
-    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(writes, "gate_wait", lambda: 0.3)  # the two writers wait for the lock
     bearer = {"Authorization": f"Bearer {admin_token}"}
     app = create_app(node.settings, node)
 
@@ -284,3 +283,31 @@ def test_a_write_finding_no_writer_thread_free_is_503_after_the_busy_timeout(
             t.join(10)
         ids = {i for (i,) in node.db.fetchall("SELECT id FROM objects WHERE type = 'indicator'")}
         assert ids == {indicator(1)["id"], indicator(2)["id"]}
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+def test_on_postgresql_a_write_behind_a_long_write_is_503_after_the_busy_timeout(
+    node: Node, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an object write waits for the node write lock at most the busy timeout,
+    as on SQLite, and is then refused with a 503 that says so (it waited as long as the long
+    write ran); the transaction's own lock_timeout is left as it was."""
+    from tansiq.store import dialect
+    from tansiq.store.database import StoreBusy
+
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.5)
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    app = create_app(node.settings, node)
+    bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator(1)]}
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        with long_write(node):
+            r = finishes(lambda: c.post("/api/bundles", json=bundle, headers=bearer), 5)
+            assert r.status_code == 503, r.text
+            assert "busy with another write" in r.json()["detail"]
+            assert int(r.headers["retry-after"]) > 0
+            with pytest.raises(StoreBusy):
+                finishes(lambda: node.ingest([indicator(2)]), 5)
+        r = c.post("/api/bundles", json=bundle, headers=bearer)
+        assert r.status_code == 201, r.text
+    with node.db.write():
+        assert node.db.fetchone("SELECT current_setting('lock_timeout')")[0] == "0"

@@ -27,13 +27,18 @@ T = TypeVar("T")
 WRITER_THREADS = 4  # per process; the write lock lets one write at a time anyway
 
 
+def gate_wait() -> float:
+    """Seconds a write waits for a writer thread: the busy timeout, as for the lock itself."""
+    return dialect.SQLITE_BUSY_TIMEOUT_S
+
+
 async def run_write(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` on a writer thread; :class:`StoreBusy` if none is free in time."""
     state = request.app.state
     if getattr(state, "writers", None) is None:  # (made in the app's event loop)
         state.writers = anyio.CapacityLimiter(WRITER_THREADS), anyio.CapacityLimiter(WRITER_THREADS)
     gate, threads = state.writers
-    waited = dialect.SQLITE_BUSY_TIMEOUT_S
+    waited = gate_wait()
     with anyio.move_on_after(waited) as scope:
         await gate.acquire()
     if scope.cancelled_caught:

@@ -15,13 +15,14 @@ so logins and reads go on during an ingest.  Lock order: the write lock, then th
 lock (an object write may append its audit entry); never the other way round.  On SQLite every
 write transaction is exclusive, so bookkeeping waits for an ingest there all the same, at most
 the busy timeout (:data:`tansiq.store.dialect.SQLITE_BUSY_TIMEOUT_S`), and then raises
-:class:`StoreBusy`.  (Login rate-limit rows, session ends and a session's ``last_used``, written
-at most once a minute, are single statements that commit alone.)
+:class:`StoreBusy`; an object write waiting for the write lock on PostgreSQL does the same.
+(Login rate-limit rows, session ends and a session's ``last_used``, written at most once a
+minute, are single statements that commit alone.)
 
 A database that cannot grow raises :class:`StorageFull` from any statement, in :meth:`write`
 or not: the API answers 503, the CLI exits 1.  None of those writes is skipped instead, as
-none can safely be: a login attempt not recorded would escape the rate limit.  A SQLite
-database locked by another writer past the busy timeout raises :class:`StoreBusy`: 503 too.
+none can safely be: a login attempt not recorded would escape the rate limit.  A database
+locked by another writer past the busy timeout raises :class:`StoreBusy`: 503 too.
 A database that refuses this process's writes (a SQLite file it may not write, a PostgreSQL
 standby) raises :class:`StoreReadOnly`: 503, or exit 1; ``tansiq serve`` checks at start-up.
 """
@@ -78,8 +79,8 @@ class StoreReadOnly(StoreUnavailable):
 
 
 class StoreBusy(StoreUnavailable):
-    """SQLite: another connection (a long ingest, say) held the write lock past the busy
-    timeout; the statement was not run."""
+    """Another connection (a long ingest, say) held the write lock past the busy timeout; the
+    statement was not run."""
 
     retry_after = 30
 
@@ -125,6 +126,9 @@ STORE_BUSY = (
     "the database is busy with another write (a long ingest?) and this request waited {}s for"
     " it; nothing was stored. Try again later"
 )
+
+
+LOCK_NOT_AVAILABLE_SQLSTATE = "55P03"  # PostgreSQL's lock_not_available (lock_timeout)
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -485,10 +489,27 @@ class Database:
             commit_sqlite(conn)
         else:
             with conn.transaction():
-                row = conn.execute(
-                    "SELECT last_added FROM node_clock WHERE id = 1 FOR UPDATE"
-                ).fetchone()
-                yield int(row[0]) if row else 0
+                yield self._lock_node_clock(conn)
+
+    def _lock_node_clock(self, conn: Any) -> int:
+        """PostgreSQL: take the node write lock (the ``node_clock`` row) in *conn*'s open
+        transaction, waiting at most the busy timeout, as a SQLite writer does
+        (:class:`StoreBusy` then); the transaction's own ``lock_timeout`` is restored after."""
+        waited = dialect.SQLITE_BUSY_TIMEOUT_S
+        prior = conn.execute(
+            "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+            (f"{int(waited * 1000)}ms",),
+        ).fetchone()[0]
+        try:
+            row = conn.execute(
+                "SELECT last_added FROM node_clock WHERE id = 1 FOR UPDATE"
+            ).fetchone()
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE_SQLSTATE:
+                raise StoreBusy(STORE_BUSY.format(waited)) from exc
+            raise
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (prior,))
+        return int(row[0]) if row else 0
 
     @contextmanager
     def read(self) -> Iterator[None]:
