@@ -18,7 +18,7 @@ from typing import Any
 from tansiq.policy import shown_to
 from tansiq.stix.timestamps import now_micros
 from tansiq.store.database import Database
-from tansiq.store.query import Condition
+from tansiq.store.query import MAX_ADDED, Condition
 from tansiq.store.rows import partner_codes, partners_column
 
 Version = tuple[int, int, str]
@@ -146,6 +146,8 @@ def feed(
     *withdrawn* and *deleted* are the policy's conditions (over ``withdrawals w`` and
     ``deletions``) for the reading partner; at most *limit* rows.
     """
+    if after >= MAX_ADDED:
+        return []  # (nothing comes after it; the database could not even bind it)
     rows = db.fetchall(
         "SELECT 'withdrawn', w.id, NULL, w.added FROM withdrawals w"
         f" WHERE ({withdrawn[0]}) AND w.added > ?"
