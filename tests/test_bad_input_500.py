@@ -26,3 +26,39 @@ def test_withdrawals_after_beyond_64_bits_is_an_empty_page(client: TestClient, n
         r = client.get("/api/sync/withdrawals", params={"after": after}, headers=headers)
         assert r.status_code == 200, r.text
         assert r.json() == {"withdrawals": [], "more": False}
+
+
+OBJECT = "indicator--00000000-0000-4000-8000-000000000001"
+SHARED = "/taxii2/api/collections/shared"
+
+
+def test_nul_in_a_url_answers_as_any_value_matching_nothing(client: TestClient) -> None:
+    """PostgreSQL text cannot hold a NUL (a 500), SQLite compares it as any other character:
+    both now answer a NUL in the path or a query parameter exactly as U+FFFD there, a value no
+    id, type or name holds (an unknown id: 404; a filter matching nothing: an empty page)."""
+    urls = [
+        ("GET", "/api/objects/indicator--{}", 404),
+        ("PUT", "/api/objects/{}/distribution?distribution=own", 404),
+        ("DELETE", "/api/tokens/{}", 404),
+        ("GET", "/api/objects?type=x{}", 200),
+        ("GET", "/api/objects?created_by={}", 200),
+        ("GET", f"/api/objects/{OBJECT}?versions=all&cursor={{}}", 404),
+        ("GET", "/api/tokens?username=admin{}", 404),
+        ("GET", "/api/stats?unknown={}", 200),
+        ("GET", f"{SHARED}/objects/indicator--{{}}/", 404),
+        ("GET", f"{SHARED}/objects/{OBJECT}/versions/?match[spec_version]=2.1{{}}", 404),
+        ("DELETE", f"{SHARED}/objects/{{}}/", 404),
+        ("GET", "/taxii2/api/status/{}/", 404),
+        ("GET", f"{SHARED}/manifest/?match[id]={{}}", 200),
+        ("GET", f"{SHARED}/objects/?match[type]=indicator{{}}", 200),
+        ("GET", f"{SHARED}/objects/?added_after={{}}", 400),
+    ]
+    for method, url, status in urls:
+        taxii = {"Accept": TAXII} if url.startswith("/taxii2/") else {}
+        r = client.request(method, url.format("%00"), headers=taxii)
+        same = client.request(method, url.format("%EF%BF%BD"), headers=taxii)
+        assert r.status_code == status, (url, r.text)
+        assert (r.content, r.headers["content-type"]) == (
+            same.content,
+            same.headers["content-type"],
+        )

@@ -12,6 +12,7 @@ from tansiq.api import auth, docs, objects, openapi, problems, sync, taxii
 from tansiq.api.head import answer_head
 from tansiq.api.headers import SecurityHeaders
 from tansiq.api.limits import BodySizeLimit
+from tansiq.api.nul import ReplaceNul
 from tansiq.node import Node
 from tansiq.settings import Settings
 
@@ -57,5 +58,6 @@ def create_app(
     taxii.install(app)  # /taxii2/: TAXII 2.1, errors as TAXII error messages (HEAD too)
     openapi.install(app)  # /openapi.json says what the app answers (errors, media types)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ReplaceNul)  # PostgreSQL text holds no NUL: U+FFFD before any route
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
     return app
