@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
+import orjson
 from fastapi.testclient import TestClient
+from test_store import indicator
 
 from tansiq.accounts.store import create_account, create_token
 from tansiq.node import Node, partner_identity_id
@@ -62,3 +66,32 @@ def test_nul_in_a_url_answers_as_any_value_matching_nothing(client: TestClient) 
             same.content,
             same.headers["content-type"],
         )
+
+
+def _bundle(*objects: dict[str, object]) -> bytes:
+    return orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects})
+
+
+def test_a_string_holding_nul_is_refused_at_ingest(client: TestClient, node: Node) -> None:
+    """Stored, its JSON text held the escape \\u0000, which PostgreSQL cannot read back as
+    text: every TAXII manifest showing it then answered 500.  Refused on every way in."""
+    nul_name = indicator(1, name="a\x00b")
+    nested = indicator(2, external_references=[{"source_name": "x", "description": "\x00"}])
+    nul_key = indicator(3, x_acme={"k\x00": "v"})
+    for obj, prop in ((nul_name, "name"), (nested, "external_references"), (nul_key, "x_acme")):
+        r = client.post("/api/bundles", content=_bundle(obj))
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["property"] == prop and "NUL" in r.text, r.text
+        envelope = orjson.dumps({"objects": [obj]})
+        headers = {"Accept": TAXII, "Content-Type": TAXII}
+        r = client.post(f"{SHARED}/objects/", content=envelope, headers=headers)
+        assert r.status_code == 202 and r.json()["failure_count"] == 1, r.text
+    # A backslash and "u0000" (the text, not a NUL) is a string like any other.
+    r = client.post("/api/bundles", content=_bundle(indicator(4, name="\\u0000")))
+    assert r.status_code == 201, r.text
+    for what in ("manifest", "objects"):
+        r = client.get(f"{SHARED}/{what}/", headers={"Accept": TAXII})
+        assert r.status_code == 200, r.text
+    assert indicator(4)["id"] in r.text and "\\\\u0000" in r.text
+    r = client.get(f"/api/objects/{indicator(4)['id']}")
+    assert r.json()["name"] == "\\u0000"

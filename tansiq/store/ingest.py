@@ -23,7 +23,7 @@ from tansiq.stix.validate import Problem, check_object
 from tansiq.store import deletions
 from tansiq.store.ahead import Lookahead, versions_queries
 from tansiq.store.database import CopyStream, Database
-from tansiq.store.rows import OBJECT_COLUMNS, build_row
+from tansiq.store.rows import HOLDS_NUL, OBJECT_COLUMNS, build_row, nul_property
 
 MAX_ERRORS = 1000
 SWITCH_INTERVAL = 0.0005  # s, while a background writer runs (see _Background)
@@ -482,6 +482,12 @@ def prepare_batches(
                 obj = prepare(obj)
             except ObjectRejected as exc:
                 problems = [Problem(exc.prop, exc.reason)]
+        row: list[Any] = []
+        if not problems:
+            row = build_row(obj)
+            nul = nul_property(obj, row)
+            if nul is not None:  # (validated or not: sync's pages too)
+                problems = [Problem(nul, HOLDS_NUL)]
         if problems:
             oid = obj.get("id") if isinstance(obj, dict) else None
             oid = oid if isinstance(oid, str) else None
@@ -493,7 +499,7 @@ def prepare_batches(
             continue
         if n_errors:
             continue  # keep validating to report every error; nothing will be written
-        rows.append(build_row(obj))
+        rows.append(row)
         indexes.append(index)
         if len(rows) >= batch_size:
             yield rows, indexes, errors, index + 1, False
