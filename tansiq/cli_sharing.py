@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import click
 import orjson
 
-from tansiq.cli import _open_node, _settings, _settings_options
+from tansiq.cli import _open_node, _settings, _settings_options, _shown
 
 if TYPE_CHECKING:
     from tansiq.federation.received import SyncReport
@@ -121,7 +121,7 @@ def partner_add(
         from tansiq.federation.enrol import accept
 
         p = _take_invitation(node, enrolment, accept)
-        click.echo(f"partner {p.code} ({p.name}) enrolled: {p.base_url}")
+        click.echo(f"partner {p.code} ({_shown(p.name)}) enrolled: {_shown(p.base_url)}")
         return
     if code is None or name is None:
         raise click.UsageError("give --enrolment, or CODE and --name")
@@ -190,7 +190,7 @@ def partner_update(
         from tansiq.federation.enrol import renew
 
         p = _take_invitation(node, enrolment, renew)
-        click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url}")
+        click.echo(f"partner {p.code} ({_shown(p.name)}) updated: {_shown(p.base_url)}")
         return
     if code is None or not (name or public_key or base_url):
         raise click.UsageError("give --enrolment, or CODE and --public-key, --url or --name")
@@ -207,7 +207,7 @@ def partner_update(
             )
     except SharingError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"partner {p.code} ({p.name}) updated: {p.base_url or 'no URL'}")
+    click.echo(f"partner {p.code} ({_shown(p.name)}) updated: {_shown(p.base_url or 'no URL')}")
 
 
 def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partner]) -> Partner:
@@ -332,14 +332,17 @@ def partner_list(as_json: bool, **kwargs: Any) -> None:
         ]
         click.echo(orjson.dumps(rows).decode())
         return
-    click.echo(f"{node.code:<6} {node.name}  (this node)")
+    # Names and URLs come from partners' invitations: non-printable characters escaped, so that
+    # none can forge or hide a row in the terminal (as tansiq audit list shows what was typed).
+    click.echo(f"{node.code:<6} {_shown(node.name)}  (this node)")
     for p in partners:
         key = "key" if p.public_key else "no key"
         state = ""
         if p.suspended:
             why = f": {p.suspended_reason}" if p.suspended_reason else ""
             state = f"  SUSPENDED since {from_micros(p.suspended)}{why}"
-        click.echo(f"{p.code:<6} {p.name}  {p.identity_id}  {p.base_url or '-'}  {key}{state}")
+        where = f"{_shown(p.identity_id)}  {_shown(p.base_url or '-')}"
+        click.echo(f"{p.code:<6} {_shown(p.name)}  {where}  {key}{_shown(state)}")
 
 
 @click.group()

@@ -408,3 +408,35 @@ def test_one_object_is_one_object_and_audit_after_is_not_negative(
     assert code == 0 and "1 object read: 1 stored, 0 unchanged" in out, out + err
     code, _, err = run("audit", "list", "--data-dir", str(data_dir), "--after", "-1")
     assert code == 2 and "--after" in err, err
+
+
+def test_partner_list_shows_a_partner_s_name_escaped(data_dir: Path) -> None:
+    """A partner's name comes from its invitation: with a line break and a terminal escape in
+    it, ``tansiq partner list`` (and ``partner add``) printed them as is: a forged partner row
+    in an admin's terminal, or the screen cleared.  Shown escaped, as ``tansiq audit list``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tansiq.federation.enrol import Invitation
+    from tansiq.node import partner_identity_id
+
+    pem = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    forged = "Libya\x1b[2J\r\nDZ     Algeria  identity--forged\x9b"
+    invitation = Invitation(
+        "LY", forged, partner_identity_id("LY"), "http://127.0.0.1:9", pem, "tsq_x"
+    ).encode()
+    where = ("--data-dir", str(data_dir))
+    code, out, err = run("partner", "add", "--enrolment", invitation, *where)
+    assert code == 0 and "(Libya\\x1b[2J\\r\\nDZ" in out, out + err
+    code, listed, err = run("partner", "list", *where)
+    assert code == 0, err
+    for text in (out, listed):
+        assert not any(ch in text for ch in "\x1b\r\x9b"), text
+    row = next(line for line in listed.splitlines() if line.startswith("LY"))
+    assert "Libya\\x1b[2J\\r\\nDZ     Algeria  identity--forged\\x9b" in row, row
+    assert not any(line.startswith("DZ") for line in listed.splitlines()), listed
