@@ -458,11 +458,11 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
     for r in reports:
         if r.error:  # the pull itself failed: say why (once), not '0 received'
             failed.append(r.partner)
-            click.echo(f"{r.partner}: sync failed: {r.error}")
+            click.echo(f"{r.partner}: sync failed: {_shown(r.error)}")
         else:
             click.echo(str(r))
         for line in r.rejections[:SHOWN]:
-            click.echo(f"  rejected {line}", err=True)
+            click.echo(f"  rejected {_shown(line)}", err=True)  # what the peer sent: escaped
         if len(r.rejections) > SHOWN:
             more = len(r.rejections) - SHOWN
             click.echo(

@@ -152,3 +152,17 @@ def test_each_rejection_is_said_once_and_the_list_capped(
         sync_partner(node, "LY", from_start=True)  # as the scheduler pulls
     logged = [r for r in caplog.records if r.getMessage().startswith("rejected ")]
     assert len(logged) == 3 and logged[0].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_rejection_shows_what_the_peer_sent_escaped(node: Node, peer: OriginPeer) -> None:
+    """A rejection names the property at fault, which the peer chose: with a line break and a
+    terminal escape in its name, `tansiq sync` printed them as is (a forged line in the
+    operator's terminal, or the screen cleared).  Shown escaped, as `tansiq audit list` does."""
+    forged = "x_\x1b[2J\r\nLY: 9 received, 9 stored\x9b"
+    peer.store({**peer.signed(1, "2016-01-01T00:00:00.000Z"), forged: 1})
+    status, out, err = run(node, "sync")
+    assert status == 3, out + err
+    rejected = [line for line in err.splitlines() if line.startswith("  rejected ")]
+    assert len(rejected) == 1 and "x_\\x1b[2J\\r\\nLY: 9 received" in rejected[0], err
+    assert not any(ch in out + err for ch in "\x1b\r\x9b"), out + err
