@@ -111,6 +111,21 @@ def test_a_string_holding_nul_is_refused_at_ingest(client: TestClient, node: Nod
     assert r.json()["name"] == "\\u0000"
 
 
+def test_a_peer_s_version_holding_nul_is_rejected_by_sync(node: Node) -> None:
+    """Sync stores what it pulls unvalidated again (checked in worker processes): the NUL
+    check of the stored row rejects such a version alone, and the rest of the page is kept."""
+    from sync_peers import OriginPeer, enrolled
+
+    from tansiq.federation.sync import sync_partner
+
+    with enrolled(node, OriginPeer()) as peer:
+        stamp = "2016-01-01T00:00:00.000Z"
+        peer.store(peer.signed(1, stamp, name="a\x00b"), peer.signed(2, stamp))
+        report = sync_partner(node, "LY")
+    assert report.stored == 1 and len(report.rejections) == 1, report
+    assert "name: must not hold U+0000" in report.rejections[0], report.rejections
+
+
 # Hostile values as they go into a URL (already percent-encoded) and into a JSON body.
 URL_VALUES = {
     "nul": "%00",
