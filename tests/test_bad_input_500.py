@@ -288,6 +288,8 @@ def requests_for(world: dict[str, Any]) -> Iterator[tuple[str, str, str, bytes |
                 url = url.replace("{" + n + "}", values[n]).replace("{" + n + ":path}", values[n])
             data: bytes | None = None
             query = required_query(route)  # valid, unless it is the one made hostile
+            if "versions" in queries and name != "versions":
+                query += "&versions=all"  # (a REST object's cursor and limit page its versions)
             if place == "query":
                 query = f"&{name}={hostile}" + query.replace(f"&{name}=", "&_=")
             elif place == "body":
