@@ -223,3 +223,26 @@ def test_basic_credentials_in_latin_1_log_in_as_in_utf_8(node: Node) -> None:
                 auth = {"Authorization": f"Basic {raw}", **TAXII_ACCEPT}
                 r = c.get("/taxii2/api/collections/", headers=auth)
                 assert r.status_code == status, (encoding, secret, r.text)
+
+
+def test_a_trailing_slash_redirect_names_no_host_the_client_chose(
+    client: TestClient, node: Node
+) -> None:
+    """REST and web paths with a "/" too many (or too few) are redirected with 307 to the
+    route, the query kept; the Location is relative: Starlette's own built it from the Host
+    header (any host the client named, and http:// behind a TLS proxy)."""
+    evil = {"Host": "evil.example"}
+    for sent, where in (
+        ("/api/objects/?limit=1", "/api/objects?limit=1"),
+        ("/login/", "/login"),
+        ("/docs/", "/docs"),
+        ("/taxii2", "/taxii2/"),
+    ):
+        r = client.get(sent, headers=evil, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == where, (sent, r.headers)
+    r = client.post("/api/bundles/", headers=evil, json={}, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/api/bundles"
+    r = client.get("/api/objects/", params={"limit": 1}, follow_redirects=True)
+    assert r.status_code == 200 and "objects" in r.json()
+    r = client.get("/api/no-such-thing/", headers=evil, follow_redirects=False)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"

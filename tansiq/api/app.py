@@ -44,6 +44,7 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # answered by problems.slash_redirect: a relative Location
     )
     docs.install(app)
     app.state.node = node

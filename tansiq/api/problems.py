@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
@@ -77,6 +78,26 @@ def allowed_methods(request: Request) -> set[str]:
     return allowed
 
 
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar (and "/") but "%": a literal one is "%25"
+
+
+def slash_redirect(request: Request) -> str | None:
+    """Where a request for an unknown path is sent when the same path with its trailing "/"
+    added or removed is a route: relative (a Location built from the ``Host`` header, as
+    Starlette's own redirect is, names whatever host the client said, and ``http`` behind a TLS
+    proxy), and the path percent-encoded again (decoded, it could not be a header)."""
+    path = str(request.scope.get("path", ""))
+    if path in ("", "/"):
+        return None
+    other = path[:-1] if path.endswith("/") else path + "/"
+    scope = {**request.scope, "path": other}
+    routes = [*getattr(request.app.state, "routes", ()), *request.app.router.routes]
+    if not any(route.matches(scope)[0] is Match.FULL for route in routes):
+        return None
+    query = request.url.query
+    return quote(other, safe=PATH_SAFE) + (f"?{query}" if query else "")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -85,6 +106,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and (location := slash_redirect(request)) is not None:
+            return Response(status_code=307, headers={"Location": location})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path}"
         headers = dict(exc.headers or {})
