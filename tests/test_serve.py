@@ -84,6 +84,22 @@ class OnePerPagePeer(OriginPeer):
         return Response(orjson.dumps(body), media_type=TAXII, headers=headers)
 
 
+def sigterm(server: Server) -> float:
+    """Send *server* SIGTERM; the seconds it took to exit."""
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(15)
+    return time.monotonic() - started
+
+
+def stopped_promptly(server: Server, took: float) -> str:
+    """Check *server* exited cleanly within 3 s of its SIGTERM (*took*); its log."""
+    log = server.log.read_text()
+    assert took < 3, f"serve took {took:.1f} s to stop: {log}"
+    assert server.proc.returncode in (0, -15), log
+    return log
+
+
 def test_sigterm_during_a_scheduled_pull_stops_it_after_the_page_being_stored(
     settings: Settings,
 ) -> None:
@@ -100,15 +116,10 @@ def test_sigterm_during_a_scheduled_pull_stops_it_after_the_page_being_stored(
                 deadline = time.monotonic() + 10
                 while node.db.fetchone(stored) == (0,) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                started = time.monotonic()
-                server.proc.send_signal(signal.SIGTERM)
-                server.proc.wait(15)
-                took = time.monotonic() - started
+                took = sigterm(server)
             finally:
                 server.stop()
-            log = server.log.read_text()
-            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
-            assert server.proc.returncode in (0, -15), log
+            log = stopped_promptly(server, took)
             assert "Traceback" not in log and "scheduler" not in log.lower(), log
             (count,) = node.db.fetchone(stored) or (0,)
             assert 0 < count < 40, count  # it stopped mid-way
@@ -180,15 +191,10 @@ def test_sigterm_while_the_scheduler_waits_for_another_pull(settings: Settings) 
                 while "waiting for it to end" not in server.log.read_text():
                     assert time.monotonic() < deadline, server.log.read_text()
                     time.sleep(0.05)
-                started = time.monotonic()
-                server.proc.send_signal(signal.SIGTERM)
-                server.proc.wait(15)
-                took = time.monotonic() - started
+                took = sigterm(server)
             finally:
                 server.stop()
-            log = server.log.read_text()
-            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
-            assert server.proc.returncode in (0, -15), log
+            stopped_promptly(server, took)
             assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'") == (0,)
     finally:
         node.close()
@@ -222,16 +228,11 @@ def test_sigterm_while_a_scheduled_pull_waits_for_a_slow_peer(settings: Settings
             try:
                 assert peer.asked.wait(10), server.log.read_text()
                 time.sleep(0.2)  # (the pull now waits for the second page)
-                started = time.monotonic()
-                server.proc.send_signal(signal.SIGTERM)
-                server.proc.wait(15)
-                took = time.monotonic() - started
+                took = sigterm(server)
             finally:
                 peer.release.set()
                 server.stop()
-            log = server.log.read_text()
-            assert took < 3, f"serve took {took:.1f} s to stop: {log}"
-            assert server.proc.returncode in (0, -15), log
+            log = stopped_promptly(server, took)
             assert "Traceback" not in log, log
             stored = "SELECT COUNT(*) FROM objects WHERE origin = 'LY'"
             assert node.db.fetchone(stored) == (1,)  # the page fetched before is stored
