@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,6 +22,7 @@ from tansiq.stix.bundles import parse_bytes, stream_bundle
 from tansiq.stix.extensions import distribution_of
 from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 from tansiq.store import query
+from tansiq.store.query import Condition
 
 router = APIRouter(prefix="/api", tags=["objects"])
 
@@ -223,21 +225,24 @@ async def change_distribution(
     return await run_write(request, _change_distribution, object_id, node, who, distribution, tlp)
 
 
-def _change_distribution(
-    object_id: str, node: Node, who: Principal, distribution: str, tlp: str | None
-) -> Response:
-    try:
-        tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)
-    except SharingError as exc:
-        raise Problem(400, str(exc)) from None
-    texts = query.get_versions(
-        node.db, policy.condition(who, node.code), object_id, all_versions=False
-    )
+def next_modified(latest: str) -> str:
+    """The ``modified`` of a version this node makes of an object whose latest stored version
+    has ``modified`` *latest*: now, in milliseconds as tansiq writes STIX timestamps, or 1 ms
+    after *latest* when that is not earlier (two changes in one millisecond, or a latest
+    version dated in the future): always strictly later, so never a conflict with it.
+    Computed inside the write transaction that stores the version, which serialises changes."""
+    stamp = max(now_micros(), to_micros(latest) + 1000)
+    return from_micros(stamp)[:23] + "Z"
+
+
+def _changeable(node: Node, who: Principal, visible: Condition, object_id: str) -> dict[str, Any]:
+    """The latest version of *object_id*, if *who* may give it a new distribution."""
+    texts = query.get_versions(node.db, visible, object_id, all_versions=False)
     if not texts:
         raise Problem(404, f"no object {object_id!r}")
     if not who.can("write"):
         raise Problem(403, f"role {who.role!r} may not change objects")
-    current = orjson.loads(texts[-1])
+    current: dict[str, Any] = orjson.loads(texts[-1])
     dist = distribution_of(current) or {}
     if dist.get("origin") != node.code:
         raise Problem(
@@ -252,32 +257,51 @@ def _change_distribution(
     if current.get("revoked") is True:
         raise Problem(
             409,
-            f"{object_id} is revoked: revocation is permanent (STIX 2.1, 3.6), so no new version"
-            " may carry a new distribution",
+            f"{object_id} is revoked: revocation is permanent (STIX 2.1, 3.6), so no new"
+            " version may carry a new distribution",
         )
-    new = dict(current)
-    stamp = max(now_micros(), to_micros(current["modified"]) + 1000)
-    new["modified"] = from_micros(stamp)[:23] + "Z"
+    return current
+
+
+def _change_distribution(
+    object_id: str, node: Node, who: Principal, distribution: str, tlp: str | None
+) -> Response:
+    try:
+        tlp = None if tlp is None else tlp_level(tlp)  # (as audited, too)
+    except SharingError as exc:
+        raise Problem(400, str(exc)) from None
+    visible = policy.condition(who, node.code)
+    before: dict[str, object] = {}
     stored: list[str] = []
+
+    _changeable(node, who, visible, object_id)  # (the answer before waiting for the lock)
+
+    def new_version() -> Iterator[dict[str, Any]]:
+        # Read by the ingest inside its write transaction, under the node write lock: the
+        # version is made from the latest one then stored, and dated after it, so changes at
+        # once are successive versions (the last to commit holds its distribution), none lost.
+        current = _changeable(node, who, visible, object_id)
+        dist = distribution_of(current) or {}
+        modified = next_modified(current["modified"])
+        before["partners"] = dist.get("partners")
+        yield {**current, "modified": modified}
 
     def record(_: object) -> None:
         # In the new version's transaction: recorded after it commits, an entry that could
         # not be (the store busy, full) answered 503 for a distribution changed all the same.
-        stored[:] = query.get_versions(
-            node.db, policy.condition(who, node.code), object_id, all_versions=False
-        )
+        stored[:] = query.get_versions(node.db, visible, object_id, all_versions=False)
         after = distribution_of(orjson.loads(stored[-1])) or {}
         audit.record_in(
             node.db,
             who.username,
             "distribution_changed",
             object_id,
-            {"from": dist.get("partners"), "to": after.get("partners"), "tlp": tlp or ""},
+            {"from": before.get("partners"), "to": after.get("partners"), "tlp": tlp or ""},
         )
 
     try:
         node.ingest(
-            [new],
+            new_version(),
             distribution=parse_spec(distribution),
             tlp=tlp,
             actor=who.username,
