@@ -96,3 +96,13 @@ def test_latest_version_dated_in_the_future(fed: Node, client: TestClient) -> No
         "2999-01-01T00:00:00.002Z",
     ]
     assert ext(versions(client, oid)[-1])["partners"] == ["DZ", "EG"]
+
+
+def test_latest_version_at_the_last_timestamp(fed: Node, client: TestClient) -> None:
+    """No STIX timestamp follows 9999-12-31T23:59:59.999Z: a 409 that says so, not a 500."""
+    last = "9999-12-31T23:59:59.999Z"
+    client.post("/api/bundles", json=bundle(indicator(53, last)))
+    oid = indicator(53)["id"]
+    r = put(client, oid, "TN")
+    assert r.status_code == 409 and "none later" in r.text, r.text
+    assert [v["modified"] for v in versions(client, oid)] == [last]

@@ -232,7 +232,7 @@ def next_modified(latest: str) -> str:
     version dated in the future): always strictly later, so never a conflict with it.
     Computed inside the write transaction that stores the version, which serialises changes."""
     stamp = max(now_micros(), to_micros(latest) + 1000)
-    return from_micros(stamp)[:23] + "Z"
+    return from_micros(stamp)[:23] + "Z"  # (ValueError past 9999-12-31T23:59:59.999Z)
 
 
 def _changeable(node: Node, who: Principal, visible: Condition, object_id: str) -> dict[str, Any]:
@@ -282,7 +282,12 @@ def _change_distribution(
         # once are successive versions (the last to commit holds its distribution), none lost.
         current = _changeable(node, who, visible, object_id)
         dist = distribution_of(current) or {}
-        modified = next_modified(current["modified"])
+        try:
+            modified = next_modified(current["modified"])
+        except (ValueError, OverflowError):
+            raise Problem(
+                409, f"{object_id}'s latest version is dated {current['modified']}: none later"
+            ) from None
         before["partners"] = dist.get("partners")
         yield {**current, "modified": modified}
 
