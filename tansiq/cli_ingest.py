@@ -28,7 +28,7 @@ def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 
 @click.command("ingest")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "--distribution",
     default=None,
@@ -51,14 +51,16 @@ def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
 )
 @_settings_options
 def ingest_cmd(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     distribution: str | None,
     tlp: str | None,
     workers: int | None,
     **kwargs: Any,
 ) -> None:
-    """Validate and store STIX bundles (files, or directories of *.json files); all of them,
-    or nothing when any object is invalid.  Ctrl-C stores nothing (exit 130)."""
+    """Validate and store STIX bundles (files, directories of *.json and *.json.gz files, or
+    - for standard input, read in this process); gzip-compressed files are decompressed as
+    they are read.  All of them, or nothing when any object is invalid.  Ctrl-C stores
+    nothing (exit 130)."""
     interruption = _Interruption()
     with interruption:
         try:
@@ -108,19 +110,29 @@ class _Interruption:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _files(files: tuple[Path, ...]) -> list[Path]:
-    """The files to read: FILES, a directory standing for the *.json files in it, in name
-    order.  Anything else is refused, a pipe too: each worker reads every file from its
-    beginning."""
+def _files(files: tuple[str, ...]) -> list[Path]:
+    """The files to read: FILES, a directory standing for the *.json and *.json.gz files in
+    it, in name order, ``-`` for standard input (at most once).  Anything else is refused, a
+    named pipe too: each worker reads every file from its beginning."""
+    from tansiq.stix.bundles import STDIN
+
+    if files.count("-") > 1:
+        raise click.UsageError("- (standard input) can be given only once")
     paths: list[Path] = []
-    for f in files:
+    for name in files:
+        if name == "-":
+            paths.append(STDIN)
+            continue
+        f = Path(name)
         if f.is_dir():
             try:
-                found = sorted(p for p in f.iterdir() if p.name.endswith(".json") and p.is_file())
+                found = sorted(
+                    p for p in f.iterdir() if p.name.endswith((".json", ".json.gz")) and p.is_file()
+                )
             except OSError as exc:
                 raise click.ClickException(f"{f}: {exc.strerror or exc}") from None
             if not found:
-                raise click.ClickException(f"{f}: directory holds no .json files")
+                raise click.ClickException(f"{f}: directory holds no .json or .json.gz files")
             paths.extend(found)
         elif f.is_file():
             paths.append(f)
@@ -134,7 +146,7 @@ def _files(files: tuple[Path, ...]) -> list[Path]:
 
 
 def _ingest(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     distribution: str | None,
     tlp: str | None,
     workers: int | None,

@@ -27,7 +27,7 @@ from tansiq.accounts.store import (
 from tansiq.federation.signing import sign_hook
 from tansiq.settings import CONFIG_FILE, Settings, init_config, write_config
 from tansiq.sharing import PARTNER_CODE, local_stamp, tlp_level
-from tansiq.stix.bundles import iter_files
+from tansiq.stix.bundles import StdinPath, iter_files
 from tansiq.stix.extensions import (
     DISTRIBUTION_DEFINITION,
     SIGNATURE_DEFINITION,
@@ -372,10 +372,14 @@ class Node:
         processes (0: in this one; None: as many as the machine has cores to spare for,
         :data:`tansiq.store.parallel.WORKERS`).  *file_starts*, if given, receives the index
         of each file's first object, to tell which file an error's object is in
-        (:func:`tansiq.stix.bundles.file_of`)."""
+        (:func:`tansiq.stix.bundles.file_of`).  Standard input among *paths*
+        (:data:`tansiq.stix.bundles.STDIN`) can be read only once: all is then read in this
+        process, whatever *workers* says."""
         tlp = None if tlp is None else tlp_level(tlp)
         if workers is None:
             workers = WORKERS
+        if any(isinstance(p, StdinPath) for p in paths):
+            workers = 0
         if not workers:
             return self.ingest(
                 iter_files(paths, file_starts),

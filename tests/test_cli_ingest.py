@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import os
@@ -108,7 +109,7 @@ def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path)
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
-    assert code == 1 and "no .json files" in err
+    assert code == 1 and "no .json or .json.gz files" in err
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -266,7 +267,8 @@ BAD_FILES = {
     "empty": (lambda p: p.write_bytes(b""), "empty file"),
     "truncated": (lambda p: p.write_bytes(APT1[: len(APT1) // 2]), "not valid JSON"),
     "not a bundle": (lambda p: p.write_bytes(b'"hello"'), "expected a STIX bundle"),
-    "gzip": (lambda p: p.write_bytes(gzip.compress(APT1)), "gzip-compressed"),
+    "bzip2": (lambda p: p.write_bytes(bz2.compress(APT1)), "bzip2-compressed"),
+    "bad gzip": (lambda p: p.write_bytes(gzip.compress(APT1)[:-40]), "not valid gzip"),
     "utf-16": (lambda p: p.write_bytes(APT1.decode().encode("utf-16")), "UTF-16"),
     "utf-8 bom": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + APT1), "byte order mark"),
     "i/o error": (_unreadable, "cannot read it: Input/output error"),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import gzip
 import os
 import re
+import sys
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PosixPath
+from typing import IO, Any, cast
 
 import orjson
 
@@ -49,7 +52,6 @@ def parse_bytes(data: bytes) -> list[Any]:
 
 # What a file that is not JSON text in UTF-8 often is, by its first bytes (none can begin JSON).
 _NOT_JSON = (
-    (b"\x1f\x8b", "gzip-compressed: decompress it first (gunzip)"),
     (b"BZh", "bzip2-compressed: decompress it first (bunzip2)"),
     (b"\xfd7zXZ\x00", "xz-compressed: decompress it first (unxz)"),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it first (unzstd)"),
@@ -60,40 +62,126 @@ _NOT_JSON = (
 )
 
 
+_GZIP = b"\x1f\x8b"
+
+
+class StdinPath(PosixPath):
+    """Standard input, among the paths given to :func:`iter_files` (``-`` on the command
+    line); named ``<stdin>`` in messages.  Read once, in the calling process."""
+
+    def __str__(self) -> str:
+        return "<stdin>"
+
+
+STDIN = StdinPath("-")
+
+
+class _Rejoined:
+    """*head* then the rest of *f*: bytes read ahead, put back in front of the stream."""
+
+    def __init__(self, head: bytes, f: IO[bytes]) -> None:
+        self.head: bytes | None = head
+        self.at = 0
+        self.f = f
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head is None:
+            return self.f.read(size)
+        end = len(self.head) if size < 0 else self.at + size
+        data = self.head[self.at : end]
+        self.at = end
+        if self.at >= len(self.head):
+            self.head = None  # (not held any longer than it is read)
+            if size < 0:
+                data += self.f.read()
+        return data
+
+
+def _sniff(path: Path, head: bytes) -> None:
+    if not head:
+        raise InputError(f"{path}: empty file, not a STIX bundle")
+    for magic, what in _NOT_JSON:
+        if head.startswith(magic):
+            raise InputError(f"{path}: {what}")
+
+
 def iter_file(path: Path) -> Iterator[Any]:
     """Objects of the file at *path*; files over 32 MiB are streamed with constant memory.
 
     The file is opened and read once; what cannot be read, or is not JSON, raises
-    :class:`InputError` naming the file and what it is instead (empty, compressed, ...)."""
+    :class:`InputError` naming the file and what it is instead (empty, compressed, ...).
+    A gzip-compressed file (by its first bytes) is decompressed as it is read, and
+    :data:`STDIN` is standard input: both are read ahead up to 32 MiB, then streamed."""
+    if isinstance(path, StdinPath):
+        yield from _iter_stream(path, sys.stdin.buffer)
+        return
     try:
         f = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     with f:
-        count = 0
         try:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if not head:
-                raise InputError(f"{path}: empty file, not a STIX bundle")
-            for magic, what in _NOT_JSON:
-                if head.startswith(magic):
-                    raise InputError(f"{path}: {what}")
-            f.seek(0)
-            if size <= STREAM_ABOVE_BYTES:
-                try:
-                    objects = parse_bytes(f.read())
-                except InputError as exc:
-                    raise InputError(f"{path}: {exc}") from None
-                yield from objects
-                return
-            for obj in stream_objects(f):
-                count += 1
-                yield obj
-        except StreamError as exc:
-            raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+            head = f.read(2)
         except OSError as exc:
             raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        f.seek(0)
+        if head == _GZIP:
+            yield from _iter_stream(path, f)
+        else:
+            yield from _iter_plain(path, f)
+
+
+def _iter_stream(path: Path, raw: IO[bytes]) -> Iterator[Any]:
+    """The objects of *raw*, which cannot seek (a pipe) or may be gzip-compressed."""
+    count = 0
+    try:
+        head = raw.read(2)
+        f: Any = _Rejoined(head, raw)
+        if head == _GZIP:
+            f = gzip.GzipFile(fileobj=f, mode="rb")
+        head = f.read(8)
+        _sniff(path, head)
+        data = head + f.read(max(0, STREAM_ABOVE_BYTES + 1 - len(head)))
+        if len(data) <= STREAM_ABOVE_BYTES:
+            try:
+                objects = parse_bytes(data)
+            except InputError as exc:
+                raise InputError(f"{path}: {exc}") from None
+            yield from objects
+            return
+        for obj in stream_objects(cast(IO[bytes], _Rejoined(data, f))):
+            count += 1
+            yield obj
+    except StreamError as exc:
+        raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: not valid gzip after {count} objects: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+
+
+def _iter_plain(path: Path, f: IO[bytes]) -> Iterator[Any]:
+    """The objects of *f*, an uncompressed file read whole up to 32 MiB, else streamed."""
+    count = 0
+    try:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        _sniff(path, head)
+        f.seek(0)
+        if size <= STREAM_ABOVE_BYTES:
+            try:
+                objects = parse_bytes(f.read())
+            except InputError as exc:
+                raise InputError(f"{path}: {exc}") from None
+            yield from objects
+            return
+        for obj in stream_objects(f):
+            count += 1
+            yield obj
+    except StreamError as exc:
+        raise InputError(f"{path}: not valid JSON after {count} objects: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def iter_files(paths: Iterable[Path], starts: list[int] | None = None) -> Iterator[Any]:
