@@ -46,8 +46,8 @@ def _tlp_option(_ctx: click.Context, _param: click.Parameter, value: str | None)
     type=click.IntRange(0, MAX_INGEST_WORKERS),
     default=None,
     help="Worker processes that parse and validate the files while this one stores them; 0 "
-    "does it all in this process.  Default: one per core but one, at most 4, and 0 with two "
-    "cores or fewer.",
+    "does it all in this process, as an ingest reading standard input (-) always does.  "
+    "Default: one per core but one, at most 4, and 0 with two cores or fewer.",
 )
 @_settings_options
 def ingest_cmd(

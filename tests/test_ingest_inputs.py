@@ -180,3 +180,11 @@ def test_ingest_of_standard_input_interrupted_stores_nothing(data_dir: Path) -> 
     assert proc.returncode == 130, err
     assert b"interrupted; nothing stored" in err and b"Traceback" not in err
     assert stats(data_dir) == EMPTY
+
+
+def test_ingest_help_tells_of_standard_input_and_gzip() -> None:
+    code, out, _ = run("ingest", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "*.json.gz" in text and "- for standard input" in text and "gzip" in text
+    assert "as an ingest reading standard input (-) always does" in text
