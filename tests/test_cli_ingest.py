@@ -112,12 +112,8 @@ def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path)
     assert code == 1 and "no .json or .json.gz files" in err
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_ingest_workers_option_chooses_the_path(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int
-) -> None:
-    """--workers N parses and validates in N worker processes (0: in this one), whatever the
-    machine's default would be."""
+def spy_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The worker counts file ingests are run with, as they run (a spy on file_batches)."""
     import tansiq.node
 
     asked: list[int] = []
@@ -128,6 +124,18 @@ def test_ingest_workers_option_chooses_the_path(
         return real(*args)
 
     monkeypatch.setattr(tansiq.node, "file_batches", spy)
+    return asked
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ingest_workers_option_chooses_the_path(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """--workers N parses and validates in N worker processes (0: in this one), whatever the
+    machine's default would be."""
+    import tansiq.node
+
+    asked = spy_workers(monkeypatch)
     monkeypatch.setattr(tansiq.node, "WORKERS", 0 if workers else 2)  # the default: the other
     src = STIX_DIR / "apt1.json"
     code, out, err = run("ingest", "--data-dir", str(data_dir), "--workers", str(workers), str(src))

@@ -14,13 +14,13 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
 from conftest import STIX_DIR
 from test_cli import run
+from test_cli_ingest import spy_workers
 from test_store import indicator
 
 from tansiq.cli import main
@@ -41,20 +41,6 @@ def stats(data_dir: Path) -> dict[str, int]:
     _, out, _ = run("stats", "--data-dir", str(data_dir), "--json")
     counts: dict[str, int] = json.loads(out)
     return counts
-
-
-def spy_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    import tansiq.node
-
-    asked: list[int] = []
-    real = tansiq.node.file_batches
-
-    def spy(*args: Any) -> Any:
-        asked.append(args[3])
-        return real(*args)
-
-    monkeypatch.setattr(tansiq.node, "file_batches", spy)
-    return asked
 
 
 @pytest.mark.parametrize("gzipped", [False, True])
