@@ -147,6 +147,32 @@ def test_on_sqlite_a_login_behind_a_long_write_is_503_after_the_busy_timeout(
         assert c.get("/api/objects", headers=bearer).status_code == 200
 
 
+@pytest.mark.parametrize("database_url", SQLITE, indirect=True)
+def test_a_browser_login_behind_a_long_write_gets_the_login_page_with_a_503(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person at the login form whose store is busy gets the form back, saying so, with
+    the username kept (it was a JSON problem document shown as raw text in the browser)."""
+    from tansiq.store import dialect
+
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 0.2)  # connections opened from now on
+    app = create_app(node.settings, node)
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        page = c.get("/login", headers=html).text
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"username": "admin", "password": "admin-password-1", "csrf": csrf}
+        with long_write(node):
+            r = finishes(lambda: c.post("/login", data=form, headers=html))
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("text/html")
+        assert "busy with another write" in r.text
+        assert 'value="admin"' in r.text
+        assert int(r.headers["retry-after"]) > 0
+        r = c.post("/login", data=form, headers=html, follow_redirects=False)
+        assert r.status_code == 303, r.text
+
+
 @pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
 def test_audit_entries_still_commit_in_seq_order(node: Node) -> None:
     """An object write's audit entry (written last in its transaction) holds the bookkeeping

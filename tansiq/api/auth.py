@@ -67,9 +67,10 @@ from tansiq.api.deps import (
     settings_of,
     submitted_csrf,
 )
-from tansiq.api.problems import Problem, problem_response
+from tansiq.api.problems import Problem, problem_response, retry_after
 from tansiq.node import Node
 from tansiq.settings import Settings
+from tansiq.store.database import StoreUnavailable
 
 router = APIRouter(tags=["authentication"])
 
@@ -247,6 +248,8 @@ async def login(request: Request, node: NodeDep) -> Response:
         return _fail(request, node, 429, str(locked), username, next_path, retry)
     except PartnerSuspended as exc:  # the right password, of a suspended partner's account
         return _fail(request, node, 403, str(exc), username, next_path)
+    except StoreUnavailable as exc:  # SQLite busy past its timeout, or a full store: a page
+        return _fail(request, node, 503, str(exc), username, next_path, retry_after(exc))
     if username_ok is None:
         return _fail(request, node, 401, LOGIN_FAILED, username, next_path)
     old = request.cookies.get(session_cookie(request))
