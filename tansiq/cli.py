@@ -10,8 +10,9 @@ rejected versions (the good ones stored), 130 an ingest interrupted (Ctrl-C; not
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -296,23 +297,40 @@ def export(output: Path | None, **kwargs: Any) -> None:
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    chunks = stream_bundle(iterate_latest(node.db, _operator_view(node)))
-    if output is None or str(output) == "-":  # standard output: the bundle and nothing else
-        for chunk in chunks:
+    latest = iterate_latest(node.db, _operator_view(node))
+    if output is None or str(output) == "-":
+        for chunk in stream_bundle(latest):  # standard output: the bundle and nothing else
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.write(b"\n")
         return
+    from tqdm import tqdm  # the bar shows on a terminal only (disable=None)
+
+    from tansiq.store.query import count_by_type
+
+    total = sum(count_by_type(node.db, _operator_view(node)).values())  # for the progress bar
     tmp = output.with_name(output.name + ".part")
     try:
-        with tmp.open("wb") as f:
-            for chunk in chunks:
+        with (
+            tmp.open("wb") as f,
+            tqdm(total=total, unit=" objects", desc="export", disable=None, file=sys.stderr) as bar,
+        ):
+            for chunk in stream_bundle(_counted(latest, bar.update)):
                 f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it takes the final name
         tmp.replace(output)  # never leave a half-written export under the final name
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"wrote {output}", err=True)
+
+
+def _counted(texts: Iterator[str], count: Callable[[int], object]) -> Iterator[str]:
+    """*texts*, calling *count* (a progress bar's update) once for each."""
+    for text in texts:
+        yield text
+        count(1)
 
 
 @main.command()

@@ -440,3 +440,53 @@ def test_partner_list_shows_a_partner_s_name_escaped(data_dir: Path) -> None:
     row = next(line for line in listed.splitlines() if line.startswith("LY"))
     assert "Libya\\x1b[2J\\r\\nDZ     Algeria  identity--forged\\x9b" in row, row
     assert not any(line.startswith("DZ") for line in listed.splitlines()), listed
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run ``tansiq ARGS`` with its stderr on a pseudo-terminal (as a person at a shell sees
+    it): the exit code and what the terminal showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24x100
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tansiq", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the process has closed the terminal
+            break
+        if not data:
+            break
+        shown += data
+    os.close(leader)
+    return proc.wait(timeout=60), shown.decode(errors="replace")
+
+
+def test_ingest_and_export_to_a_file_show_progress_on_a_terminal(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Long work shows a progress bar where a person watches (stderr on a terminal), with the
+    objects counted; export had none (a million objects: minutes of a silent terminal)."""
+    source = STIX_DIR / "apt1.json"
+    count = len(orjson.loads(source.read_bytes())["objects"])
+    code, shown = _on_a_terminal("ingest", "--data-dir", str(data_dir), str(source))
+    assert code == 0, shown
+    assert f"ingest: {count} objects" in shown.replace("\r", "\n"), shown
+    out = tmp_path / "out.json"
+    code, shown = _on_a_terminal("export", "--data-dir", str(data_dir), "-o", str(out))
+    assert code == 0, shown
+    total = len(orjson.loads(out.read_bytes())["objects"])
+    assert total >= count
+    assert "export: 100%" in shown and f"{total}/{total} [" in shown, shown
+    code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(out))
+    assert code == 0 and "export:" not in err  # no bar where no one watches (a pipe, a log)
