@@ -13,7 +13,7 @@ from tansiq.api.app import create_app
 from tansiq.api.taxii import SHARED_ID
 from tansiq.api.taxii_http import accepts_taxii
 from tansiq.stix.timestamps import from_micros
-from tansiq.store.query import encode_cursor
+from tansiq.store.query import MAX_ADDED, encode_cursor
 
 TAXII = "application/taxii+json;version=2.1"
 
@@ -250,3 +250,37 @@ def test_a_redirected_path_is_percent_encoded_again(fed: Fed, tc: TestClient) ->
             followed = tc.get(path)
             assert followed.status_code == 404, followed.text
             assert repr(decoded)[1:-1] in followed.json()["description"], followed.text
+
+
+# -- 3.2 X-TAXII-Date-Added-First/Last: on every listing, however far its starting point ---------
+
+
+def test_an_empty_page_after_the_last_representable_instant_has_its_headers(
+    fed: Fed,  # noqa: F811
+    tc: TestClient,  # noqa: F811
+) -> None:
+    """An empty page's date headers name the point it starts after.  ``added_after`` may be a
+    leap second ending year 9999 (a valid STIX timestamp, one µs past the last that can be
+    written) and ``next`` any cursor the store can bind: both answered 500 (year 10000 is out
+    of range), on objects, manifest and versions alike.  Nothing can be added later than
+    9999-12-31T23:59:59.999999Z, so the headers name that instant, and resuming misses nothing."""
+    fed.node.ingest([indicator(1)])
+    oid = indicator(1)["id"]
+    shared = f"/taxii2/api/collections/{SHARED_ID}/"
+    last = "9999-12-31T23:59:59.999999Z"
+    for params in (
+        {"added_after": "9999-12-31T23:59:60Z"},
+        {"next": encode_cursor(MAX_ADDED)},
+        {"added_after": last},
+    ):
+        for url in (
+            f"{shared}objects/",
+            f"{shared}manifest/",
+            f"{shared}objects/{oid}/",
+            f"{shared}objects/{oid}/versions/",
+        ):
+            r = tc.get(url, params=params)
+            assert r.status_code == 200, (url, params, r.text)
+            assert r.json() == {"more": False}, url
+            assert r.headers["X-TAXII-Date-Added-First"] == last, (url, params)
+            assert r.headers["X-TAXII-Date-Added-Last"] == last, (url, params)

@@ -301,15 +301,19 @@ def taxii_response(body: bytes | dict[str, Any], status: int = 200, **headers: s
 
 
 AnyPage = tq.Page | tq.ObjectsPage
+LAST_INSTANT = to_micros("9999-12-31T23:59:59.999999Z")
+"""The last instant a timestamp can name: ``added_after`` may be one µs later (a leap second
+ending 9999) and ``next`` any cursor the store can bind, but no row is added after it."""
 
 
 def _page_headers(page: AnyPage, after: int | None) -> dict[str, str]:
     """``X-TAXII-Date-Added-First/Last``, which every 200 carries: the first and last date_added
     of the page; of an empty page, the point it starts after (*after*, the request's
-    ``added_after`` or ``next``; else the epoch), so that resuming from it misses nothing."""
+    ``added_after`` or ``next``; else the epoch; at most :data:`LAST_INSTANT`), so that
+    resuming from it misses nothing."""
     first, last = page.first_added, page.last_added
     if first is None or last is None:
-        first = last = after or 0
+        first = last = min(after or 0, LAST_INSTANT)
     return {
         "X-TAXII-Date-Added-First": from_micros(first),
         "X-TAXII-Date-Added-Last": from_micros(last),
