@@ -284,3 +284,35 @@ def test_an_empty_page_after_the_last_representable_instant_has_its_headers(
             assert r.json() == {"more": False}, url
             assert r.headers["X-TAXII-Date-Added-First"] == last, (url, params)
             assert r.headers["X-TAXII-Date-Added-Last"] == last, (url, params)
+
+
+# -- 3.4 limit: an integer, in ASCII digits -------------------------------------------------------
+
+
+def test_a_limit_not_written_in_ascii_digits_is_refused(
+    fed: Fed,  # noqa: F811
+    tc: TestClient,  # noqa: F811
+) -> None:
+    """``limit`` was read by int(), which takes any Unicode decimal digit (Arabic-Indic "٢",
+    fullwidth "２"), underscores, a sign and spaces: "limit=٢" gave pages of two.  A value
+    other than ASCII digits is malformed (400), as every other parameter's is; one of more than
+    4,300 digits (which int() refuses) is above max_page_size, as any shorter one may be."""
+    fed.node.ingest([indicator(i) for i in range(3)])
+    oid = indicator(0)["id"]
+    shared = f"/taxii2/api/collections/{SHARED_ID}/"
+    for limit in ("\u0662", "\uff12", "1_0", "+2", " 2", "2 ", "2.0", "0x2"):
+        for url in (
+            f"{shared}objects/",
+            f"{shared}manifest/",
+            f"{shared}objects/{oid}/",
+            f"{shared}objects/{oid}/versions/",
+        ):
+            body = error_ok(tc.get(url, params={"limit": limit}), 400)
+            assert "limit" in body["description"], (url, limit, body)
+    r = tc.get(f"{shared}objects/", params={"limit": "02", "match[type]": "indicator"})
+    assert r.status_code == 200 and len(r.json()["objects"]) == 2 and r.json()["more"] is True
+    # ASCII digits however many: above max_page_size is max_page_size, zero is refused
+    r = tc.get(f"{shared}objects/", params={"limit": "9" * 5000, "match[type]": "indicator"})
+    assert r.status_code == 200 and len(r.json()["objects"]) == 3, r.text
+    for zero in ("0", "0" * 5000):
+        error_ok(tc.get(f"{shared}objects/", params={"limit": zero}), 400)

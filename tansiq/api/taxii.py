@@ -283,13 +283,14 @@ def _limit(request: Request, settings: Settings) -> int:
     raw = _single(request, "limit")
     if not raw:
         return int(settings.page_size)
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise TaxiiError(400, f"limit: not an integer (got {raw!r})") from None
-    if limit < 1:
+    if not raw.isascii() or not raw.isdigit():  # int() takes "٢", "1_0", "+2", " 2"
+        raise TaxiiError(400, f"limit: not an integer (got {raw!r})")
+    digits = raw.lstrip("0")
+    if not digits:
         raise TaxiiError(400, "limit: must be at least 1")
-    return min(limit, int(settings.max_page_size))
+    most = int(settings.max_page_size)
+    # (int() refuses more than 4,300 digits: any limit that long is above the most anyway)
+    return most if len(digits) > len(str(most)) else min(int(digits), most)
 
 
 # -- responses -------------------------------------------------------------------------------
