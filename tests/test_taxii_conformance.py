@@ -286,6 +286,28 @@ def test_an_empty_page_after_the_last_representable_instant_has_its_headers(
             assert r.headers["X-TAXII-Date-Added-Last"] == last, (url, params)
 
 
+def test_an_empty_page_after_a_year_before_1000_has_headers_that_resume(
+    fed: Fed,  # noqa: F811
+    tc: TestClient,  # noqa: F811
+) -> None:
+    """The headers of an empty page after ``added_after=0001-01-01T00:00:00Z`` were
+    ``1-01-01T00:00:00.000000Z`` (strftime writes a year before 1000 without its zeros): not a
+    timestamp, and ``added_after`` set to it, as a client resuming does, answered 400."""
+    shared = f"/taxii2/api/collections/{SHARED_ID}/"
+    for after, header in (
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000Z"),
+        ("0999-12-31T23:59:59.5Z", "0999-12-31T23:59:59.500000Z"),
+    ):
+        for url in (f"{shared}objects/", f"{shared}manifest/"):
+            r = tc.get(url, params={"added_after": after, "match[type]": "malware"})
+            assert r.status_code == 200 and r.json() == {"more": False}, r.text
+            assert r.headers["X-TAXII-Date-Added-First"] == header, url
+            assert r.headers["X-TAXII-Date-Added-Last"] == header, url
+            resumed = tc.get(url, params={"added_after": header, "match[type]": "malware"})
+            assert resumed.status_code == 200, resumed.text
+            assert resumed.headers["X-TAXII-Date-Added-Last"] == header, url
+
+
 # -- 3.4 limit: an integer, in ASCII digits -------------------------------------------------------
 
 

@@ -70,7 +70,11 @@ def version_micros(obj: dict[str, object]) -> int:
 def from_micros(micros: int) -> str:
     """Format microseconds as a STIX/TAXII timestamp with microsecond precision."""
     dt = datetime.fromtimestamp(micros // 1_000_000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros % 1_000_000:06d}Z"
+    # (not strftime: its %Y writes a year before 1000 without leading zeros, "1-01-01")
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{micros % 1_000_000:06d}Z"
+    )
 
 
 def now_micros() -> int:
