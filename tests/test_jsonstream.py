@@ -12,6 +12,8 @@ from conftest import SHARED_FILES
 from tansiq.stix import jsonstream
 from tansiq.stix.jsonstream import StreamError, stream_objects
 
+BUNDLE_ID = "bundle--00000000-0000-4000-8000-000000000000"
+
 
 def objects(data: bytes) -> list[object]:
     return list(stream_objects(io.BytesIO(data)))
@@ -37,7 +39,7 @@ def test_shapes_and_splits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(jsonstream, "FIRST_WINDOW", 2)
     doc = {
         "objects": [{"a": "درنة", "n": 12345678901234567890, "f": 1.5e-7}, {"b": [True, None]}],
-        "id": "bundle--x",
+        "id": BUNDLE_ID,
         "type": "bundle",
         "spec": {"nested": "}]"},
     }
@@ -111,7 +113,9 @@ def test_runs_are_decoded_at_once_and_nested_cuts_fall_back(monkeypatch) -> None
     ]
     for doc_objects in (flat, [nested] * 60, flat[:50] + [nested] * 10 + flat[50:]):
         for indent in (None, 2):
-            data = json.dumps({"type": "bundle", "objects": doc_objects}, indent=indent).encode()
+            data = json.dumps(
+                {"type": "bundle", "id": BUNDLE_ID, "objects": doc_objects}, indent=indent
+            ).encode()
             calls.clear()
             assert objects(data) == doc_objects
             if doc_objects is flat:
@@ -155,7 +159,7 @@ def test_runs_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(jsonstream.orjson, "loads", loads)
     flat = [{"type": "indicator", "id": f"indicator--{i}", "name": "n" * 40} for i in range(2000)]
-    data = json.dumps({"type": "bundle", "objects": flat}).encode()
+    data = json.dumps({"type": "bundle", "id": BUNDLE_ID, "objects": flat}).encode()
     assert objects(data) == flat
     assert len(sizes) > len(data) // 2048 and max(sizes) <= 2048 + 2
 
@@ -188,3 +192,78 @@ def test_element_by_element_decoding_refuses_what_orjson_refuses(value: bytes) -
     for data in (b"[" + element + b"]", b'[{"type":"x"},' + element + b',{"type":"x"}]'):
         with pytest.raises(StreamError):
             objects(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (
+            b'{"type": "bundle", "id": "' + BUNDLE_ID.encode() + b'",'
+            b' "objects": [{"type": "x", "n": 1}], "objects": [{"type": "x", "n": 2}]}',
+            "'objects' is given twice",
+        ),
+        (b'{"type": "bundle", "objects": [{"type": "x"}]}', "id must be 'bundle--'"),
+        (
+            b'{"type": "bundle", "id": "bundle--x", "objects": [{"type": "x"}]}',
+            "id must be 'bundle--'",
+        ),
+    ],
+    ids=["objects twice", "no id", "bad id"],
+)
+def test_a_streamed_bundle_is_refused_where_a_whole_read_refuses_it(
+    data: bytes,
+    said: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+    monkeypatch,
+) -> None:
+    """A file over the streaming threshold was read otherwise than the same file read whole:
+    'objects' given twice streamed both lists, where orjson keeps the last alone (objects
+    stored that a smaller file of the same text would not hold), and a bundle without an id,
+    or with a bad one, was taken where reading it whole refuses it."""
+    from tansiq.stix import bundles
+
+    with pytest.raises(StreamError, match=said):
+        objects(data)
+    path = tmp_path / "b.json"
+    path.write_bytes(data)
+    for threshold in (0, bundles.STREAM_ABOVE_BYTES):
+        monkeypatch.setattr(bundles, "STREAM_ABOVE_BYTES", threshold)
+        with pytest.raises(bundles.InputError, match=said):
+            list(bundles.iter_file(path))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"id": "' + BUNDLE_ID.encode() + b'", "objects": [{"type": "x"}]}',
+        b'{"type": "bundle", "id": "' + BUNDLE_ID.encode() + b'",'
+        b' "objects": [{"type": "x"}], "type": "indicator"}',
+    ],
+    ids=["no type", "last type not bundle"],
+)
+def test_no_bundle_by_its_last_type_is_no_bundle_streamed_either(data: bytes) -> None:
+    """Read whole, such a document is one object (which validation refuses); streamed, its
+    'objects' were taken as a bundle's."""
+    with pytest.raises(StreamError, match="must be a STIX bundle"):
+        objects(data)
+
+
+def test_a_streamed_bundle_reads_its_last_type_and_id_as_a_whole_read_does(
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """A key given twice counts as its last value, streamed or not (orjson's rule); an
+    observed-data's own ``objects`` is no second list of the bundle's."""
+    from tansiq.stix import bundles
+
+    data = (
+        b'{"type": "indicator", "id": "bundle--x", "objects": [{"type": "x", "objects": {"0": 1}},'
+        b' {"type": "y", "objects": {"0": 2}, "objects": {"0": 3}}],'
+        b' "type": "bundle", "id": "' + BUNDLE_ID.encode() + b'"}'
+    )
+    want = [{"type": "x", "objects": {"0": 1}}, {"type": "y", "objects": {"0": 3}}]
+    path = tmp_path / "b.json"
+    path.write_bytes(data)
+    for threshold in (0, bundles.STREAM_ABOVE_BYTES):
+        monkeypatch.setattr(bundles, "STREAM_ABOVE_BYTES", threshold)
+        assert list(bundles.iter_file(path)) == want

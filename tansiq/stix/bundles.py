@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import io
 import os
-import re
 import sys
 import uuid
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PosixPath
 from typing import IO, Any, cast
 
 import orjson
 
-from tansiq.stix.jsonstream import StreamError, loads, stream_objects
+from tansiq.stix.jsonstream import (
+    BAD_BUNDLE_ID,
+    BUNDLE_ID,
+    ObjectsTwice,
+    StreamError,
+    loads,
+    stream_objects,
+)
 
 STREAM_ABOVE_BYTES = 32 * 1024 * 1024
-_BUNDLE_ID = re.compile(r"bundle--[0-9a-fA-F-]{36}\Z")
 
 
 class InputError(ValueError):
@@ -32,8 +39,8 @@ def objects_of(document: Any) -> list[Any]:
     if isinstance(document, dict):
         if document.get("type") == "bundle":
             bid = document.get("id")
-            if not isinstance(bid, str) or not _BUNDLE_ID.match(bid):
-                raise InputError("bundle: id must be 'bundle--' followed by a UUID")
+            if not isinstance(bid, str) or not BUNDLE_ID.match(bid):
+                raise InputError(BAD_BUNDLE_ID)
             objects = document.get("objects", [])
             if not isinstance(objects, list):
                 raise InputError("bundle: 'objects' must be a list")
@@ -43,11 +50,25 @@ def objects_of(document: Any) -> list[Any]:
 
 
 def parse_bytes(data: bytes) -> list[Any]:
+    """The objects of *data*, read whole (:func:`objects_of`).
+
+    A bundle giving ``objects`` twice is refused, as the streaming reader refuses it: orjson
+    keeps the last list, the stream had read the first.  Only a text holding ``"objects"``
+    twice can (a bundle with observed-data's ``objects``, say): that is read again, streamed."""
     try:
         document = loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}") from None
-    return objects_of(document)
+    objects = objects_of(document)
+    bundle = isinstance(document, dict) and document.get("type") == "bundle"
+    if bundle and data.count(b'"objects"') > 1:
+        try:
+            deque(stream_objects(io.BytesIO(data)), 0)
+        except ObjectsTwice as exc:
+            raise InputError(str(exc)) from None
+        except StreamError:
+            pass  # (what else the stream refuses, a whole-file read is held to already)
+    return objects
 
 
 # What a file that is not JSON text in UTF-8 often is, by its first bytes (none can begin JSON).

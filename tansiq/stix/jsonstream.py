@@ -265,8 +265,24 @@ class _Reader:
                 raise StreamError(f"expected ',' or ']' at byte {self.where() - 1}")
 
 
+BUNDLE_ID = re.compile(r"bundle--[0-9a-fA-F-]{36}\Z")
+BAD_BUNDLE_ID = "bundle: id must be 'bundle--' followed by a UUID"
+
+
+class ObjectsTwice(StreamError):
+    """A bundle giving ``objects`` twice."""
+
+
 def stream_objects(f: IO[bytes]) -> Iterator[Any]:
-    """The objects of a bundle (``{"type": "bundle", ..., "objects": [...]}``) or a JSON array."""
+    """The objects of a bundle (``{"type": "bundle", "id": "bundle--…", ..., "objects": [...]}``)
+    or a JSON array.
+
+    A bundle is held to what reading the file whole holds it to
+    (:func:`tansiq.stix.bundles.objects_of`), so that a file reads alike whatever its size: its
+    last ``type`` and ``id`` count (orjson keeps the last of a key given twice), checked at its
+    end, and ``objects`` given twice is refused (the first list is streamed before the second
+    is seen, where orjson keeps the second alone: :func:`tansiq.stix.bundles.parse_bytes`
+    refuses it too)."""
     r = _Reader(f)
     first = r.peek()
     if first == "[":
@@ -275,6 +291,8 @@ def stream_objects(f: IO[bytes]) -> Iterator[Any]:
     elif first == "{":
         r.pos += 1
         found = False
+        kind: Any = None
+        bid: Any = None
         if r.peek() == "}":
             r.pos += 1
         else:
@@ -284,21 +302,29 @@ def stream_objects(f: IO[bytes]) -> Iterator[Any]:
                     raise StreamError(f"object key expected at byte {r.where()}")
                 r.expect(":")
                 if key == "objects":
+                    if found:
+                        raise ObjectsTwice("bundle: 'objects' is given twice: which list is meant?")
                     r.expect("[")
                     found = True
                     yield from r.items()
                 else:
                     value = r.value()
-                    if key == "type" and value != "bundle":
-                        raise StreamError("a large file must be a STIX bundle or a JSON array")
+                    if key == "type":
+                        kind = value
+                    elif key == "id":
+                        bid = value
                 c = r.peek()
                 r.pos += 1
                 if c == "}":
                     break
                 if c != ",":
                     raise StreamError(f"expected ',' or '}}' at byte {r.where() - 1}")
+        if kind != "bundle":
+            raise StreamError("a large file must be a STIX bundle or a JSON array")
         if not found:
             raise StreamError("no 'objects' list in the bundle")
+        if not isinstance(bid, str) or not BUNDLE_ID.match(bid):
+            raise StreamError(BAD_BUNDLE_ID)
     else:
         raise StreamError("expected a STIX bundle or a JSON array of objects")
     if r.peek() != "":
