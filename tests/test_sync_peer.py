@@ -218,3 +218,36 @@ def test_a_refused_token_says_how_to_get_a_new_one(node: Node) -> None:
     message = str(exc.value)
     assert "answered 401: the token is unknown, expired or revoked" in message, message
     assert "new invitation" in message and "tansiq partner update" in message, message
+
+
+class BigIntegerPeer(OriginPeer):
+    """A peer serving, as JSON text, an integer beyond 64 bits that its signature covers
+    (read as a double, as orjson reads it)."""
+
+    async def envelope(self, request: Request) -> Response:
+        response = await super().envelope(request)
+        body = bytes(response.body).replace(BIG_AS_DOUBLE, BIG)
+        last = response.headers.get("X-TAXII-Date-Added-Last")
+        headers = {} if last is None else {"X-TAXII-Date-Added-Last": last}
+        return Response(body, media_type=TAXII, headers=headers)
+
+
+BIG = b"123456789012345678901234567890"
+BIG_AS_DOUBLE = orjson.dumps(float(BIG))
+
+
+def test_an_integer_beyond_64_bits_is_refused_as_every_other_way_in_refuses_it(
+    node: Node,
+) -> None:
+    """orjson reads an integer beyond 64 bits as a double: a page holding one was verified
+    and stored as 1.2345678901234568e+29, where ingest, REST and TAXII refuse such a number
+    ("it would not be kept exactly").  The page is refused now, saying so, and nothing of it
+    is stored."""
+    with enrolled(node, BigIntegerPeer()) as peer:
+        good = peer.signed(1, "2016-01-01T00:00:00.000Z")
+        big = peer.signed(2, "2016-01-01T00:00:00.000Z", x_count=float(BIG))
+        peer.store(good, big)
+        assert BIG_AS_DOUBLE in orjson.dumps(big)
+        with pytest.raises(SyncError, match="beyond 64 bits"):
+            sync_partner(node, "LY")
+        assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'") == (0,)

@@ -22,6 +22,7 @@ from tansiq.federation import credentials
 from tansiq.node import Node
 from tansiq.settings import Settings
 from tansiq.sharing import Partner
+from tansiq.stix import jsonstream
 from tansiq.stix.timestamps import to_micros
 
 TAXII = "application/taxii+json;version=2.1"
@@ -183,9 +184,9 @@ def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) 
             params["added_after"] = cursor
         r = get(client, path, params, limits)
         try:
-            body = orjson.loads(r.content)
-        except orjson.JSONDecodeError:
-            raise SyncError(f"{client.base_url}{path} answered with invalid JSON") from None
+            body = jsonstream.loads(r.content)  # (as every way in: no integer beyond 64 bits)
+        except orjson.JSONDecodeError as exc:
+            raise SyncError(f"{client.base_url}{path} answered with invalid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise SyncError(f"{client.base_url}{path} answered with no TAXII envelope")
         objects = body.get("objects") or []
