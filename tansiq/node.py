@@ -24,7 +24,7 @@ from tansiq.accounts.store import (
     new_password,
     token_id,
 )
-from tansiq.federation.signing import sign_hook
+from tansiq.federation.signing import sign_hook, unsigned
 from tansiq.settings import CONFIG_FILE, Settings, init_config, write_config
 from tansiq.sharing import PARTNER_CODE, local_stamp, tlp_level
 from tansiq.stix.bundles import StdinPath, iter_files
@@ -410,8 +410,10 @@ class Node:
     ) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """The write-path hook for this node's own objects: stamp, then sign what is shared.
 
-        Versions released to no one but this node never leave it, so they are not signed;
-        every version released to a partner carries this node's Ed25519 signature.
+        Versions released to no one but this node never leave it, so they are not signed, and
+        carry no signature (one kept from the version they were made from would be over another
+        ``modified`` and distribution; one given with them was never checked); every version
+        released to a partner carries this node's Ed25519 signature.
         """
         stamp = local_stamp(self.db, self.code, self.identity_id, distribution, tlp)
         seal = sign_hook(self.code, self.private_key())
@@ -426,8 +428,8 @@ class Node:
                 raise
             dist = distribution_of(obj)
             if dist is not None and dist.get("partners") != own:
-                obj = seal(obj)
-            return obj
+                return seal(obj)
+            return unsigned(obj)
 
         return publish
 

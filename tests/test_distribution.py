@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from test_api import bundle
 from test_store import indicator
@@ -12,6 +13,7 @@ from test_store import indicator
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token
 from tansiq.api.app import create_app
+from tansiq.federation.signing import signature_of, verify
 from tansiq.node import Node, partner_identity_id
 from tansiq.sharing import (
     SharingError,
@@ -21,7 +23,7 @@ from tansiq.sharing import (
     set_group_members,
     tlp_level,
 )
-from tansiq.stix.extensions import DISTRIBUTION_EXT, set_distribution
+from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, set_distribution
 from tansiq.stix.markings import TLP_IDS
 from tansiq.store.ingest import ingest
 
@@ -32,6 +34,14 @@ def fed(node: Node) -> Node:
         add_partner(node.db, code, code, partner_identity_id(code))
     add_group(node.db, "trilateral", ["DZ", "EG", "TN"], "EG")
     return node
+
+
+def public_pem(node: Node) -> str:
+    return (
+        node.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def ext(obj: dict) -> dict:  # type: ignore[type-arg]
@@ -277,3 +287,31 @@ def test_a_group_named_like_a_code_never_stores_a_lower_case_code(fed: Node) -> 
         assert row is not None and row[0] == ",DZ,EG,TN,", row
         got = c.get(f"/api/objects/{obj['id']}", headers={"Authorization": f"Bearer {reader}"})
         assert got.status_code == 200
+
+
+@pytest.mark.parametrize("how", ["narrowed", "posted"])
+def test_a_version_released_to_no_partner_carries_no_signature(
+    fed: Node, client: TestClient, how: str
+) -> None:
+    """Versions released to no one but this node are not signed, but one made from a signed
+    version (a distribution narrowed to this node alone) kept that version's signature: made
+    over another ``modified`` and distribution, it verified under no key.  So did one posted
+    with a signature extension, which this node never checked (another's, forged)."""
+    oid = indicator(30)["id"]
+    client.post("/api/bundles", params={"distribution": "DZ"}, json=bundle(indicator(30)))
+    signed = client.get(f"/api/objects/{oid}").json()
+    verify(signed, public_pem(fed), signer="EG")
+    if how == "narrowed":
+        r = client.put(f"/api/objects/{oid}/distribution", params={"distribution": "own"})
+        assert r.status_code == 200, r.text
+    else:
+        other = {
+            **signed,
+            "id": indicator(31)["id"],
+            "extensions": {SIGNATURE_EXT: signature_of(signed)},
+        }
+        assert client.post("/api/bundles", json=bundle(other)).status_code == 201
+        oid = other["id"]
+    latest = client.get(f"/api/objects/{oid}").json()
+    assert ext(latest)["partners"] == ["EG"]
+    assert signature_of(latest) is None, latest["extensions"]

@@ -86,6 +86,22 @@ def canonical_bytes(obj: dict[str, Any]) -> bytes:
         raise SignatureError(f"cannot be canonicalised (RFC 8785): {exc}") from None
 
 
+def unsigned(obj: dict[str, Any]) -> dict[str, Any]:
+    """*obj* without the signature extension (and without ``extensions`` if that leaves it
+    empty): a version this node does not sign carries no signature, neither that of the version
+    it was made from nor one it was given with."""
+    ext = obj.get("extensions")
+    if not isinstance(ext, dict) or SIGNATURE_EXT not in ext:
+        return obj
+    out = dict(obj)
+    rest = {k: v for k, v in ext.items() if k != SIGNATURE_EXT}
+    if rest:
+        out["extensions"] = rest
+    else:
+        del out["extensions"]
+    return out
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
