@@ -159,3 +159,35 @@ def test_versions_kept_aside_wait_out_a_suspension(
     report = sync.sync_partner(node, "LY")
     assert versions(node, OID) == [(to_micros(V1), 0, 0), (to_micros(V3), 0, 1)], str(report)
     assert node.db.fetchall(kept) == []
+
+
+def test_a_version_kept_aside_is_verified_again_under_the_key_enrolled_then(
+    node: Node, peer: OriginPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partner's key changed (say it leaked) while a version signed by the old key was
+    kept aside: once the new key was taken (`tansiq partner update`), the next pull stored that
+    version all the same, as it was verified when kept.  It is verified again when offered
+    again, so a version stored after the update verifies under the key enrolled then."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tansiq.sharing import update_partner
+
+    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
+    peer.store(v1, v2)
+    sync.sync_partner(node, "LY")
+    peer.delete(v2)
+    peer.store(peer.signed(13, V3, name="signed by the old key"))
+    crash_at(monkeypatch, "before feed")
+    with pytest.raises(Crash):
+        sync.sync_partner(node, "LY")
+    peer.key = Ed25519PrivateKey.generate()
+    new = peer.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    update_partner(node.db, "LY", public_key=new.decode())
+    again = sync.sync_partner(node, "LY")
+    assert versions(node, OID) == [(to_micros(V1), 0, 1)], str(again)
+    assert again.rejected == 1 and "bad signature" in again.rejections[0], again.rejections
+    last = sync.sync_partner(node, "LY")  # nothing left over
+    assert (last.stored, last.rejected) == (0, 0), str(last)

@@ -252,10 +252,15 @@ def store_page(
         return
 
 
-def store_deferred(node: Node, report: SyncReport) -> None:
+def store_deferred(
+    node: Node, report: SyncReport, checking: Callable[[dict[str, Any]], str | None]
+) -> None:
     """Offer again the versions kept aside from the partner (by this pull, or by one that
     ended before doing this), the withdrawal feed applied: stored now, or rejected.
 
+    Each is checked again by *checking* (:func:`tansiq.federation.verify.check` with this
+    pull's hook: why to reject it, or None): the partner's key may have changed since it was
+    kept (`tansiq partner update`), and what is stored now verifies under the key enrolled now.
     One still older than the latest held is a replay, unless it is revoked: then the
     originator's store holds a version later than a revoked one (written before revocation
     was permanent), and revocation wins here (:func:`_revoke`) whatever order the pages
@@ -266,7 +271,10 @@ def store_deferred(node: Node, report: SyncReport) -> None:
     held, kept = _held_and_kept(node, versions)
     good = []
     for obj in versions:
-        if _older(obj, held, kept) and obj.get("revoked") is not True:
+        reason = checking(obj)
+        if reason is not None:
+            reject(node, report, obj, reason)
+        elif _older(obj, held, kept) and obj.get("revoked") is not True:
             reject(node, report, obj, "modified: older than the version already held (replay)")
         else:
             good.append(obj)

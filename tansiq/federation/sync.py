@@ -42,7 +42,7 @@ from tansiq.federation.received import (
     store_deferred,
 )
 from tansiq.federation.signing import SignatureError
-from tansiq.federation.verify import PageVerifier
+from tansiq.federation.verify import PageVerifier, check
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
 from tansiq.stix.timestamps import from_micros
@@ -132,7 +132,7 @@ def sync_partner(
         _withdrawals(node, report, http, limits, progress, stop)
         if stopping(stop):
             return report
-        store_deferred(node, report)
+        store_deferred(node, report, lambda obj: check(obj, verifier.hook))
     return report
 
 
