@@ -16,6 +16,7 @@ from conftest import SHARED_FILES, STIX_DIR
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from fastapi.testclient import TestClient
 
 from tansiq.federation.signing import (
     SignatureError,
@@ -407,3 +408,48 @@ def test_a_value_nested_too_deeply_is_a_rejection_not_a_crash() -> None:
     signed = sign(indicator("EG", ("EG", "TN"), "EG"), KEYS["EG"], "EG")
     reason = check(dict(signed, x_deep=deep), hook)
     assert reason is not None and "nested too deeply" in reason
+
+
+def test_every_shared_object_reissued_verifies_at_the_partner_after_travelling(
+    node: Node, client: TestClient
+) -> None:
+    """What a node signs is what its partner verifies, after the store (the JSON kept exactly,
+    on either engine) and TAXII: every object of every shared file re-issued as this node's
+    own, and Arabic-heavy text with numbers RFC 8785 spells otherwise than the stored JSON."""
+    from tansiq.federation.verify import check
+
+    add_partner(node.db, "DZ", "Algeria", partner_identity_id("DZ"), pem("DZ"))
+    mine = []
+    for path in STIX_FILES:
+        for obj in objects_of(path):
+            if "created_by_ref" in obj:
+                obj = {**obj, "created_by_ref": node.identity_id}
+            mine.append(obj)
+    arabic = {
+        **{k: v for k, v in RICH.items() if k != "extensions"},
+        "description": 'تقرير «سرت» ﷽ \u200f\u061c ٠١٢٣ ﻻ \u2028 / \\ " 🛰️ ' * 20,
+        "x_numbers": [1.0, -0.0, 1e21, 1e-7, 5e-324, 2**53 - 1, 0.1 + 0.2],
+    }
+    result = node.ingest([*mine, arabic], distribution=["DZ"])
+    assert result.stored > 1900
+    public = node.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    hook = receive_hook("DZ", partner("EG", public.decode()), lambda _id: None)
+    seen, params = 0, {"limit": 1000, "match[version]": "all"}
+    while True:
+        r = client.get(
+            "/taxii2/api/collections/shared/objects/",
+            params=params,
+            headers={"Accept": "application/taxii+json;version=2.1"},
+        )
+        assert r.status_code == 200, r.text
+        body = orjson.loads(r.content)
+        for obj in body.get("objects", []):
+            if "DZ" in obj["extensions"][DISTRIBUTION_EXT]["partners"]:
+                assert check(obj, hook) is None, obj["id"]
+                seen += 1
+        if not body.get("more"):
+            break
+        params["next"] = body["next"]
+    assert seen == result.stored
