@@ -118,10 +118,33 @@ def test_rfc8785_string_escapes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (1e-7, "1e-7"),  # ECMAScript: exponent without a leading zero (Python: 1e-07)
+        (1e21, "1e+21"),
+        (1e20, "100000000000000000000"),
+        (1e-6, "0.000001"),
+        (-0.0, "0"),
+        (1.0, "1"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (2**53 - 1, "9007199254740991"),
+        (float(2**53 + 2), "9007199254740994"),  # a double, not an integer beyond 2**53 - 1
+    ],
+    ids=repr,
+)
+def test_numbers_beside_the_appendix(value: object, want: str) -> None:
+    assert jcs.dumps(value) == want.encode()
+    assert jcs.dumps({"é": [value]}) == '{"é":['.encode() + want.encode() + b"]}"
+
+
+@pytest.mark.parametrize(
     "value",
     [
         2**53,
         -(2**53),
+        2**53 + 1,
+        2**64,  # beyond 64 bits: the readers refuse it (jsonstream.loads), as this does
+        -(2**63) - 1,
         float("nan"),
         float("inf"),
         "\ud800",
