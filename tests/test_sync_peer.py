@@ -251,3 +251,37 @@ def test_an_integer_beyond_64_bits_is_refused_as_every_other_way_in_refuses_it(
         with pytest.raises(SyncError, match="beyond 64 bits"):
             sync_partner(node, "LY")
         assert node.db.fetchone("SELECT COUNT(*) FROM objects WHERE origin = 'LY'") == (0,)
+
+
+@pytest.mark.parametrize("page_size", [1000, 2])
+def test_versions_held_signed_by_a_partners_old_key_are_unchanged_when_pulled_again(
+    node: Node, origin: OriginPeer, page_size: int
+) -> None:
+    """After a partner's new key is taken, the versions held stay, signed by its old key.
+    Pulled again (`tansiq sync --from-start`) they were each rejected and audited as forged
+    ("bad signature: the object was changed"), exit 3, and a page of nothing else refused the
+    whole pull, telling the operator to take the new key already taken.  A version exactly as
+    held is now counted unchanged; a changed one still must verify under the new key."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tansiq.sharing import update_partner
+
+    accept(node, origin.invitation())
+    origin.store(*(origin.signed(n, "2016-01-01T00:00:00.000Z") for n in (1, 2, 3)))
+    assert sync_partner(node, "LY").stored == 3
+    old, origin.key = origin.key, Ed25519PrivateKey.generate()
+    new = origin.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    update_partner(node.db, "LY", public_key=new.decode())
+    new_key, origin.key = origin.key, old  # version 1 changed, by the old key: refused
+    origin.store(origin.signed(1, "2016-01-01T00:00:00.000Z", name="changed"))
+    origin.key = new_key
+    origin.store(origin.signed(4, "2016-01-01T00:00:00.000Z"))
+    first = sync_partner(node, "LY")
+    assert (first.stored, first.rejected) == (1, 1), first.rejections
+    report = sync_partner(node, "LY", from_start=True, page_size=page_size)
+    assert (report.unchanged, report.stored, report.rejected) == (4, 0, 1), report.rejections
+    assert "bad signature" in report.rejections[0], report.rejections
+    changed = "indicator--00000000-0000-4000-8000-000000000001"
+    assert [r["target"] for r in audited(node, "sync_rejected")] == [changed, changed]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+import orjson
+
 from tansiq import audit
 from tansiq.federation import deferred
 from tansiq.federation.peer import SHARED_COLLECTION, FeedItem, SyncError
@@ -25,6 +27,7 @@ from tansiq.store.ingest import (
     IngestError,
     IngestResult,
     ingest,
+    same_json,
 )
 
 log = logging.getLogger("tansiq.sync")
@@ -95,8 +98,9 @@ def finish_page(
     (:func:`store_page`) and judged once the feed is applied (:func:`store_deferred`).
 
     A page none of whose versions verifies under the partner's enrolled key is refused whole
-    (:func:`_refuse_key`): the cursor stays before it."""
-    reasons = checking()
+    (:func:`_refuse_key`): the cursor stays before it.  A version held here exactly as sent
+    is no rejection, whatever its signature (:func:`_held_as_sent`)."""
+    reasons = _held_as_sent(node, objects, checking())
     if reasons and all(r is not None and r.endswith(BAD_SIGNATURE) for r in reasons):
         _refuse_key(node, report, len(reasons))
     held, kept = _held_and_kept(node, objects)  # again: the previous page may have brought more
@@ -109,6 +113,29 @@ def finish_page(
         else:
             good.append(obj)
     store_page(node, report, good, last, aside=aside)
+
+
+def _held_as_sent(node: Node, objects: list[Any], reasons: list[str | None]) -> list[str | None]:
+    """*reasons*, but None for each version refused for its signature that this node holds
+    exactly as sent (:func:`~tansiq.store.ingest.same_json`): the store counts it unchanged.
+
+    It was verified when stored, under the key enrolled then: after the partner's new key is
+    taken (`tansiq partner update`), the versions signed by its old one stay, and pulled again
+    (`tansiq sync --from-start`) they were rejected and audited as forged, a page of nothing
+    else refusing the pull as if the new key were not taken yet."""
+    suspect = [i for i, r in enumerate(reasons) if r is not None and r.endswith(BAD_SIGNATURE)]
+    if not suspect:
+        return reasons
+    ids = sorted({objects[i]["id"] for i in suspect})
+    rows = node.db.fetch_in("SELECT id, version, json FROM objects WHERE id IN", ids)
+    held = {(str(oid), int(version)): str(text) for oid, version, text in rows}
+    out = list(reasons)
+    for i in suspect:
+        obj = objects[i]
+        text = held.get((obj["id"], version_micros(obj)))
+        if text is not None and same_json(orjson.loads(text), obj):
+            out[i] = None
+    return out
 
 
 def _refuse_key(node: Node, report: SyncReport, count: int) -> NoReturn:
