@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import httpx
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
 from sync_peers import TAXII, OriginPeer, enrolled
@@ -22,7 +24,8 @@ from test_federation import FakePeer
 from tansiq.federation import sync
 from tansiq.federation.enrol import accept, renew
 from tansiq.federation.sync import SyncError, sync_partner
-from tansiq.node import Node
+from tansiq.node import Node, partner_identity_id
+from tansiq.stix.timestamps import to_micros
 
 
 def settings(node: Node, monkeypatch: pytest.MonkeyPatch, **values: Any) -> None:
@@ -285,3 +288,53 @@ def test_versions_held_signed_by_a_partners_old_key_are_unchanged_when_pulled_ag
     assert "bad signature" in report.rejections[0], report.rejections
     changed = "indicator--00000000-0000-4000-8000-000000000001"
     assert [r["target"] for r in audited(node, "sync_rejected")] == [changed, changed]
+
+
+class DuplicateKeysPeer(OriginPeer):
+    """A peer whose envelope text gives keys twice in its objects: *first* is spliced in
+    before the object's own members, which orjson (and every reader here) keeps."""
+
+    first: bytes = b""
+
+    async def envelope(self, request: Request) -> Response:
+        response = await super().envelope(request)
+        body = bytes(response.body).replace(b'{"type":"indicator",', self.first, 1)
+        last = response.headers.get("X-TAXII-Date-Added-Last")
+        headers = {} if last is None else {"X-TAXII-Date-Added-Last": last}
+        return Response(body, media_type=TAXII, headers=headers)
+
+
+def test_keys_given_twice_are_read_alike_by_the_verifier_the_store_and_the_readers(
+    node: Node, client: TestClient
+) -> None:
+    """JSON allows a key twice; the verifier, the indexed columns (creator, version,
+    partners, as the policy reads them), the stored JSON and the TAXII manifest (the
+    database's JSON functions over the stored text) must all read the same one: the last,
+    orjson's (the stored JSON is orjson's text of what was verified, each key once)."""
+    from tansiq.stix.extensions import DISTRIBUTION_EXT
+
+    other = partner_identity_id("DZ")
+    spliced = (
+        b'{"type":"indicator","id":"indicator--00000000-0000-4000-8000-000000000009",'
+        b'"created_by_ref":"' + other.encode() + b'","modified":"2030-01-01T00:00:00.000Z",'
+        b'"extensions":{"' + DISTRIBUTION_EXT.encode() + b'":{"extension_type":'
+        b'"property-extension","origin":"LY","partners":["DZ","EG","LY","TN"]}},'
+    )
+    with enrolled(node, DuplicateKeysPeer()) as peer:
+        peer.first = spliced
+        peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+        served = httpx.get(f"http://127.0.0.1:{peer.port}/taxii2/api/collections/shared/objects/")
+        assert spliced in served.content and served.content.count(b'"created_by_ref"') == 2
+        report = sync_partner(node, "LY")
+        assert (report.stored, report.rejected) == (1, 0), report.rejections
+        oid = "indicator--00000000-0000-4000-8000-000000000001"
+        row = node.db.fetchone(
+            "SELECT created_by_ref, modified, partners, json FROM objects WHERE id = ?", (oid,)
+        )
+        assert row is not None
+        assert row[:3] == (partner_identity_id("LY"), to_micros("2016-01-01T00:00:00Z"), ",EG,LY,")
+        assert other not in row[3] and "2030" not in row[3] and "TN" not in row[3]
+        assert node.db.fetchone("SELECT 1 FROM objects WHERE id LIKE '%000000000009'") is None
+        r = client.get("/taxii2/api/collections/shared/manifest/", headers={"Accept": TAXII}).json()
+        mine = [m for m in r["objects"] if m["id"] == oid]
+        assert [m["version"] for m in mine] == ["2016-01-01T00:00:00.000Z"], r
