@@ -202,13 +202,18 @@ def test_element_by_element_decoding_refuses_what_orjson_refuses(value: bytes) -
             b' "objects": [{"type": "x", "n": 1}], "objects": [{"type": "x", "n": 2}]}',
             "'objects' is given twice",
         ),
+        (
+            b'{"type": "bundle", "id": "' + BUNDLE_ID.encode() + b'",'
+            b' "objects": [{"type": "x", "n": 1}], "\\u006fbjects": [{"type": "x", "n": 2}]}',
+            "'objects' is given twice",
+        ),
         (b'{"type": "bundle", "objects": [{"type": "x"}]}', "id must be 'bundle--'"),
         (
             b'{"type": "bundle", "id": "bundle--x", "objects": [{"type": "x"}]}',
             "id must be 'bundle--'",
         ),
     ],
-    ids=["objects twice", "no id", "bad id"],
+    ids=["objects twice", "objects twice, escaped", "no id", "bad id"],
 )
 def test_a_streamed_bundle_is_refused_where_a_whole_read_refuses_it(
     data: bytes,

@@ -6,6 +6,7 @@ import bisect
 import gzip
 import io
 import os
+import re
 import sys
 import uuid
 import zlib
@@ -26,6 +27,7 @@ from tansiq.stix.jsonstream import (
 )
 
 STREAM_ABOVE_BYTES = 32 * 1024 * 1024
+_ESCAPED_ASCII = re.compile(rb"\\u00[4-7][0-9a-fA-F]")  # a letter written as an escape
 
 
 class InputError(ValueError):
@@ -54,14 +56,16 @@ def parse_bytes(data: bytes) -> list[Any]:
 
     A bundle giving ``objects`` twice is refused, as the streaming reader refuses it: orjson
     keeps the last list, the stream had read the first.  Only a text holding ``"objects"``
-    twice can (a bundle with observed-data's ``objects``, say): that is read again, streamed."""
+    twice (a bundle with observed-data's ``objects``, say), or an ASCII character written as
+    an escape (``"\u006fbjects"``: JSON writers escape none), can: that is read again,
+    streamed."""
     try:
         document = loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}") from None
     objects = objects_of(document)
     bundle = isinstance(document, dict) and document.get("type") == "bundle"
-    if bundle and data.count(b'"objects"') > 1:
+    if bundle and (data.count(b'"objects"') > 1 or _ESCAPED_ASCII.search(data)):
         try:
             deque(stream_objects(io.BytesIO(data)), 0)
         except ObjectsTwice as exc:
