@@ -429,14 +429,19 @@ class Node:
             dist = distribution_of(obj)
             if dist is not None and dist.get("partners") != own:
                 return seal(obj)
-            return unsigned(obj)
+            out = unsigned(obj)
+            if out is not obj and self._stored_as_is(obj):
+                return obj  # held so (stored before such versions lost it): unchanged
+            return out
 
         return publish
 
     def _stored_as_is(self, obj: dict[str, Any]) -> bool:
         """Is *obj* exactly a version this node holds (a partner's object, say, fetched here and
         posted back)?  Then it is no error but a no-op, as TAXII 2.1 5.5 requires of an exact
-        duplicate.  Asked only of objects the stamp refuses, on committed versions."""
+        duplicate.  Asked only of objects the stamp refuses, and of versions kept to this node
+        given with a signature (a store written before they lost it holds some so), on committed
+        versions."""
         version, _, _ = version_of(obj)
         row = (
             self.db.reader()

@@ -13,7 +13,7 @@ from test_store import indicator
 from tansiq import audit
 from tansiq.accounts.store import create_account, create_token
 from tansiq.api.app import create_app
-from tansiq.federation.signing import signature_of, verify
+from tansiq.federation.signing import sign, signature_of, verify
 from tansiq.node import Node, partner_identity_id
 from tansiq.sharing import (
     SharingError,
@@ -315,3 +315,16 @@ def test_a_version_released_to_no_partner_carries_no_signature(
     latest = client.get(f"/api/objects/{oid}").json()
     assert ext(latest)["partners"] == ["EG"]
     assert signature_of(latest) is None, latest["extensions"]
+
+
+def test_a_version_stored_with_a_signature_before_is_unchanged_when_imported_again(
+    fed: Node, client: TestClient
+) -> None:
+    """A store written before own-only versions lost their signature holds some with one;
+    importing such a version again (a re-import of an export) is no conflict: it is the
+    version held, unchanged."""
+    signed = sign(set_distribution(indicator(32), "EG", ["EG"]), fed.private_key(), "EG")
+    ingest(fed.db, [signed], prepare=lambda o: o)  # as stored before
+    r = client.post("/api/bundles", json=bundle(signed))
+    assert r.status_code == 201, r.text
+    assert r.json()["unchanged"] == 1
