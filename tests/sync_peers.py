@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import dataclasses
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -13,7 +17,7 @@ from starlette.responses import Response
 from test_federation import FakePeer
 from test_store import indicator
 
-from tansiq.federation.enrol import accept
+from tansiq.federation.enrol import Invitation, accept
 from tansiq.federation.signing import sign
 from tansiq.node import Node, partner_identity_id
 from tansiq.stix.extensions import set_distribution
@@ -83,3 +87,38 @@ class OriginPeer(FakePeer):
         items = [item for item in self.feed if item["after"] > after]
         body = {"withdrawals": items, "more": False}
         return Response(orjson.dumps(body), media_type="application/json")
+
+
+class RawPeer:
+    """A peer below HTTP: each connection gets whatever ``answer(conn, peer)`` writes on the
+    socket after the request is read (until ``stopped``), for answers no HTTP server sends."""
+
+    def __init__(self, answer: Callable[[socket.socket, RawPeer], None]) -> None:
+        self.answer = answer
+        self.stopped = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            self.answer(conn, self)
+
+    def invitation(self) -> Invitation:
+        """LY's invitation (a key no version here is signed with), pointing at this peer."""
+        peer = OriginPeer()
+        peer.stop()
+        return dataclasses.replace(peer.invitation(), url=f"http://127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.sock.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
-from sync_peers import TAXII, OriginPeer, enrolled
+from sync_peers import TAXII, OriginPeer, RawPeer, enrolled
 from test_federation import FakePeer
 
 from tansiq.federation import sync
@@ -67,6 +69,42 @@ def test_a_slow_peer_fails_after_the_read_timeout_set(
     message = str(exc.value)
     assert "sent nothing for 1 s" in message and "sync_read_timeout_seconds" in message, message
     assert "cannot reach" not in message
+
+
+def _trickled_headers(conn: socket.socket, peer: RawPeer) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    while not peer.stopped.wait(0.2):  # a header line every 0.2 s: each read is quick
+        conn.sendall(b"X-Pad: 0\r\n")
+
+
+def _endless_continue(conn: socket.socket, peer: RawPeer) -> None:
+    while not peer.stopped.wait(0.001):  # informational answers, which httpx passes over
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("answer", [_trickled_headers, _endless_continue], ids=["headers", "100"])
+def test_a_peer_that_never_ends_its_headers_fails_at_the_response_limit(
+    node: Node, monkeypatch: pytest.MonkeyPatch, answer: Any
+) -> None:
+    """sync_response_seconds was counted over the body only: a peer sending its headers a
+    line at a time (each well within the read timeout), or 100 Continue without end, held the
+    pull, and the pull lock every other partner's pull waits for, as long as it kept on (here
+    until the test stopped it; a hostile peer: for good)."""
+    settings(node, monkeypatch, sync_response_seconds=1, sync_read_timeout_seconds=1)
+    peer = RawPeer(answer)
+    try:
+        accept(node, peer.invitation())
+        started = time.monotonic()
+        with pytest.raises(SyncError) as exc:
+            threading.Timer(6, peer.stop).start()  # (without the limit: ends after 6 s)
+            sync_partner(node, "LY")
+        took = time.monotonic() - started
+    finally:
+        peer.stop()
+    assert "took more than 1 s to answer (sync_response_seconds)" in str(exc.value), exc.value
+    assert took < 3, took
+    assert sync._cursor(node, "LY", sync.SHARED_COLLECTION) is None
 
 
 class RedirectingPeer(FakePeer):

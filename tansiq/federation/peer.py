@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from tansiq.federation import credentials
+from tansiq.federation import credentials, deadline
 from tansiq.node import Node
 from tansiq.settings import Settings
 from tansiq.sharing import Partner
@@ -72,6 +72,7 @@ def client_for(node: Node, partner: Partner) -> httpx.Client:
         base_url=url,
         headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
         timeout=httpx.Timeout(limits.read, connect=limits.connect),
+        transport=deadline.Transport(),  # no wait past the answer's deadline, headers included
     )
 
 
@@ -108,10 +109,13 @@ class Answer:
 
 
 def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits) -> Answer:
-    deadline = time.monotonic() + limits.response
+    ends = time.monotonic() + limits.response
     where = f"{client.base_url}{path}"
+    late = SyncError(
+        f"{where} took more than {limits.response:g} s to answer (sync_response_seconds)"
+    )
     try:
-        with client.stream("GET", path, params=params) as r:
+        with deadline.until(ends), client.stream("GET", path, params=params) as r:
             chunks: list[bytes] = []
             size = 0
             for chunk in r.iter_bytes():
@@ -120,24 +124,25 @@ def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits)
                     raise SyncError(
                         f"{where} answered more than {limits.max_mb} MiB (sync_max_response_mb)"
                     )
-                if time.monotonic() > deadline:
-                    raise SyncError(
-                        f"{where} took more than {limits.response:g} s to answer"
-                        " (sync_response_seconds)"
-                    )
+                if time.monotonic() > ends:
+                    raise late
                 chunks.append(chunk)
             status = r.status_code
             headers = r.headers
             moved = r.url.join(headers["location"]) if r.is_redirect else None
-    except httpx.ConnectTimeout:
-        raise SyncError(
-            f"cannot reach {client.base_url}: no connection within {limits.connect:g} s"
-            " (sync_connect_timeout_seconds)"
-        ) from None
-    except httpx.ReadTimeout:
-        raise SyncError(
-            f"{where} sent nothing for {limits.read:g} s (sync_read_timeout_seconds)"
-        ) from None
+    except httpx.TimeoutException as exc:
+        if time.monotonic() >= ends:  # the deadline cut the wait short (tansiq.federation.deadline)
+            raise late from None
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise SyncError(
+                f"cannot reach {client.base_url}: no connection within {limits.connect:g} s"
+                " (sync_connect_timeout_seconds)"
+            ) from None
+        if isinstance(exc, httpx.ReadTimeout):
+            raise SyncError(
+                f"{where} sent nothing for {limits.read:g} s (sync_read_timeout_seconds)"
+            ) from None
+        raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
     except httpx.HTTPError as exc:
         raise SyncError(f"cannot reach {client.base_url}: {exc}") from None
     content = b"".join(chunks)
