@@ -176,6 +176,39 @@ def test_a_malformed_envelope_is_refused_whole(
     assert audited(node, "sync_rejected") == []
 
 
+class BadStampPeer(OriginPeer):
+    """An OriginPeer whose answers carry X-TAXII-Date-Added-Last *stamp* while it is set."""
+
+    stamp = ""
+
+    async def envelope(self, request: Request) -> Response:
+        answer = await super().envelope(request)
+        if self.stamp and "X-TAXII-Date-Added-Last" in answer.headers:
+            answer.headers["X-TAXII-Date-Added-Last"] = self.stamp
+        return answer
+
+
+@pytest.mark.parametrize(
+    "stamp", ["yesterday", "-0001-01-01T00:00:00Z", "2026-01-01T00:00:00+01:00"]
+)
+def test_a_first_page_with_a_bad_date_added_stores_nothing_and_leaves_no_cursor(
+    node: Node, stamp: str
+) -> None:
+    """Only the pages after the first had their X-TAXII-Date-Added-Last parsed: the first
+    page's was stored as the cursor whatever it was, so every later pull asked the peer for
+    added_after=<it>, which it refuses (400), even once fixed; nothing came from it again."""
+    with enrolled(node, BadStampPeer()) as peer:
+        peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+        peer.stamp = stamp
+        with pytest.raises(SyncError, match="sent a bad X-TAXII-Date-Added-Last"):
+            sync_partner(node, "LY")
+        assert sync._cursor(node, "LY", sync.SHARED_COLLECTION) is None
+        peer.stamp = ""  # fixed
+        peer.store(peer.signed(2, "2016-01-01T00:00:00.000Z"))
+        report = sync_partner(node, "LY")
+    assert (report.stored, report.rejected) == (2, 0), report.rejections
+
+
 @pytest.fixture
 def origin(node: Node) -> Iterator[OriginPeer]:
     p = OriginPeer()

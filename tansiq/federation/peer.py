@@ -207,7 +207,10 @@ def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) 
                 f"{client.base_url}{path} answered {len(objects)} object(s) with no"
                 " X-TAXII-Date-Added-Last header: this node cannot say where the next pull starts"
             )
-        if cursor and _micros(last, client) <= _micros(cursor, client):
+        # Parsed on every page, the first too: the cursor is stored as sent, and one that is no
+        # timestamp would make every later pull ask the peer for added_after=<it>, for good.
+        stamp = _micros(last, client)
+        if cursor and stamp <= _micros(cursor, client):
             raise SyncError(
                 f"{client.base_url}{path} answered a page that does not advance past {cursor}"
             )
@@ -221,7 +224,7 @@ def _micros(stamp: str, client: httpx.Client) -> int:
     try:
         return to_micros(stamp)
     except ValueError:
-        bad = f"{client.base_url} sent a bad X-TAXII-Date-Added-Last: {stamp!r}"
+        bad = f"{client.base_url} sent a bad X-TAXII-Date-Added-Last: {stamp!r:.200}"
         raise SyncError(bad) from None
 
 
