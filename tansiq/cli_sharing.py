@@ -411,9 +411,10 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
     """Pull what partners originated and released to this node, now.
 
     Exit 0 when every pull ran and took every version; 3 when any version was rejected (a
-    bad signature, another originator's, ...; a page refused whole because none of it
-    verifies under the partner's enrolled key): the good ones are stored, each rejection is
-    audited, and stderr says how many per partner; else 1 when a pull failed."""
+    bad signature, another originator's version or withdrawal, ...; a page refused whole
+    because none of it verifies under the partner's enrolled key): the good ones are stored,
+    each rejection is audited, and stderr says how many per partner; else 1 when a pull
+    failed."""
     if from_start and not partner_code:
         raise click.UsageError("--from-start needs --partner CODE")
     from tansiq.federation.sync import SyncError, SyncReport, sync_all, sync_partner

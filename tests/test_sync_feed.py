@@ -113,3 +113,34 @@ def test_a_page_that_fails_to_store_leaves_no_rejection_audited_twice(
     rows = node.db.fetchall("SELECT target FROM audit WHERE action = 'sync_rejected'")
     assert rows == [(tampered["id"],)]
     assert held(node) == 1
+
+
+def test_feed_items_for_objects_not_held_from_the_peer_are_no_withdrawals(
+    node: Node, peer: OriginPeer
+) -> None:
+    """Every feed item was counted and audited as a withdrawal or deletion, whatever it named:
+    an object never held here, or this node's own identity, made `tansiq sync` say "2
+    withdrawn" and the audit log say sync-LY withdrew them (nothing was deleted: the rows are
+    LY's only).  Now only what goes is counted and audited; an item naming an object of
+    another originator is a rejection, audited."""
+    held_v1 = peer.signed(1, "2016-01-01T00:00:00.000Z")
+    never = peer.signed(2, "2016-01-01T00:00:00.000Z")
+    peer.store(held_v1)
+    sync.sync_partner(node, "LY")
+    peer.delete(held_v1)
+    peer.feed += [
+        {"id": never["id"], "reason": "withdrawn", "after": peer.clock + 1},
+        {"id": node.identity_id, "reason": "withdrawn", "after": peer.clock + 2},
+    ]
+    report = sync.sync_partner(node, "LY")
+    assert (report.deleted, report.withdrawn, report.rejected) == (1, 0, 1), report
+    assert "names an object of" in report.rejections[0], report.rejections
+    rows = node.db.fetchall(
+        "SELECT action, target FROM audit WHERE action IN"
+        " ('object_deleted', 'object_withdrawn', 'sync_rejected') ORDER BY action"
+    )
+    assert rows == [("object_deleted", held_v1["id"]), ("sync_rejected", node.identity_id)], rows
+    assert node.db.fetchone("SELECT 1 FROM objects WHERE id = ?", (node.identity_id,))
+    assert sync._cursor(node, "LY", "withdrawals") == str(peer.clock + 2)
+    again = sync.sync_partner(node, "LY")
+    assert (again.deleted, again.withdrawn, again.rejected) == (0, 0, 0), again

@@ -347,22 +347,42 @@ def _replace(node: Node, report: SyncReport, versions: list[tuple[str, int]]) ->
 
 
 def apply_feed(node: Node, report: SyncReport, items: list[FeedItem]) -> str:
-    """Apply *items* and move the feed cursor past them, in one transaction; the new cursor."""
+    """Apply *items* and move the feed cursor past them, in one transaction; the new cursor.
+
+    Only what an item removes (versions stored from the partner, or kept aside) is counted
+    and audited as withdrawn or deleted: an item naming an object not held here from it (one
+    withdrawn before this node pulled it) changes nothing, and one naming an object held here
+    from another originator, or this node's own, is rejected (audited): a node's feed names
+    only objects it originated."""
     actor = f"sync-{report.partner}"
     entries: list[audit.Entry] = []
+    withdrawn = deleted = 0
     with node.db.write():
         for oid, reason, version, _ in items:
-            deletions.remove(node.db, oid, report.partner, version)
-            deferred.remove(node.db, report.partner, oid, version)
+            gone = deletions.remove(node.db, oid, report.partner, version)
+            gone += deferred.remove(node.db, report.partner, oid, version)
+            if not gone:
+                other = node.db.fetchone(
+                    "SELECT origin FROM objects WHERE id = ? AND origin <> ? LIMIT 1",
+                    (oid, report.partner),
+                )
+                if other is not None:
+                    why = f"the withdrawal feed names an object of {other[0]}, not {report.partner}"
+                    reject(node, report, {"id": oid}, f"id: {why}")
+                continue
             detail: dict[str, Any] = {"partner": report.partner}
             if version is not None:
                 detail["version"] = from_micros(version)
-            action = "object_deleted" if reason == "deleted" else "object_withdrawn"
-            entries.append((actor, action, oid, detail))
+            if reason == "deleted":
+                entries.append((actor, "object_deleted", oid, detail))
+                deleted += 1
+            else:
+                entries.append((actor, "object_withdrawn", oid, detail))
+                withdrawn += 1
         after = str(items[-1][3])
         set_cursor(node, report.partner, WITHDRAWALS, after)
-        audit.record_many_in(node.db, entries)  # last: see above
-    deleted = sum(1 for item in items if item[1] == "deleted")
+        audit.record_many_in(node.db, [*report.unrecorded, *entries])  # last: see above
+    report.unrecorded.clear()
     report.deleted += deleted
-    report.withdrawn += len(items) - deleted
+    report.withdrawn += withdrawn
     return after
