@@ -144,3 +144,29 @@ def test_feed_items_for_objects_not_held_from_the_peer_are_no_withdrawals(
     assert sync._cursor(node, "LY", "withdrawals") == str(peer.clock + 2)
     again = sync.sync_partner(node, "LY")
     assert (again.deleted, again.withdrawn, again.rejected) == (0, 0, 0), again
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("after", 1e30), ("after", 2**63), ("version", 2**64 - 1)]
+)
+def test_a_feed_item_with_an_absurd_number_is_refused_and_moves_no_cursor(
+    node: Node, peer: OriginPeer, key: str, value: float
+) -> None:
+    """A feed item's "after" went through int(): a float (1e30) or a number beyond the 64-bit
+    clock became the feed's cursor, and every later pull asked the peer for what came after
+    it: nothing, so no withdrawal reached this node again.  A "version" beyond 64 bits failed
+    with an OverflowError on SQLite (a traceback from `tansiq sync`), and matched nothing on
+    PostgreSQL.  The pull now fails with a SyncError and the cursor stays; once the peer
+    sends its feed right, the deletion is applied."""
+    v1 = peer.signed(1, "2016-01-01T00:00:00.000Z")
+    peer.store(v1)
+    sync.sync_partner(node, "LY")
+    peer.delete(v1)
+    item = peer.feed[-1]
+    right, item[key] = item[key], value
+    with pytest.raises(sync.SyncError, match="malformed withdrawal item"):
+        sync.sync_partner(node, "LY")
+    assert sync._cursor(node, "LY", "withdrawals") is None
+    item[key] = right
+    assert sync.sync_partner(node, "LY").deleted == 1
+    assert held(node) == 0

@@ -235,13 +235,21 @@ def _feed_item(item: Any) -> FeedItem:
     """(id, reason, version or None, after) of one withdrawal-feed item; SyncError if
     malformed."""
     try:
-        oid, version = item["id"], item.get("version")
-        after = int(item["after"])
-        if not isinstance(oid, str) or not (version is None or type(version) is int):
+        oid, version, after = item["id"], item.get("version"), item["after"]
+        if not isinstance(oid, str) or not (version is None or _int64(version)):
             raise TypeError
-    except (KeyError, TypeError, ValueError, AttributeError):
+        if not (_int64(after) and after >= 0):  # a float, 1e30 say, became the feed's cursor
+            raise TypeError
+    except (KeyError, TypeError, AttributeError):
         raise SyncError(f"the peer sent a malformed withdrawal item: {item!r:.200}") from None
     return oid, str(item.get("reason", "withdrawn")), version, after
+
+
+def _int64(value: Any) -> bool:
+    """Is *value* an integer a node's clock or a version (µs) can be: one the store holds?
+    (Larger ones failed on SQLite with an OverflowError, not a SyncError, and matched nothing
+    on PostgreSQL; as the feed's cursor, they made every later pull ask for nothing.)"""
+    return type(value) is int and -(2**63) <= value < 2**63
 
 
 def feed_pages(client: httpx.Client, after: int, limits: Limits) -> Iterator[list[FeedItem]]:
