@@ -27,7 +27,7 @@ from tansiq.federation import sync
 from tansiq.federation.enrol import accept, renew
 from tansiq.federation.sync import SyncError, sync_partner
 from tansiq.node import Node, partner_identity_id
-from tansiq.stix.timestamps import to_micros
+from tansiq.stix.timestamps import from_micros, now_micros, to_micros
 
 
 def settings(node: Node, monkeypatch: pytest.MonkeyPatch, **values: Any) -> None:
@@ -174,6 +174,35 @@ def test_a_malformed_envelope_is_refused_whole(
     with pytest.raises(SyncError, match=said):
         sync_partner(node, "LY")
     assert audited(node, "sync_rejected") == []
+
+
+class EchoPeer(FakePeer):
+    """A peer that ignores added_after: its whole list on every answer, "more" always,
+    X-TAXII-Date-Added-Last its clock (later every time)."""
+
+    async def envelope(self, request: Request) -> Response:
+        body = {"more": True, "objects": self.objects}
+        headers = {"X-TAXII-Date-Added-Last": from_micros(now_micros())}
+        return Response(orjson.dumps(body), media_type=TAXII, headers=headers)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_peer_repeating_its_pages_under_later_dates_does_not_hold_the_pull(node: Node) -> None:
+    """Each answer advanced X-TAXII-Date-Added-Last, so the check that a page advances passed,
+    and the pull stored the same page as unchanged, again and again, without end: `tansiq
+    sync` never returned, and in `tansiq serve` the pull lock was never released, so no other
+    partner was pulled from again.  (Stopped here after 5 s, as `serve` stops a pull.)"""
+    stop = threading.Event()
+    with enrolled(node, EchoPeer()) as peer:
+        peer.objects = [peer.version(1), peer.version(2)]
+        threading.Timer(5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(SyncError, match="answered a page it answered before"):
+            sync_partner(node, "LY", stop=stop)
+        assert time.monotonic() - started < 3
+        (report,) = sync.sync_all(node, stop=threading.Event())
+    stop.set()
+    assert "does not honour added_after" in report.error, report
 
 
 class BadStampPeer(OriginPeer):

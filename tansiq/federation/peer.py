@@ -8,6 +8,7 @@ and never over plain HTTP to another host unless allowed; every answer is read w
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,6 +184,7 @@ Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the env
 def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) -> Iterator[Page]:
     """The peer's ``shared`` collection, every version, page by page after *cursor*."""
     path = f"/taxii2/api/collections/{SHARED_COLLECTION}/objects/"
+    seen: set[bytes] = set()  # each answer's digest: pages of one pull never repeat
     while True:
         params: dict[str, Any] = {"limit": limit, "match[version]": "all"}
         if cursor:
@@ -214,6 +216,15 @@ def pages(client: httpx.Client, cursor: str | None, limit: int, limits: Limits) 
             raise SyncError(
                 f"{client.base_url}{path} answered a page that does not advance past {cursor}"
             )
+        # A peer that ignores added_after and stamps each answer anew (its clock, say) sends
+        # the same page over and over, each advancing: the pull never ended.
+        digest = hashlib.blake2b(r.content, digest_size=16).digest()
+        if digest in seen:
+            raise SyncError(
+                f"{client.base_url}{path} answered a page it answered before in this pull, as if"
+                f" it were later (X-TAXII-Date-Added-Last {last}): it does not honour added_after"
+            )
+        seen.add(digest)
         yield objects, last, r.content
         cursor = last
         if not body.get("more"):
