@@ -464,8 +464,8 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
             click.echo(str(r))
         for line in r.rejections[:SHOWN]:
             click.echo(f"  rejected {_shown(line)}", err=True)  # what the peer sent: escaped
-        if len(r.rejections) > SHOWN:
-            more = len(r.rejections) - SHOWN
+        if r.rejected > SHOWN:
+            more = r.rejected - SHOWN
             click.echo(
                 f"  ... and {more} more rejected (all in `tansiq audit list`: sync_rejected)",
                 err=True,

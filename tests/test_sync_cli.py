@@ -57,6 +57,31 @@ def test_rejections_beyond_the_first_twenty_are_counted(node: Node, peer: Origin
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_pull_keeps_the_first_rejections_only_each_cut_short(
+    node: Node, peer: OriginPeer
+) -> None:
+    """A pull kept every rejection's line, whole, until it ended: a peer sending rejected
+    versions page after page, with ids of any length, grew the pull's memory without bound
+    (`tansiq serve` too: its scheduler pulls).  The report keeps the first KEPT, cut at LINE;
+    `tansiq sync` still counts the rest, and the audit log has each."""
+    from tansiq.federation import received
+    from tansiq.federation.sync import sync_partner
+
+    peer.store(peer.signed(1, "2016-01-01T00:00:00.000Z"))
+    bad = [{"type": "indicator", "id": f"indicator--{n}{'x' * 5000}"} for n in range(150)]
+    peer.store(*bad)
+    report = sync_partner(node, "LY", page_size=50)
+    assert report.rejected == 150
+    assert len(report.rejections) == received.KEPT, len(report.rejections)
+    assert max(len(line) for line in report.rejections) == received.LINE
+    status, out, err = run(node, "sync", "--from-start", "--partner", "LY")
+    assert status == 3, out + err
+    assert "  ... and 130 more rejected (all in `tansiq audit list`: sync_rejected)" in err
+    rows = node.db.fetchall("SELECT target FROM audit WHERE action = 'sync_rejected'")
+    assert len(rows) == 300 and len(rows[0][0]) > 5000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sync_asks_for_its_documented_page_size(node: Node, peer: OriginPeer) -> None:
     """`--limit` (default 1000) shared its name with the `page_size` setting every command
     takes as `--page-size` (the server's default page): without --limit the pull asked for

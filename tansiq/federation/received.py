@@ -35,6 +35,10 @@ rejections_log = logging.getLogger("tansiq.sync.rejected")
 """Each rejected version, at warning: what a server's operator sees of it.  ``tansiq sync``
 lists rejections itself (the first few, the rest counted) and mutes this logger."""
 WITHDRAWALS = "withdrawals"  # the feed's cursor (SHARED_COLLECTION: the pages')
+KEPT, LINE = 100, 500
+"""A report lists the first KEPT rejections, each cut at LINE characters (``rejected`` counts
+them all, the audit log has each): a peer sending rejected versions without end, with ids of
+a megabyte, must not grow a pull's memory page after page."""
 
 
 @dataclass
@@ -47,7 +51,7 @@ class SyncReport:
     withdrawn: int = 0
     deleted: int = 0
     pages: int = 0
-    rejections: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)  # the first KEPT, each cut at LINE
     refused: int = 0  # versions of a page refused whole: none verifies under the enrolled key
     error: str = ""  # why the pull itself failed (:func:`sync_all`); "" when it ran
     skipped: str = ""  # why it was not pulled at all (:func:`sync_all`: suspended); "" when it ran
@@ -194,10 +198,11 @@ def _held_and_kept(node: Node, objects: list[Any]) -> tuple[dict[str, int], set[
 def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     oid = obj.get("id") if isinstance(obj, dict) else None
     report.rejected += 1
-    report.rejections.append(f"{oid}: {reason}")
+    if len(report.rejections) < KEPT:
+        report.rejections.append(f"{oid}: {reason}"[:LINE])
     detail = {"partner": report.partner, "reason": reason}
     report.unrecorded.append((f"sync-{report.partner}", "sync_rejected", str(oid or ""), detail))
-    rejections_log.warning("rejected %s from %s: %s", oid, report.partner, reason)
+    rejections_log.warning("rejected %.200s from %s: %.500s", oid, report.partner, reason)
 
 
 def store_page(
