@@ -442,7 +442,7 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
                     )
                 except SyncError as exc:
                     if not (report.rejected or report.refused):
-                        raise click.ClickException(str(exc)) from None
+                        raise click.ClickException(_shown(str(exc))) from None
                     report.error = str(exc)  # said below, with what was rejected before it
                 reports = [report]
             else:

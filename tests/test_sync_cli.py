@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from click.testing import CliRunner
-from sync_peers import OriginPeer, enrolled
+from starlette.requests import Request
+from starlette.responses import Response
+from sync_peers import TAXII, OriginPeer, enrolled
 
 from tansiq.cli import main
 from tansiq.node import Node
@@ -191,3 +194,29 @@ def test_a_rejection_shows_what_the_peer_sent_escaped(node: Node, peer: OriginPe
     rejected = [line for line in err.splitlines() if line.startswith("  rejected ")]
     assert len(rejected) == 1 and "x_\\x1b[2J\\r\\nLY: 9 received" in rejected[0], err
     assert not any(ch in out + err for ch in "\x1b\r\x9b"), out + err
+
+
+class TellingPeer(OriginPeer):
+    """A peer whose refusal's description holds a line break and terminal escapes."""
+
+    async def envelope(self, request: Request) -> Response:
+        told = "no\x1b[2J\r\nLY: 9 received, 9 stored\x9b"
+        body = {"title": "Forbidden", "description": told, "http_status": "403"}
+        return Response(orjson.dumps(body), 403, media_type=TAXII)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_peers_refusal_is_shown_escaped(node: Node) -> None:
+    """A peer's error description was said as is by `tansiq sync --partner` (a forged line in
+    the operator's terminal, or the screen cleared) and in the error the scheduler of `tansiq
+    serve` logs (a forged log line); `tansiq sync` without --partner escaped it.  It is
+    escaped wherever it is said."""
+    from tansiq.federation.sync import sync_all
+
+    with enrolled(node, TellingPeer()):
+        status, out, err = run(node, "sync", "--partner", "LY")
+        (report,) = sync_all(node)
+    assert status == 1, out + err
+    assert "answered 403: no\\x1b[2J\\r\\nLY: 9 received" in err, err
+    assert not any(ch in out + err for ch in "\x1b\r\x9b"), out + err
+    assert not any(ch in report.error for ch in "\x1b\r\n\x9b"), report.error

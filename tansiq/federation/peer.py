@@ -166,16 +166,20 @@ def get(client: httpx.Client, path: str, params: dict[str, Any], limits: Limits)
 
 def _error_text(content: bytes) -> str:
     """What a peer's error answer says: a TAXII error's description, a problem's detail,
-    else the start of the body."""
+    else the start of the body; what is not printable (a line break, a terminal escape) as
+    its Python escape, since it ends in a terminal (`tansiq sync`) or a log line (the
+    scheduler's), where it could forge lines or clear the screen."""
     try:
         body = orjson.loads(content)
     except orjson.JSONDecodeError:
         body = None
+    text = content[:300].decode("utf-8", "replace")
     if isinstance(body, dict):
         for key in ("description", "detail", "title"):
             if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])[:300]
-    return content[:300].decode("utf-8", "replace")
+                text = str(body[key])[:300]
+                break
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 Page = tuple[list[Any], str, bytes]  # objects, X-TAXII-Date-Added-Last, the envelope's bytes
