@@ -205,6 +205,34 @@ def test_a_peer_repeating_its_pages_under_later_dates_does_not_hold_the_pull(nod
     assert "does not honour added_after" in report.error, report
 
 
+class FailingLaterPeer(OriginPeer):
+    """An OriginPeer that answers 503 to a request after its first page while *failing*."""
+
+    failing = True
+
+    async def envelope(self, request: Request) -> Response:
+        if self.failing and request.query_params.get("added_after"):
+            return Response(b"overloaded", 503, media_type="text/plain")
+        return await super().envelope(request)
+
+
+def test_a_peer_failing_on_a_page_leaves_the_page_before_it_stored(node: Node) -> None:
+    """Pages are fetched one ahead of the one being stored: when the peer failed on the next
+    page, the good page fetched and checked before it was dropped with the pull, so a peer
+    failing on page n+1 (overloaded, an answer over sync_max_response_mb) kept page n from
+    this node on every pull.  It is stored, then the pull fails; a later pull goes on."""
+    with enrolled(node, FailingLaterPeer()) as peer:
+        peer.store(*(peer.signed(n, "2016-01-01T00:00:00.000Z") for n in (1, 2, 3)))
+        report = sync.SyncReport("LY")
+        with pytest.raises(SyncError, match="answered 503: overloaded"):
+            sync_partner(node, "LY", page_size=2, report=report)
+        assert (report.pages, report.stored) == (1, 2), report
+        assert sync._cursor(node, "LY", sync.SHARED_COLLECTION) == from_micros(peer.log[1][0])
+        peer.failing = False
+        again = sync_partner(node, "LY", page_size=2)
+    assert (again.stored, again.unchanged, again.rejected) == (1, 0, 0), again
+
+
 class BadStampPeer(OriginPeer):
     """An OriginPeer whose answers carry X-TAXII-Date-Added-Last *stamp* while it is set."""
 

@@ -117,7 +117,15 @@ def sync_partner(
             if progress is not None:
                 progress(report)
 
-        for objects, last, raw in pages:
+        fault: SyncError | None = None
+        while True:
+            try:
+                objects, last, raw = next(pages)
+            except StopIteration:
+                break
+            except SyncError as exc:  # the peer failed on the next page: store the one before
+                fault = exc
+                break
             if stopping(stop):
                 break  # (this page is not stored: fetched again next time)
             # (no replay check there: finish_page judges older versions against the store)
@@ -127,6 +135,8 @@ def sync_partner(
             pending = (objects, last, checking)
         if pending is not None:
             finish()
+        if fault is not None:
+            raise fault
         if stopping(stop):
             return report
         _withdrawals(node, report, http, limits, progress, stop)
