@@ -266,6 +266,20 @@ def test_a_first_page_with_a_bad_date_added_stores_nothing_and_leaves_no_cursor(
     assert (report.stored, report.rejected) == (2, 0), report.rejections
 
 
+def test_a_cursor_that_is_no_timestamp_is_pulled_from_the_start(node: Node) -> None:
+    """A store where an earlier tansiq kept a peer's bad X-TAXII-Date-Added-Last as the cursor
+    (see above) asked the peer for added_after=<it> on every pull, which it refuses (a tansiq
+    node: 400): nothing came from it again until an operator thought of --from-start.  Such a
+    cursor is passed over: the pull starts from the start, as --from-start does."""
+    with enrolled(node, OriginPeer()) as peer:
+        peer.store(*(peer.signed(n, "2016-01-01T00:00:00.000Z") for n in (1, 2)))
+        with node.db.write():
+            sync._set_cursor(node, "LY", sync.SHARED_COLLECTION, "yesterday")
+        report = sync_partner(node, "LY")
+        assert (report.stored, report.rejected) == (2, 0), report
+        assert sync._cursor(node, "LY", sync.SHARED_COLLECTION) == from_micros(peer.log[-1][0])
+
+
 @pytest.fixture
 def origin(node: Node) -> Iterator[OriginPeer]:
     p = OriginPeer()

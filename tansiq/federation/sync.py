@@ -45,7 +45,7 @@ from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier, check
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import from_micros
+from tansiq.stix.timestamps import from_micros, to_micros
 from tansiq.store.database import StoreError
 from tansiq.store.dialect import connect_postgresql
 
@@ -104,6 +104,14 @@ def sync_partner(
             raise SyncError(f"{code}: {exc}") from None
         http = client or stack.enter_context(client_for(node, partner))
         start = None if from_start else cursor(node, code, SHARED_COLLECTION)
+        if start is not None and not _timestamp(start):
+            # An earlier tansiq stored a peer's bad X-TAXII-Date-Added-Last as the cursor;
+            # asked added_after=<it>, the peer refuses every pull.  Pages are idempotent: a
+            # pull from the start (as --from-start) takes what is missing, and moves past it.
+            log.warning(
+                "%s: the sync cursor %.100r is no timestamp: pulling from the start", code, start
+            )
+            start = None
         limits = peer.Limits.of(node.settings)
         pages = _prefetch(peer.pages(http, start, page_size, limits), stop)
         # Pipeline: the workers check page n+1 while this process stores page n.
@@ -144,6 +152,14 @@ def sync_partner(
             return report
         store_deferred(node, report, lambda obj: check(obj, verifier.hook))
     return report
+
+
+def _timestamp(value: str) -> bool:
+    try:
+        to_micros(value)
+    except ValueError:
+        return False
+    return True
 
 
 def stopping(stop: threading.Event | None) -> bool:
