@@ -4,9 +4,10 @@ deadline (setting ``sync_response_seconds``).
 httpx bounds each wait for bytes (the read timeout), never a whole answer: a peer sending its
 status line and headers a few bytes at a time, or ``100 Continue`` answers without end, kept a
 pull (and the pull lock every other partner's pull waits for) for as long as it liked, since
-the body is where :func:`tansiq.federation.peer.get` counts time.  Here each connect, read,
-write and TLS handshake waits at most until the deadline :func:`until` sets for the thread,
-and one begun after it fails at once, as a timeout.
+the body is where :func:`tansiq.federation.peer.get` counts time.  Here each connect, read
+and write waits at most until the deadline :func:`until` sets for the thread, and one begun
+after it fails at once, as a timeout.  (A TLS handshake is begun only before it; each of its
+own reads waits at most the time that was left then.)
 """
 
 from __future__ import annotations
