@@ -302,7 +302,7 @@ def test_receive_hook_rejections() -> None:
         {
             "type": "marking-definition",
             "spec_version": "2.1",
-            "id": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+            "id": "marking-definition--d1b0b6c2-5d2a-4b7e-9f3c-2a6c1e8f4b10",  # (not TLP's)
             "created": "2026-01-01T00:00:00.000Z",
             "definition_type": "statement",
             "definition": {"statement": "للتداول بين الشركاء فقط"},
@@ -314,6 +314,9 @@ def test_receive_hook_rejections() -> None:
     assert hook(signed_marking) is signed_marking
     relayed = set_distribution(marking, "TN", ["TN", "EG"])
     rejected(sign(relayed, KEYS["DZ"], "DZ"), f"{dist_prop}.origin", "'TN'")
+    # A TLP marking definition's id (2.0, or 1.0 as here) is OASIS's: no partner's object.
+    tlp1 = {**marking, "id": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"}
+    rejected(sign(tlp1, KEYS["DZ"], "DZ"), "id", "TLP marking definition")
 
 
 def test_receive_hook_needs_sender_key() -> None:

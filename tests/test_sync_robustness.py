@@ -387,6 +387,40 @@ def test_peer_cannot_publish_another_partners_identity_object(
         peer.stop()
 
 
+@pytest.mark.parametrize("workers", [False, True])
+def test_peer_cannot_publish_a_tlp_marking_definition(
+    node: Node, workers: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TLP marking definitions are OASIS's, fixed, and no partner's: a node holds its own
+    (the demo loads them, "own").  A peer serving one signed as its own had it stored here when
+    this node held none (as after `tansiq init`): TLP:AMBER's id defined as TLP:CLEAR, shown by
+    TAXII and export to whoever reads it; and this node's own load of the OASIS definitions
+    then failed ("a different object with the same id and modified is already stored")."""
+    from tansiq.federation import verify
+    from tansiq.stix.markings import TLP_EXTENSION_ID, tlp_object
+
+    if workers:  # pages checked by the worker processes, as large ones are
+        monkeypatch.setattr(verify, "PROCESS_PAGE_MIN", 1)
+    forged = tlp_object("amber")
+    forged["name"], forged["extensions"][TLP_EXTENSION_ID]["tlp_2_0"] = "TLP:CLEAR", "clear"
+    peer = FakePeer()
+    try:
+        accept(node, peer.invitation())
+        note = {**tf.indicator(1, "2016-01-01T00:00:00.000Z")}
+        note["created_by_ref"] = partner_identity_id("LY")
+        peer.objects = [
+            sign(set_distribution(o, "LY", ["EG", "LY"]), peer.key, "LY")
+            for o in (forged, tlp_object("green"), note)
+        ]
+        report = sync_partner(node, "LY")
+        assert (report.stored, report.rejected) == (1, 2), report.rejections
+        assert all("TLP marking definition" in r for r in report.rejections), report.rejections
+        assert not node.db.fetchone("SELECT 1 FROM objects WHERE type = 'marking-definition'")
+        node.ingest([tlp_object(level) for level in ("amber", "green")], distribution=["own"])
+    finally:
+        peer.stop()
+
+
 def test_version_deleted_and_stored_again_changed_reaches_partners(fed: dict) -> None:  # type: ignore[type-arg]
     """The originator deletes a version and stores it again, changed (same id and modified:
     nothing else can revise an SCO or correct a version in place).  The partner holding the old

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from tansiq.federation import jcs
 from tansiq.sharing import Partner, odd_codes
 from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of, extension_of
+from tansiq.stix.markings import TLP1_IDS, is_tlp_id
 from tansiq.stix.timestamps import version_micros
 from tansiq.store.ingest import ObjectRejected, Prepare
 
@@ -194,7 +195,9 @@ def receive_hook(
     definitions and SCOs, rely on the signed ``origin``); an object whose id is in *others* (the
     identities of this node and of the other partners: only their own nodes publish them, and
     without ``created_by_ref`` nothing else would stop the sender from claiming one this node
-    does not hold yet); and a version older than the latest we
+    does not hold yet); a TLP marking definition (its id is OASIS's, its content fixed: a
+    peer's copy would define a TLP level here, and block this node's own load of the OASIS
+    definitions); and a version older than the latest we
     hold (``held_versions(id)``: its version in µs, or None).  An equal version passes: the store
     makes an identical re-send a no-op; a different one is the sender's, stored again (sync
     replaces the held copy, see :func:`tansiq.federation.received.store_page`).
@@ -244,6 +247,9 @@ def receive_hook(
         oid = obj.get("id")
         if oid in others:
             raise ObjectRejected("id", f"from {peer}: another partner's (or this node's) identity")
+        if is_tlp_id(oid) or oid in TLP1_IDS:
+            why = "a TLP marking definition (OASIS's, fixed: no partner publishes it)"
+            raise ObjectRejected("id", f"from {peer}: {why}")
         if isinstance(oid, str):
             held = held_versions(oid)
             try:
