@@ -42,7 +42,7 @@ from tansiq.store.ingest import (
     same_json,
     store_batches,
 )
-from tansiq.store.migrations import all_or_nothing, migrate
+from tansiq.store.migrations import all_or_nothing, holds_schema, migrate
 from tansiq.store.parallel import WORKERS, file_batches
 from tansiq.store.rows import version_of
 
@@ -307,6 +307,8 @@ class Node:
             if self.db.path is not None and not self.db.path.exists():
                 # Not a node (yet): opening would leave an empty database in the user's directory.
                 raise NodeError(no_node)
+            if not holds_schema(self.db):  # (migrating would make tansiq's tables in it)
+                raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
             migrate(self.db)
             meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:

@@ -382,6 +382,26 @@ class NewerSchema(StoreError):
     writing as it knows how), so this one neither opens nor changes it."""
 
 
+def relations(db: Database) -> set[str]:
+    """The names of the tables, views and indexes where tansiq makes its own: in the SQLite
+    file; on PostgreSQL in the schema it creates in (``current_schema()``: the first of the
+    ``search_path`` that exists).  Reads only."""
+    if db.dialect.is_sqlite:
+        sql = "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+    else:
+        sql = (
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema()"
+        )
+    return {str(r[0]) for r in db.fetchall(sql)}
+
+
+def holds_schema(db: Database) -> bool:
+    """Does *db* hold a tansiq schema, of any level?  (Asked before :func:`migrate`, which
+    would make one in any database it is given.)  Reads only."""
+    return "schema_migrations" in relations(db)
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
