@@ -125,6 +125,8 @@ def init_node(
     key_path = data_dir / KEY_FILE
     if key_path.exists():
         undo.run()  # (nothing made: the directory was there)
+        if not _holds_node(settings):
+            raise NodeError(half_made(data_dir, open_database(settings).describe()))
         raise NodeError(
             f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
         )
@@ -133,6 +135,30 @@ def init_node(
     except BaseException:
         undo.run()  # all or nothing: a failed init leaves the data dir as it found it
         raise
+
+
+def half_made(data_dir: Path, database: str) -> str:
+    """What to do with a data dir holding a node's key whose *database* holds no node."""
+    return (
+        f"{data_dir} holds a node's key ({KEY_FILE}), but {database} holds no node:"
+        f" either a `tansiq init` there was interrupted (then delete {data_dir} and run init"
+        f" again), or the database URL is not this node's (then give its own: --database-url,"
+        f" TANSIQ_DATABASE_URL or {CONFIG_FILE} in {data_dir})"
+    )
+
+
+def _holds_node(settings: Settings) -> bool:
+    """Does the database of *settings* hold a node (``meta`` naming its partner)?  Reads
+    only: no database file or table is made."""
+    db = open_database(settings)
+    try:
+        if db.path is not None and not db.path.exists():
+            return False
+        return holds_schema(db) and bool(
+            db.fetchone("SELECT value FROM meta WHERE key = 'partner'")
+        )
+    finally:
+        db.close()
 
 
 class _Undo:
@@ -304,16 +330,21 @@ class Node:
             raise NodeError(no_node)
         self.db = open_database(settings)
         try:
+            keyed = (data_dir / KEY_FILE).exists()
+            if keyed:  # an init that made the key and stopped, or a URL not this node's
+                no_node = half_made(data_dir, self.db.describe())
             if self.db.path is not None and not self.db.path.exists():
                 # Not a node (yet): opening would leave an empty database in the user's directory.
                 raise NodeError(no_node)
+            if not keyed:
+                no_node = f"{self.db.describe()} holds no node; run `tansiq init` first"
             if not holds_schema(self.db):  # (migrating would make tansiq's tables in it)
-                raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
+                raise NodeError(no_node)
             migrate(self.db)
             meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:
-                raise NodeError(f"{self.db.describe()} holds no node; run `tansiq init` first")
-            if (data_dir / KEY_FILE).exists():  # (missing: said when it is needed)
+                raise NodeError(no_node)
+            if keyed:  # (missing: said when it is needed)
                 load_private_key(data_dir / KEY_FILE)  # refuse one others can read, now
         except BaseException:
             self.db.close()  # nobody else can: the caller gets no Node

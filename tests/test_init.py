@@ -4,6 +4,7 @@ data dir and its config file as it found them, and can be run again."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
+from servers import free_port
 
 import tansiq.node
 from tansiq.node import Node, init_node, partner_identity_id
@@ -139,3 +141,60 @@ def test_init_on_a_database_left_half_made_says_so(tmp_path: Path, database_url:
     assert not settings.data_path.exists()
     if database_url:
         assert _database_state(settings) == before
+
+
+# `tansiq init`, killed (SIGKILL) once its key is written, while it stores its identity.
+KILLED_INIT = """
+import os, signal, sys
+import tansiq.node
+from tansiq.cli import main
+
+real = tansiq.node.ingest
+
+def ingest_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+tansiq.node.ingest = ingest_then_die
+sys.argv[0] = "tansiq"
+main()
+"""
+
+
+def test_init_killed_midway_then_every_command_says_what_to_do(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SIGKILL in the middle of ``tansiq init`` (its key written, its node not yet): init run
+    again and any other command name the interrupted init and what to do, and after it the
+    next init makes the node.  They contradicted each other: init said the data dir "already
+    holds a node (found node_ed25519.pem); choose another --data-dir", the others "holds no
+    node; run `tansiq init` first"."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from tansiq.cli import main
+
+    d = tmp_path / "eg"
+    args = ["--data-dir", str(d), "--database-url", database_url]
+    init = ["init", "--partner", "EG", "--name", "Egypt", *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANSIQ_")}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_INIT, *init], env=env, capture_output=True, timeout=120
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert (d / "node_ed25519.pem").exists()
+    serve = ["serve", *args, "--port", str(free_port())]
+    for command in (init, ["account", "list", *args], serve):
+        r = CliRunner().invoke(main, command, env={})
+        assert r.exit_code == 1, (command, r.output)
+        assert f"{d} holds a node's key (node_ed25519.pem), but" in r.stderr, (command, r.stderr)
+        assert f"a `tansiq init` there was interrupted (then delete {d} and run init again)" in (
+            r.stderr
+        )
+    shutil.rmtree(d)
+    r = CliRunner().invoke(main, init, env={})
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["account", "list", *args], env={})
+    assert r.exit_code == 0 and r.stdout.split()[:3] == ["admin", "admin", "EG"], r.output
