@@ -5,12 +5,14 @@ as it found it: no table of tansiq's is made there, none of its own is changed."
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import PG_SKIP_REASON, PG_URL
 from servers import free_port
 
 from tansiq.cli import main
@@ -86,3 +88,85 @@ def test_a_command_on_another_applications_database_changes_nothing(
     assert "holds no node; run `tansiq init` first" in result.stderr
     assert "Traceback" not in result.output
     assert _contents(url) == before
+
+
+# Another application's table or index named as one of tansiq's: (that name, how it is made)
+CLASHES = {
+    "table": ("accounts", ["CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT)"]),
+    "index": ("objects_type", ["CREATE INDEX objects_type ON invoices (customer)"]),
+    # Rails' and golang-migrate's table of applied migrations
+    "schema_migrations": (
+        "schema_migrations",
+        [
+            "CREATE TABLE schema_migrations (version VARCHAR(20) PRIMARY KEY)",
+            "INSERT INTO schema_migrations VALUES ('20240101120000')",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("clash", sorted(CLASHES))
+def test_init_on_a_database_holding_tables_by_tansiqs_names_is_refused_unchanged(
+    tmp_path: Path, database_url: str, clash: str
+) -> None:
+    """Another application's table or index by the name of one of tansiq's: init says so,
+    exit 1, and leaves the database as it was.  It was a traceback (``relation "accounts"
+    already exists``; ``column "name" does not exist``), and on SQLite the other
+    application's file kept a ``schema_migrations`` table of tansiq's."""
+    url = _other_apps_database(tmp_path, database_url)
+    name, statements = CLASHES[clash]
+    if database_url:
+        with _pg(url) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        with closing(sqlite3.connect(tmp_path / "other.db")) as conn:
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+    before = _contents(url)
+    d = tmp_path / "eg"
+    args = ["init", "--partner", "EG", "--name", "Egypt", "--data-dir", str(d)]
+    result = CliRunner().invoke(main, [*args, "--database-url", url], env={})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "holds another application's" in result.stderr, result.stderr
+    assert f"named as tansiq's own ({name}); nothing was changed" in result.stderr
+    assert _contents(url) == before
+    assert not d.exists()
+
+
+def test_init_in_a_schema_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    """PostgreSQL: a URL whose search_path names no schema that exists (a typo, a schema not
+    made yet): init says so, exit 1.  It was a traceback ("no schema has been selected to
+    create in")."""
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3Dno_such_schema_{uuid.uuid4().hex[:8]}"
+    d = tmp_path / "eg"
+    args = ["init", "--partner", "EG", "--name", "Egypt", "--data-dir", str(d)]
+    result = CliRunner().invoke(main, [*args, "--database-url", url], env={})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "has no schema to make tansiq's tables in: its search_path (no_such_schema_" in (
+        result.stderr
+    )
+    assert "nothing was changed. Create it first (CREATE SCHEMA name)" in result.stderr
+    assert not d.exists()
+
+
+def test_init_beside_another_applications_tables_leaves_them_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A database (or schema) holding another application's tables of other names: the node
+    is made beside them, and they hold what they held."""
+    url = _other_apps_database(tmp_path, database_url)
+    d = tmp_path / "eg"
+    args = ["init", "--partner", "EG", "--name", "Egypt", "--data-dir", str(d)]
+    result = CliRunner().invoke(main, [*args, "--database-url", url], env={})
+    assert result.exit_code == 0, result.output
+    after = _contents(url)
+    assert after["invoices"] == [(1, "ours")]
+    result = CliRunner().invoke(main, ["account", "list", "--data-dir", str(d)], env={})
+    assert result.exit_code == 0 and result.stdout.split()[:3] == ["admin", "admin", "EG"]

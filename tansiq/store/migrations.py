@@ -6,6 +6,7 @@ Add a step by appending to :data:`MIGRATIONS`; never edit one that has shipped.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -451,7 +452,55 @@ def all_or_nothing(db: Database) -> Iterator[None]:
         yield
 
 
+def made(d: Dialect) -> set[str]:
+    """The names of every table, view and index the migrations make (on *d*)."""
+    statements = " ".join(s for _, step in MIGRATIONS for s in step(d))
+    return {"schema_migrations", *_MADE.findall(statements)}
+
+
+_MADE = re.compile(r"CREATE (?:TABLE|VIEW|INDEX) (?:IF NOT EXISTS )?(\w+)")
+NOWHERE = (
+    "{} has no schema to make tansiq's tables in: its search_path ({}) names none that exists;"
+    " nothing was changed. Create it first (CREATE SCHEMA name), or name one that exists"
+)
+NOT_OURS = (
+    "{} holds another application's {} named as tansiq's own ({}); nothing was changed."
+    " Give tansiq a database of its own, or a schema of its own in a PostgreSQL one (a URL"
+    " ending ?options=-csearch_path%3DSCHEMA, once CREATE SCHEMA made it)"
+)
+
+
+def _check_not_anothers(db: Database) -> None:
+    """Refuse (:class:`StoreError`, changing nothing) a store tansiq cannot make or read its
+    schema in: no schema to create in (a PostgreSQL ``search_path`` naming none that exists),
+    another application's tables or indexes by the names of tansiq's, a ``schema_migrations``
+    of its own (Rails', golang-migrate's: a ``version`` column)."""
+    if not db.dialect.is_sqlite:
+        row = db.fetchone("SELECT current_schema(), current_setting('search_path')")
+        if row is None or row[0] is None:
+            raise StoreError(NOWHERE.format(db.describe(), row[1] if row else "?"))
+    have = relations(db)
+    if "schema_migrations" not in have:
+        clash = sorted(have & made(db.dialect))
+        if clash:
+            raise StoreError(NOT_OURS.format(db.describe(), "tables or indexes", ", ".join(clash)))
+        return
+    if db.dialect.is_sqlite:
+        columns = {str(r[1]) for r in db.fetchall("PRAGMA table_info(schema_migrations)")}
+    else:
+        columns = {
+            str(r[0])
+            for r in db.fetchall(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+            )
+        }
+    if columns != {"name", "applied"}:
+        raise StoreError(NOT_OURS.format(db.describe(), "a table", "schema_migrations"))
+
+
 def _migrate(db: Database) -> list[str]:
+    _check_not_anothers(db)
     done = set(applied(db))
     unknown = sorted(done - {name for name, _ in MIGRATIONS})
     if unknown:
