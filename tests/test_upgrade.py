@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import PgSchema, make_settings
+from conftest import BACKENDS, PgSchema, make_settings
 from test_store import indicator
 
 import tansiq.node
@@ -449,8 +449,8 @@ def test_two_nodes_starting_at_once_on_an_older_schema_migrate_it_once(
             while not waiting and time.monotonic() < deadline:
                 waiting = bool(
                     watch.execute(
-                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
-                        " AND NOT granted",
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+                        " AND objsubid = 2 AND NOT granted",
                         (migrations.MIGRATION_LOCK,),
                     ).fetchone()
                 )
@@ -533,3 +533,42 @@ def test_an_upgrade_behind_another_connections_lock_gives_up_and_says_so(
     finally:
         db.close()
     Node(settings).close()  # the next start, the lock released
+
+
+@pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
+def test_an_upgrade_in_one_schema_holds_up_no_node_in_another(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: two nodes in two schemas of one database.  While one upgrades its schema
+    (slowly: a large store), the other starts at once.  The migration lock was one per
+    database: the other waited for the whole upgrade of a schema not its own (with no time
+    limit), saying another process was upgrading its schema."""
+    other = PgSchema()
+    try:
+        data_dir = _seeded_store(tmp_path / "other", other.url, 8)
+        name, step = MIGRATIONS[8]
+        started, done = threading.Event(), threading.Event()
+
+        def slow(d: Any) -> Iterator[str]:  # a long upgrade, holding the migration lock
+            started.set()
+            done.wait(20)
+            yield from step(d)
+
+        monkeypatch.setattr(
+            migrations, "MIGRATIONS", [*MIGRATIONS[:8], (name, slow), *MIGRATIONS[9:]]
+        )
+        upgrading = threading.Thread(
+            target=lambda: Node(make_settings(data_dir, other.url)).close(), daemon=True
+        )
+        upgrading.start()
+        assert started.wait(20)
+        begun = time.monotonic()
+        try:
+            Node(settings).close()  # the node in the first schema
+            took = time.monotonic() - begun
+        finally:
+            done.set()
+            upgrading.join(20)
+        assert took < 5, f"the node waited {took:.1f}s for another schema's upgrade"
+    finally:
+        other.drop()

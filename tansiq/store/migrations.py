@@ -362,7 +362,11 @@ MIGRATIONS: list[tuple[str, Callable[[Dialect], list[str]]]] = [
 ]
 
 
-MIGRATION_LOCK = 7261  # PostgreSQL advisory lock: one process migrates a database at a time
+# PostgreSQL advisory lock: one process at a time migrates the schema tansiq's tables are in.
+# Keyed (MIGRATION_LOCK, hash of that schema), as the pull lock (tansiq.federation.sync): an
+# upgrade of a node in one schema holds up no node in another schema of the database.
+MIGRATION_LOCK = 7261
+LOCK_KEY = "?, hashtext(current_schema())"
 # PostgreSQL: how long a step waits for a table lock another session holds (a long ingest or
 # read, of a tansiq still running, say) before giving up; every query on that table would
 # queue behind it meanwhile.  SQLite waits its busy timeout for the write lock.
@@ -419,14 +423,14 @@ def migrate(db: Database) -> list[str]:
             if db.dialect.is_sqlite:
                 return _migrate(db)
             # Several server processes may start at once on one PostgreSQL database.
-            row = db.fetchone("SELECT pg_try_advisory_lock(?)", (MIGRATION_LOCK,))
+            row = db.fetchone(f"SELECT pg_try_advisory_lock({LOCK_KEY})", (MIGRATION_LOCK,))
             if not (row and row[0]):
                 log.warning(UPGRADE_WAITING, db.describe())
-                db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+                db.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", (MIGRATION_LOCK,))
             try:
                 return _migrate(db)
             finally:
-                db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+                db.execute(f"SELECT pg_advisory_unlock({LOCK_KEY})", (MIGRATION_LOCK,))
     except Exception as exc:
         locked = getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE
         if not (locked or isinstance(exc, StoreBusy)):
@@ -448,7 +452,7 @@ def all_or_nothing(db: Database) -> Iterator[None]:
         yield
         return
     with db.transaction_depth(), store_errors(), db.connection().transaction():
-        db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        db.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})", (MIGRATION_LOCK,))
         yield
 
 
