@@ -148,3 +148,16 @@ def _accounts(node: Node) -> list[Any]:
     from tansiq.accounts.store import list_accounts
 
     return list_accounts(node.db)
+
+
+@pytest.mark.parametrize(
+    "command", [["stats"], ["export"], ["audit", "verify"], ["account", "list"]], ids=" ".join
+)
+def test_a_read_on_a_read_only_store_works(read_only: Settings, command: list[str]) -> None:
+    """Reading a store of the current schema changes nothing, so a read-only one serves it
+    (an export or an audit check on a PostgreSQL standby).  On PostgreSQL every command was
+    refused: each start re-created the table of applied migrations ("IF NOT EXISTS"), which
+    a read-only transaction may not even attempt."""
+    result = _cli(read_only, *command)
+    assert result.exit_code == 0, result.output
+    assert READ_ONLY not in result.output

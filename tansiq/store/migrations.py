@@ -408,10 +408,14 @@ def holds_schema(db: Database) -> bool:
 
 
 def applied(db: Database) -> list[str]:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations"
-        " (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"
-    )
+    """The migrations applied to *db*, making their table first if it has none.  (Only then:
+    a read-only store of the current schema, a PostgreSQL standby's, refuses even ``CREATE
+    TABLE IF NOT EXISTS`` of a table it has.)"""
+    if not holds_schema(db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (name TEXT PRIMARY KEY, applied BIGINT NOT NULL)"
+        )
     return [r[0] for r in db.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
 
 
