@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,19 +123,45 @@ def init_node(
             f"cannot create the data directory {data_dir}: {exc.strerror or exc}; "
             "choose another --data-dir"
         ) from None
-    key_path = data_dir / KEY_FILE
-    if key_path.exists():
-        undo.run()  # (nothing made: the directory was there)
-        if not _holds_node(settings):
-            raise NodeError(half_made(data_dir, open_database(settings).describe()))
-        raise NodeError(
-            f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
-        )
+    with _init_lock(data_dir):  # another init here waits for this one, then finds its node
+        key_path = data_dir / KEY_FILE
+        if key_path.exists():
+            undo.run()  # (nothing made: the directory was there)
+            if not _holds_node(settings):
+                raise NodeError(half_made(data_dir, open_database(settings).describe()))
+            raise NodeError(
+                f"{data_dir} already holds a node (found {KEY_FILE}); choose another --data-dir"
+            )
+        try:
+            return _init_in(settings, data_dir, code, name, password, undo)
+        except BaseException:
+            undo.run()  # all or nothing: a failed init leaves the data dir as it found it
+            raise
+
+
+@contextlib.contextmanager
+def _init_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on *data_dir* (released when the process ends, killed or
+    not).  Two inits on one data dir at once each took the other's files, found missing
+    when it began, for its own, and the one that failed removed them: the other's node."""
+    fd = os.open(data_dir, os.O_RDONLY)
     try:
-        return _init_in(settings, data_dir, code, name, password, undo)
-    except BaseException:
-        undo.run()  # all or nothing: a failed init leaves the data dir as it found it
-        raise
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _init_running(data_dir: Path) -> bool:
+    """Is a ``tansiq init`` making a node in *data_dir* now (holding :func:`_init_lock`)?"""
+    fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def half_made(data_dir: Path, database: str) -> str:
@@ -331,18 +358,18 @@ class Node:
         self.db = open_database(settings)
         try:
             keyed = (data_dir / KEY_FILE).exists()
-            if keyed:  # an init that made the key and stopped, or a URL not this node's
-                no_node = half_made(data_dir, self.db.describe())
-            if self.db.path is not None and not self.db.path.exists():
-                # Not a node (yet): opening would leave an empty database in the user's directory.
-                raise NodeError(no_node)
-            if not keyed:
-                no_node = f"{self.db.describe()} holds no node; run `tansiq init` first"
-            if not holds_schema(self.db):  # (migrating would make tansiq's tables in it)
-                raise NodeError(no_node)
-            migrate(self.db)
-            meta: dict[str, str] = dict(self.db.fetchall("SELECT key, value FROM meta"))
+            made = self.db.path is None or self.db.path.exists()  # (opening would make it)
+            meta: dict[str, str] = {}
+            if made and holds_schema(self.db):  # (migrating would make tansiq's tables in it)
+                migrate(self.db)
+                meta = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:
+                if _init_running(data_dir):
+                    no_node = f"a `tansiq init` is making the node in {data_dir} now: try again"
+                elif keyed:  # an init that made the key and stopped, or a URL not this node's
+                    no_node = half_made(data_dir, self.db.describe())
+                elif made:
+                    no_node = f"{self.db.describe()} holds no node; run `tansiq init` first"
                 raise NodeError(no_node)
             if keyed:  # (missing: said when it is needed)
                 load_private_key(data_dir / KEY_FILE)  # refuse one others can read, now

@@ -3,6 +3,7 @@ data dir and its config file as it found them, and can be run again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -198,3 +199,86 @@ def test_init_killed_midway_then_every_command_says_what_to_do(
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["account", "list", *args], env={})
     assert r.exit_code == 0 and r.stdout.split()[:3] == ["admin", "admin", "EG"], r.output
+
+
+# `tansiq init`, paused just before it writes its key (its database made, on PostgreSQL its
+# transaction open) until the file named by argv[1] appears; it says so by making argv[2].
+PAUSED_INIT = """
+import sys, time
+from pathlib import Path
+import tansiq.node
+from tansiq.cli import main
+
+go, paused = Path(sys.argv.pop(1)), Path(sys.argv.pop(1))
+real = tansiq.node._write_private_key
+
+def wait_then_write(*args, **kwargs):
+    paused.touch()
+    while not go.exists():
+        time.sleep(0.02)
+    real(*args, **kwargs)
+
+tansiq.node._write_private_key = wait_then_write
+sys.argv[0] = "tansiq"
+main()
+"""
+
+
+def test_two_inits_at_once_on_one_data_dir_make_one_node(tmp_path: Path, database_url: str) -> None:
+    """Two ``tansiq init`` on one data dir at once (a provisioning script run twice): one
+    makes the node, the other says it is there, and the node works.  The second made a node
+    while the first was midway, then the first, failing (its key file was there), removed as
+    its own what it had found missing: the second's key, database and data dir; "Initialised"
+    had been printed for a node that no longer existed.  Another command meanwhile says an
+    init is under way."""
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from tansiq.cli import main
+
+    d = tmp_path / "eg"
+    args = ["init", "--partner", "EG", "--name", "Egypt", "--data-dir", str(d)]
+    args += ["--database-url", database_url]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANSIQ_")}
+    go, paused = tmp_path / "go", tmp_path / "paused"
+
+    def start(*argv: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, *argv, *args], env=env, stderr=subprocess.PIPE, text=True
+        )
+
+    started = [start("-c", PAUSED_INIT, str(go), str(paused))]
+    try:
+        deadline = time.monotonic() + 60
+        while not paused.exists() and started[0].poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert paused.exists(), started[0].communicate()
+        meanwhile = CliRunner().invoke(main, ["account", "list", "--data-dir", str(d)], env={})
+        assert meanwhile.exit_code == 1, meanwhile.output
+        assert f"a `tansiq init` is making the node in {d} now: try again" in meanwhile.stderr
+        started.append(start("-m", "tansiq"))
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            started[1].wait(5)  # it made its node meanwhile (or waits for the first)
+    finally:
+        go.touch()  # (never a paused init left behind, holding its transaction)
+        outcomes = []  # (exit code, stderr)
+        for p in started:
+            try:
+                outcomes.append((p.wait(60), p.communicate()[1]))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                raise
+    outcomes.sort()
+    assert [code for code, _ in outcomes] == [0, 1], outcomes
+    assert "already" in outcomes[1][1], outcomes  # holds a node / belongs to a node
+    node = Node(make_settings(d, database_url))
+    try:
+        assert node.code == "EG"
+        node.private_key()
+        assert [a[0] for a in node.db.fetchall("SELECT username FROM accounts")] == ["admin"]
+    finally:
+        node.close()
