@@ -4,12 +4,14 @@ migration that fails midway leaves the store as it was, and the next start finis
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from conftest import BACKENDS, PgSchema, make_settings
@@ -21,6 +23,7 @@ from tansiq.accounts.principal import Principal
 from tansiq.accounts.sessions import session_account
 from tansiq.accounts.store import account_for_token, token_hash
 from tansiq.cli import main
+from tansiq.federation import credentials
 from tansiq.node import InitResult, Node, open_database
 from tansiq.settings import Settings
 from tansiq.stix.extensions import set_distribution
@@ -329,6 +332,63 @@ def test_a_store_of_every_earlier_schema_upgrades_with_its_data(
         assert narrowed == ([(Y, ",DZ,")] if n >= 2 else [])
     finally:
         db.close()
+
+
+# A store as tansiq at commit 9200e8b (schema 009) wrote it: see its "made_by".
+STORE_009 = Path(__file__).parent / "data" / "store_009_eg.json.gz"
+
+
+def test_a_store_written_by_an_earlier_tansiq_reads_as_it_did_there(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Not rows made up for the test: every row of a node's store that tansiq at schema 009
+    wrote (a demo's EG node, synced with DZ and TN, then a revoked object, a withdrawal, an
+    account and a token), put in a store of that schema on the test's engine.  Opened by this
+    tansiq: the export is that tansiq's, the audit chain it wrote verifies, every token it
+    issued signs its account in, the peer tokens it sealed open with the node's key, and the
+    objects (date_added and all), sync cursors, clock and audit rows are as they were."""
+    fixture = orjson.loads(gzip.decompress(STORE_009.read_bytes()))
+    tables: dict[str, dict[str, list[Any]]] = fixture["tables"]
+    data_dir = tmp_path / "eg"
+    data_dir.mkdir()
+    key = data_dir / tansiq.node.KEY_FILE
+    key.write_text(fixture["private_key"], encoding="utf-8")
+    key.chmod(0o600)
+    db = Database(database_url, data_dir)
+    try:
+        _migrate_first(db, 9)
+        with db.write():
+            db.execute("DELETE FROM node_clock")
+            for table in sorted(tables, key=lambda t: t not in ("accounts", "sharing_groups")):
+                t = tables[table]  # (the tables others' foreign keys name first)
+                marks = ", ".join("?" for _ in t["columns"])
+                db.executemany(
+                    f"INSERT INTO {table} ({', '.join(t['columns'])}) VALUES ({marks})", t["rows"]
+                )
+    finally:
+        db.close()
+
+    flags = ["--data-dir", str(data_dir), "--database-url", database_url]
+    exported = CliRunner().invoke(main, ["export", *flags], env={})
+    assert exported.exit_code == 0, exported.output
+    assert orjson.loads(exported.stdout)["objects"] == fixture["export"]
+    verified = CliRunner().invoke(main, ["audit", "verify", *flags], env={})
+    assert verified.exit_code == 0, verified.output
+    assert "audit chain intact" in verified.stdout
+    node = Node(make_settings(data_dir, database_url))
+    try:
+        assert applied(node.db) == NAMES
+        for token, username in fixture["tokens"].items():
+            account = account_for_token(node.db, token)
+            assert account is not None and account.username == username, username
+        for partner, token in fixture["peer_tokens"].items():
+            assert credentials.load(node, partner) == token
+        for table in ("objects", "sync_cursors", "node_clock", "audit", "tokens", "withdrawals"):
+            columns = ", ".join(tables[table]["columns"])
+            rows = node.db.fetchall(f"SELECT {columns} FROM {table}")
+            assert sorted(map(list, rows)) == sorted(tables[table]["rows"]), table
+    finally:
+        node.close()
 
 
 def _crashing(step: Callable[..., list[str]]) -> Callable[..., Iterator[str]]:
