@@ -44,7 +44,8 @@ def _pg(url: str) -> Any:
 
 
 def _contents(url: str) -> dict[str, Any]:
-    """Every table of the database (SQLite) or schema (PostgreSQL) *url* names, with its rows."""
+    """Every table of the database (SQLite) or schema (PostgreSQL) *url* names, with its rows;
+    a SQLite file's journal mode too (tansiq's WAL is set in the file, for good)."""
     if url.startswith("sqlite:///"):
         with closing(sqlite3.connect(url[len("sqlite:///") :])) as conn:
             names = [
@@ -53,7 +54,8 @@ def _contents(url: str) -> dict[str, Any]:
                     "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
                 )
             ]
-            return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
+            found = {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
+            return {**found, "journal_mode": conn.execute("PRAGMA journal_mode").fetchall()}
     with _pg(url) as conn:
         names = [
             r[0]
@@ -75,10 +77,11 @@ def test_a_command_on_another_applications_database_changes_nothing(
 ) -> None:
     """A wrong --database-url: the command says no node is there (exit 1), and the database
     holds what it held.  Each made tansiq's 18 tables there first (every migration), then
-    said so, leaving them behind in the other application's database."""
+    said so, leaving them behind in the other application's database; a SQLite file was
+    left in WAL mode."""
     url = _other_apps_database(tmp_path, database_url)
     before = _contents(url)
-    assert before == {"invoices": [(1, "ours")]}
+    assert before["invoices"] == [(1, "ours")]
     (tmp_path / "eg").mkdir()
     args = [*command, "--data-dir", str(tmp_path / "eg"), "--database-url", url]
     if command == ["serve"]:
@@ -112,7 +115,7 @@ def test_init_on_a_database_holding_tables_by_tansiqs_names_is_refused_unchanged
     """Another application's table or index by the name of one of tansiq's: init says so,
     exit 1, and leaves the database as it was.  It was a traceback (``relation "accounts"
     already exists``; ``column "name" does not exist``), and on SQLite the other
-    application's file kept a ``schema_migrations`` table of tansiq's."""
+    application's file kept a ``schema_migrations`` table of tansiq's, and WAL mode."""
     url = _other_apps_database(tmp_path, database_url)
     name, statements = CLASHES[clash]
     if database_url:

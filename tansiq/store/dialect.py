@@ -106,6 +106,13 @@ def connect_sqlite(path: Path, cache_mb: int = 128) -> sqlite3.Connection:
     return conn
 
 
+def peek_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection to ask *path* what it holds, changing nothing in the file: not its page
+    size nor its journal mode, as :func:`connect_sqlite` does for good (a file that is not a
+    node's database may be another application's).  The caller closes it."""
+    return sqlite3.connect(path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
 def connect_postgresql(url: str) -> Any:
     import psycopg
 

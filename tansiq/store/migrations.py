@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from typing import Any
 
 from tansiq import __version__
 from tansiq.stix.timestamps import now_micros
@@ -392,13 +394,23 @@ def relations(db: Database) -> set[str]:
     file; on PostgreSQL in the schema it creates in (``current_schema()``: the first of the
     ``search_path`` that exists).  Reads only."""
     if db.dialect.is_sqlite:
-        sql = "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-    else:
-        sql = (
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = current_schema()"
-        )
+        return {str(r[0]) for r in _peek(db, "SELECT name FROM sqlite_master")}
+    sql = (
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema()"
+    )
     return {str(r[0]) for r in db.fetchall(sql)}
+
+
+def _peek(db: Database, sql: str) -> list[Any]:
+    """SQLite: the rows of *sql* read on a connection that leaves the file as it is
+    (:func:`~tansiq.store.dialect.peek_sqlite`): before the file is known to be a node's."""
+    assert db.path is not None
+    try:
+        with closing(dialect.peek_sqlite(db.path)) as conn, store_errors():
+            return list(conn.execute(sql).fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open {db.describe()}: {exc}") from exc
 
 
 def holds_schema(db: Database) -> bool:
@@ -494,7 +506,7 @@ def _check_not_anothers(db: Database) -> None:
             raise StoreError(NOT_OURS.format(db.describe(), "tables or indexes", ", ".join(clash)))
         return
     if db.dialect.is_sqlite:
-        columns = {str(r[1]) for r in db.fetchall("PRAGMA table_info(schema_migrations)")}
+        columns = {str(r[1]) for r in _peek(db, "PRAGMA table_info(schema_migrations)")}
     else:
         columns = {
             str(r[0])
