@@ -439,6 +439,7 @@ def migrate(db: Database) -> list[str]:
             if db.dialect.is_sqlite:
                 return _migrate(db)
             # Several server processes may start at once on one PostgreSQL database.
+            _check_somewhere(db)
             row = db.fetchone(f"SELECT pg_try_advisory_lock({LOCK_KEY})", (MIGRATION_LOCK,))
             if not (row and row[0]):
                 log.warning(UPGRADE_WAITING, db.describe())
@@ -490,15 +491,18 @@ NOT_OURS = (
 )
 
 
+def _check_somewhere(db: Database) -> None:
+    """PostgreSQL: refuse (:class:`StoreError`) a ``search_path`` naming no schema that exists,
+    before the migration lock, which is keyed by that schema."""
+    row = db.fetchone("SELECT current_schema(), current_setting('search_path')")
+    if row is None or row[0] is None:
+        raise StoreError(NOWHERE.format(db.describe(), row[1] if row else "?"))
+
+
 def _check_not_anothers(db: Database) -> None:
     """Refuse (:class:`StoreError`, changing nothing) a store tansiq cannot make or read its
-    schema in: no schema to create in (a PostgreSQL ``search_path`` naming none that exists),
-    another application's tables or indexes by the names of tansiq's, a ``schema_migrations``
-    of its own (Rails', golang-migrate's: a ``version`` column)."""
-    if not db.dialect.is_sqlite:
-        row = db.fetchone("SELECT current_schema(), current_setting('search_path')")
-        if row is None or row[0] is None:
-            raise StoreError(NOWHERE.format(db.describe(), row[1] if row else "?"))
+    schema in: another application's tables or indexes by the names of tansiq's, a
+    ``schema_migrations`` of its own (Rails', golang-migrate's: a ``version`` column)."""
     have = relations(db)
     if "schema_migrations" not in have:
         clash = sorted(have & made(db.dialect))
