@@ -354,27 +354,17 @@ def stats(as_json: bool, **kwargs: Any) -> None:
     click.echo(f"{'total':<{width}}  {sum(counts.values()):>8}  ({versions} versions)")
 
 
-def _without_password(url: str) -> str:
-    """*url* with the password of its user part (``user:password@``) masked."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:********@{host}"))
-
-
 @main.command("settings")
 @_settings_options
 def settings_cmd(**kwargs: Any) -> None:
     """Print every setting, its value and where the value came from."""
+    from tansiq.store.dialect import without_password
+
     settings = _settings(kwargs)
     for s, value, source in settings.items():
         shown = "********" if s.secret and value else value
         if s.name == "database_url" and value:
-            shown = _without_password(value)
+            shown = without_password(value)
         click.echo(f"{s.name:<22} {shown!s:<40} {source}")
 
 

@@ -8,11 +8,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from conftest import STIX_DIR
+from conftest import PG_SKIP_REASON, PG_URL, STIX_DIR, PgSchema
 from test_store import indicator
 
 from tansiq.cli import main
@@ -144,6 +145,44 @@ def test_settings_does_not_print_the_database_password(tmp_path: Path) -> None:
     line = next(x for x in out.splitlines() if x.startswith("database_url"))
     assert "s3cret-pw" not in out
     assert "postgresql://tansiq:********@db.example:5432/tansiq" in line
+
+
+def test_settings_does_not_print_a_password_given_as_a_url_parameter(tmp_path: Path) -> None:
+    """libpq takes the password (and the TLS key's, ``sslpassword``) as URL parameters too; they
+    were printed as given."""
+    url = "postgresql://tansiq@db.example:5432/tansiq?sslmode=require&password=s3cret-pw"
+    code, out, _ = run(
+        "settings", "--data-dir", str(tmp_path), "--database-url", url + "&sslpassword=k3y-pw"
+    )
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("database_url"))
+    assert "s3cret-pw" not in out and "k3y-pw" not in out
+    assert "postgresql://tansiq@db.example:5432/tansiq?sslmode=require&password=********" in line
+    code, out, _ = run("settings", "--data-dir", str(tmp_path), "--database-url", "sqlite:///x.db")
+    assert "sqlite:///x.db " in next(x for x in out.splitlines() if x.startswith("database_url"))
+
+
+def test_messages_naming_the_database_do_not_show_a_url_parameter_password(tmp_path: Path) -> None:
+    """What init prints and every message naming the database (here, one that does not exist)
+    showed ``?password=...`` as given, into the operator's terminal and the server's log."""
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    secret = "s3cret-pw"
+    schema = PgSchema()
+    try:
+        url = f"{schema.url}&password={secret}"  # (trust authentication takes any)
+        d = str(tmp_path / "eg")
+        code, out, err = run(
+            "init", "--partner", "EG", "--name", "Egypt", "--data-dir", d, "--database-url", url
+        )
+        assert code == 0, err
+        assert secret not in out + err and "password=********" in out
+        missing = urlsplit(url)._replace(path="/no_such_database_for_tansiq").geturl()
+        code, out, err = run("stats", "--data-dir", d, "--database-url", missing)
+        assert code == 1 and "cannot open PostgreSQL" in err, err
+        assert secret not in out + err
+    finally:
+        schema.drop()
 
 
 def test_export_dash_writes_the_bundle_to_stdout(

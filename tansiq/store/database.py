@@ -48,6 +48,7 @@ from tansiq.store.dialect import (
     connect_sqlite,
     dialect_for,
     sqlite_path,
+    without_password,
 )
 
 Row = tuple[Any, ...]
@@ -208,7 +209,7 @@ class Database:
     def describe(self) -> str:
         if self.path is not None:
             return f"SQLite {self.path}"
-        return "PostgreSQL " + self.url.split("@")[-1]
+        return "PostgreSQL " + without_password(self.url).split("@")[-1]
 
     # -- connections -------------------------------------------------------------------------
     def _open(self) -> Any:

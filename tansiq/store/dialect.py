@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,29 @@ POSTGRESQL = Dialect("postgresql", "BIGINT PRIMARY KEY", "")
 @lru_cache(maxsize=1024)
 def _to_pyformat(query: str) -> str:
     return query.replace("%", "%%").replace("?", "%s")
+
+
+# libpq's connection parameters that are secrets, which a URL may carry in its query too.
+SECRET_PARAMETERS = ("password", "sslpassword")
+
+
+def without_password(url: str) -> str:
+    """*url* with its passwords masked: the user part's (``user:password@``) and the
+    ``password`` and ``sslpassword`` parameters of its query (libpq takes both forms)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:********@{host}"
+    query = "&".join(
+        f"{item.partition('=')[0]}=********"
+        if unquote_plus(item.partition("=")[0]).lower() in SECRET_PARAMETERS
+        else item
+        for item in parts.query.split("&")
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # as given (urlunsplit would make sqlite:///x sqlite:/x)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def dialect_for(url: str) -> Dialect:
