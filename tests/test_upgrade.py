@@ -1,6 +1,7 @@
-"""Upgrades: a store made by any earlier tansiq (schema after migration 001 ... 014) reaches the
-current schema on both engines with its data kept and the derived columns and tables right; a
-migration that fails midway leaves the store as it was, and the next start finishes it."""
+"""Upgrades: a store made by any earlier tansiq (its schema after any migration from 001 to
+the last but one) reaches the current schema on both engines with its data kept and the derived
+columns and tables right; a migration that fails midway leaves the store as it was, and the
+next start finishes it."""
 
 from __future__ import annotations
 
