@@ -62,15 +62,32 @@ def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
     from tansiq.federation.enrol import EnrolmentError, invite
 
     node = _open_node(_settings(kwargs))
-    try:
-        text = invite(node, code).encode()
-    except EnrolmentError as exc:
-        raise click.ClickException(str(exc)) from None
     if output is None:
+        try:
+            text = invite(node, code).encode()
+        except EnrolmentError as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(text)
         return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # The file is opened before the invitation is made, which revokes the earlier ones'
+    # tokens: a path that cannot be written then changes nothing.
+    existed = output.exists()
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the invitation to {output}: {exc.strerror or exc}; nothing was"
+            " handed out (choose another -o FILE)"
+        ) from None
     with os.fdopen(fd, "w") as f:
+        try:
+            text = invite(node, code).encode()
+        except EnrolmentError as exc:
+            if not existed:
+                output.unlink(missing_ok=True)
+            raise click.ClickException(str(exc)) from None
+        os.fchmod(fd, 0o600)  # a file that was there keeps its mode otherwise: the token is secret
+        os.ftruncate(fd, 0)
         f.write(text + "\n")
     click.echo(
         f"invitation for {code.upper()} written to {output}; on its node run: "

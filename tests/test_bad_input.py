@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from test_store import indicator
 
 from tansiq.cli import main
+from tansiq.node import Node
 
 SHARED = "/taxii2/api/collections/shared/objects/"
 TAXII = "application/taxii+json;version=2.1"
@@ -457,3 +459,39 @@ def test_sync_from_an_unreachable_partner_says_it_failed_and_why(
     assert out.count("cannot reach") == 1 and "cannot reach" not in err, (out, err)
     assert err.strip().splitlines() == ["Error: sync from DZ failed"], err
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_partner_invite_to_an_unwritable_file_says_so_and_hands_nothing_out(
+    node: Node, tmp_path: Path
+) -> None:
+    """`partner invite -o FILE` where FILE cannot be written ended in a traceback, after the
+    invitation was made: the earlier invitation's token was revoked, the new one lost."""
+    from tansiq.accounts.store import list_tokens
+
+    s = node.settings
+    where = ["--data-dir", str(s.data_dir), "--database-url", s.database_url]
+    code, _, err = run("partner", "invite", "DZ", *where)
+    assert code == 0, err
+    before = [(t.id, t.state()) for t in list_tokens(node.db, "sync-dz")]
+    for unwritable in (tmp_path / "missing" / "dz.txt", tmp_path):
+        code, out, err = run("partner", "invite", "DZ", "-o", str(unwritable), *where)
+        assert code == 1 and out == "", out + err
+        assert f"cannot write the invitation to {unwritable}" in err, err
+        assert "nothing was handed out" in err, err
+        assert [(t.id, t.state()) for t in list_tokens(node.db, "sync-dz")] == before
+    assert not (tmp_path / "missing").exists()
+
+
+def test_partner_invite_makes_a_file_that_was_there_private(node: Node, tmp_path: Path) -> None:
+    """--help says the invitation file has mode 0600 (it holds a secret token): a file that
+    was there kept its mode (0644: every local user could read the token)."""
+    s = node.settings
+    target = tmp_path / "dz.txt"
+    target.write_text("an older, longer invitation\n" * 40)
+    target.chmod(0o644)
+    where = ["--data-dir", str(s.data_dir), "--database-url", s.database_url]
+    code, out, err = run("partner", "invite", "DZ", "-o", str(target), *where)
+    assert code == 0, out + err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    text = target.read_text()
+    assert text.startswith("tansiq-enrol:") and text.count("\n") == 1, text
