@@ -303,12 +303,25 @@ def export(output: Path | None, **kwargs: Any) -> None:
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.write(b"\n")
         return
-    from tqdm import tqdm  # the bar shows on a terminal only (disable=None)
-
     from tansiq.store.query import count_by_type
 
     total = sum(count_by_type(node.db, _operator_view(node)).values())  # for the progress bar
-    tmp = output.with_name(output.name + ".part")
+    _write_file(output, latest, total)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _write_file(output: Path, latest: Iterator[str], total: int) -> None:
+    """Write the bundle of *latest* (*total* objects: a progress bar, on a terminal only) to
+    *output*: a regular file (or a new one) through ``OUTPUT.part``, synced to disk and
+    renamed over it, so that no half-written export is left under its name; anything else
+    (``/dev/null``, ``/dev/stdout``, a named pipe, a symbolic link) is written to as it is, as
+    a rename would put a file in its place."""
+    from tqdm import tqdm
+
+    from tansiq.stix.bundles import stream_bundle
+
+    in_place = output.is_symlink() or (output.exists() and not output.is_file())
+    tmp = output if in_place else output.with_name(output.name + ".part")
     try:
         with (
             tmp.open("wb") as f,
@@ -316,14 +329,16 @@ def export(output: Path | None, **kwargs: Any) -> None:
         ):
             for chunk in stream_bundle(_counted(latest, bar.update)):
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())  # on disk before it takes the final name
-        tmp.replace(output)  # never leave a half-written export under the final name
+            if not in_place:
+                f.flush()
+                os.fsync(f.fileno())  # on disk before it takes the final name
+        if not in_place:
+            tmp.replace(output)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        if not in_place:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
-    click.echo(f"wrote {output}", err=True)
 
 
 def _counted(texts: Iterator[str], count: Callable[[int], object]) -> Iterator[str]:

@@ -138,6 +138,35 @@ def test_export_to_an_unwritable_path_is_a_clean_error(data_dir: Path, tmp_path:
     assert "Traceback" not in err and "x.json" in err
 
 
+def test_export_writes_into_a_named_pipe_or_a_link_and_leaves_them_in_place(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """-o wrote OUTPUT.part and renamed it over OUTPUT: a named pipe (or, as root, /dev/null)
+    was replaced by a regular file and never written to, a symbolic link by a copy."""
+    out = tmp_path / "out"
+    out.mkdir()
+    pipe = out / "pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # the export's bundle fits its buffer
+    try:
+        code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(pipe))
+        assert code == 0, err
+        assert stat.S_ISFIFO(pipe.lstat().st_mode) and not (out / "pipe.part").exists()
+        received = b"".join(iter(lambda: os.read(reader, 65536), b""))
+    finally:
+        os.close(reader)
+    assert json.loads(received)["type"] == "bundle"
+    (out / "exports").mkdir()
+    target = out / "exports" / "latest.json"
+    target.write_text("an older export")
+    link = out / "link.json"
+    link.symlink_to(target)
+    code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(link))
+    assert code == 0, err
+    assert link.is_symlink() and json.loads(target.read_text())["type"] == "bundle"
+    assert sorted(p.name for p in out.iterdir()) == ["exports", "link.json", "pipe"]
+
+
 def test_settings_does_not_print_the_database_password(tmp_path: Path) -> None:
     url = "postgresql://tansiq:s3cret-pw@db.example:5432/tansiq"
     code, out, _ = run("settings", "--data-dir", str(tmp_path), "--database-url", url)
