@@ -237,12 +237,17 @@ def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partn
         text = enrolment
     else:
         source = Path(enrolment)
+        hint = (
+            "give the file that `tansiq partner invite CODE -o FILE` wrote on the partner's"
+            " node, or the string it printed"
+        )
+        if not enrolment.strip():  # Path("") is the current directory
+            raise click.ClickException(f"--enrolment is empty: {hint}")
         if not source.is_file():
             what = "a directory" if source.is_dir() else "no such file"
             raise click.ClickException(
                 f"--enrolment {enrolment}: {what}, nor an invitation string (one starts with "
-                f"{PREFIX!r}); give the file that `tansiq partner invite CODE -o FILE` wrote on "
-                "the partner's node, or the string it printed"
+                f"{PREFIX!r}); {hint}"
             )
         text = _read_text(source, "--enrolment")
     try:

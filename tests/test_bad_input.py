@@ -400,6 +400,24 @@ def test_enrolment_naming_a_missing_file_says_so(tmp_path: Path) -> None:
     assert code == 1 and "no such file" not in err, err
 
 
+def test_a_damaged_or_empty_enrolment_says_what_to_do(tmp_path: Path) -> None:
+    """An invitation cut short or changed in copying said only "damaged invitation: unexpected
+    end of data: line 1 column 36 (char 35)"; an empty --enrolment "--enrolment : a directory"
+    (the empty path is the current directory)."""
+    inviter, d = _init(tmp_path, "other"), _init(tmp_path)
+    code, text, err = run("partner", "invite", "DZ", "--data-dir", str(inviter))
+    assert code == 0, err
+    text = text.strip()
+    for damaged in (text[:60], text[:40] + "!" + text[41:], "tansiq-enrol:xyz"):
+        for command in ("add", "update"):
+            code, _, err = run("partner", command, "--enrolment", damaged, "--data-dir", str(d))
+            assert code == 1 and "damaged invitation" in err, err
+            assert "cut short or changed" in err and "ask for a new one" in err, err
+        code, _, err = run("partner", "add", "--enrolment", "", "--data-dir", str(d))
+        assert code == 1 and "--enrolment is empty: give the file" in err, err
+    assert "DZ" not in run("partner", "list", "--data-dir", str(d))[1]
+
+
 def test_reader_account_of_an_unknown_partner_is_refused(tmp_path: Path) -> None:
     d = _init(tmp_path)
     dd = ["--data-dir", str(d)]

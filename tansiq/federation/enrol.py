@@ -62,7 +62,11 @@ class Invitation:
             )
             return cls(**{k: str(data[k]) for k in cls.__dataclass_fields__})
         except (ValueError, KeyError, TypeError) as exc:
-            raise EnrolmentError(f"damaged invitation: {exc}") from None
+            raise EnrolmentError(
+                f"damaged invitation ({exc}): it was cut short or changed on its way here; give"
+                " the whole of what `tansiq partner invite` wrote on the partner's node, or ask"
+                " for a new one"
+            ) from None
 
 
 def node_url(node: Node) -> str:
