@@ -65,7 +65,10 @@ class Setting:
         if self.type is int:
             if isinstance(raw, bool | float):
                 raise ValueError(f"expected an integer, got {raw!r}")
-            return int(raw)
+            try:
+                return int(raw)
+            except ValueError:  # int()'s own words: "invalid literal for int() with base 10"
+                raise ValueError(f"expected an integer, got {raw!r}") from None
         if self.type is float:
             return float(raw)
         return str(raw).strip().lower() if self.choices else str(raw)

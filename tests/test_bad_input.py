@@ -93,6 +93,13 @@ def test_unusable_setting_in_env_or_config_file_names_its_source(tmp_path: Path)
     (d / "tansiq.toml").write_text('log_level = "WARNING"\n', encoding="utf-8")
     code, out, err = run("settings", "--data-dir", str(d))
     assert code == 0 and "warning" in out, err
+    for text in ("abc", "8400x"):  # int() said "invalid literal for int() with base 10"
+        code, _, err = run("stats", "--data-dir", str(d), env={"TANSIQ_PORT": text})
+        assert code == 1 and f"from env TANSIQ_PORT: expected an integer, got {text!r}" in err
+        (d / "tansiq.toml").write_text(f'port = "{text}"\n', encoding="utf-8")
+        code, _, err = run("stats", "--data-dir", str(d))
+        assert code == 1 and f"expected an integer, got {text!r}" in err, err
+        (d / "tansiq.toml").write_text("", encoding="utf-8")
 
 
 def test_init_refusing_the_admin_password_leaves_no_half_node(tmp_path: Path) -> None:
