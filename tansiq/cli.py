@@ -52,6 +52,14 @@ def _not_read_here(exc: click.NoSuchOption) -> click.UsageError | None:
     setting = next((s for s in SETTINGS if s.flag == exc.option_name), None)
     if setting is None or exc.ctx is None:
         return None
+    command = exc.ctx.command
+    if not isinstance(command, click.Group) and command.callback not in _TAKES_SETTINGS:
+        return click.UsageError(  # `tansiq demo`: its nodes read no TANSIQ_* nor tansiq.toml
+            f"No such option: {setting.flag}: `{exc.ctx.command_path}` reads no settings, from"
+            f" flags, {setting.env} or a tansiq.toml; its options are in"
+            f" `{exc.ctx.command_path} --help`",
+            exc.ctx,
+        )
     return click.UsageError(
         f"No such option: {setting.flag}: `{exc.ctx.command_path}` does not use the setting"
         f" {setting.name} (only {', '.join(commands_of(setting))} do); to set it for every"

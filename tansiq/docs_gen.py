@@ -16,7 +16,9 @@ def settings_markdown() -> str:
         "the environment variable → the command-line flag. `tansiq settings` shows each value",
         "and where it came from.",
         "",
-        "The file and the environment apply to every command. A command takes as flags only",
+        "The file and the environment apply to every command but `tansiq demo`, whose nodes",
+        "read no settings (its own options: `--data-dir`, `--base-port`). A command takes as",
+        "flags only",
         "the settings it reads (column *commands*), and "
         + " and ".join(f"`tansiq {c}`" for c in EVERY_SETTING),
         "take every one (`init` keeps those given in the new node's `tansiq.toml`); a setting's",

@@ -85,6 +85,41 @@ def test_a_setting_flag_a_command_does_not_read_is_a_usage_error(path: str) -> N
         assert s.env in result.stderr and "only init, settings" in result.stderr, result.stderr
 
 
+def test_a_setting_flag_given_to_demo_says_it_reads_no_settings() -> None:
+    """`tansiq demo --port 9000` answered "to set it for every command use TANSIQ_PORT or
+    DATA_DIR/tansiq.toml", which the demo's nodes do not read either."""
+    for s in SETTINGS:
+        if s.name == "data_dir":  # the demo's own --data-dir: where its nodes go
+            continue
+        value = "true" if s.type is bool else "1"
+        result = CliRunner().invoke(main, ["demo", s.flag, value], env={}, prog_name="tansiq")
+        said = result.stderr.replace("\n", " ")
+        assert result.exit_code == 2, (s.flag, result.output)
+        assert f"No such option: {s.flag}: `tansiq demo` reads no settings" in said, said
+        assert "to set it for every command" not in said and "tansiq demo --help" in said
+
+
+def test_the_demo_nodes_read_no_settings_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: the demo's nodes read no TANSIQ_* (the demo is always the same three SQLite
+    nodes on its --base-port, pulling every 5 s)."""
+    from tansiq.demo import setup
+
+    for s in SETTINGS:
+        if s.name != "data_dir":
+            monkeypatch.setenv(s.env, "postgresql://nowhere.invalid/x" if s.type is str else "7")
+    nodes = setup(tmp_path, [18001, 18002, 18003])
+    try:
+        for d, port in zip(nodes, (18001, 18002, 18003), strict=True):
+            sources = {s.name: source for s, _, source in d.node.settings.items()}
+            assert {x for x in sources.values() if not x.startswith("flag")} == {"default"}
+            assert d.node.settings.port == port and d.node.settings.sync_interval_seconds == 5
+    finally:
+        for d in nodes:
+            d.node.close()
+
+
 def test_ingest_port_is_refused_before_anything_is_read(tmp_path: Path) -> None:
     bundle = tmp_path / "b.json"
     bundle.write_text("[]")
