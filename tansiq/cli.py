@@ -190,6 +190,7 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     leaves DATA_DIR as it found it."""
     from tansiq.accounts.store import AccountError
     from tansiq.node import NodeError, init_node
+    from tansiq.ports import listen_url
     from tansiq.store.database import StoreError
 
     settings = _settings(kwargs)
@@ -210,7 +211,7 @@ def init(partner: str, name: str, admin_password: str | None, **kwargs: Any) -> 
     click.echo(f"Start it with: tansiq serve --data-dir {r.data_dir}")
     click.echo(
         f"Then:          curl -H 'Authorization: Bearer {r.admin_token}' "
-        f"http://{settings.host}:{settings.port}/api/objects"
+        f"{listen_url(settings.host, settings.port, bool(settings.certfile))}/api/objects"
     )
 
 
@@ -221,7 +222,7 @@ def serve(**kwargs: Any) -> None:
     import uvicorn
 
     from tansiq.api.app import create_app
-    from tansiq.ports import listen_problem
+    from tansiq.ports import listen_problem, listen_url
 
     settings = _settings(kwargs)
     problem = listen_problem(settings.host, settings.port)
@@ -252,9 +253,8 @@ def serve(**kwargs: Any) -> None:
 
         scheduler = Scheduler(Node(settings))  # its own connections
         scheduler.start()
-    scheme = "https" if tls else "http"
     click.echo(
-        f"tansiq node {node.code} on {scheme}://{settings.host}:{settings.port}/ "
+        f"tansiq node {node.code} on {listen_url(settings.host, settings.port, bool(tls))}/ "
         f"({node.db.describe()})",
         err=True,
     )

@@ -1,5 +1,5 @@
-"""Whether the web server can listen where it is told to: checked before anything starts, so
-that a port in use is one clear message rather than uvicorn's log line and exit code 3."""
+"""Where the web server listens: whether it can (checked before anything starts, so that a port
+in use is one clear message rather than uvicorn's log line and exit code 3), and its URL."""
 
 from __future__ import annotations
 
@@ -30,3 +30,10 @@ def listen_problem(
             reason = exc.strerror or exc
             return f"cannot listen on {host}:{port}: {reason}; check {host_flag} and {port_flag}"
     return None
+
+
+def listen_url(host: str, port: int, tls: bool) -> str:
+    """The base URL of a server listening on *host*:*port* (an IPv6 address in brackets, as a
+    URL needs it: ``http://::1:8400`` is no URL), ``https`` with *tls*."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"

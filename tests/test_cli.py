@@ -558,3 +558,31 @@ def test_ingest_and_export_to_a_file_show_progress_on_a_terminal(
     assert "export: 100%" in shown and f"{total}/{total} [" in shown, shown
     code, _, err = run("export", "--data-dir", str(data_dir), "-o", str(out))
     assert code == 0 and "export:" not in err  # no bar where no one watches (a pipe, a log)
+
+
+@pytest.mark.parametrize(
+    ("flags", "url"),
+    [
+        (("--host", "::1", "--port", "8411"), "http://[::1]:8411"),
+        (("--certfile", "c.pem", "--keyfile", "k.pem", "--port", "8412"), "https://127.0.0.1:8412"),
+    ],
+)
+def test_init_prints_a_url_that_works(tmp_path: Path, flags: tuple[str, ...], url: str) -> None:
+    """init's "Then: curl ..." line printed http://::1:8411 (no URL: an IPv6 address needs
+    brackets) and, for a node given --certfile, http:// where the server speaks HTTPS."""
+    args = ("init", "--data-dir", str(tmp_path / "eg"), "--partner", "EG", "--name", "Egypt")
+    code, out, err = run(*args, *flags)
+    assert code == 0, out + err
+    assert f" {url}/api/objects" in out, out
+
+
+def test_an_invitation_of_a_node_on_an_ipv6_address_holds_a_url(data_dir: Path) -> None:
+    """The invitation's URL was http://::1:8411: a partner's node took it, then refused to
+    send its token there ("plain HTTP", as ::1 was not read as loopback) or could not parse it."""
+    from tansiq.federation.enrol import Invitation
+
+    code, text, err = run(
+        "partner", "invite", "DZ", "--data-dir", str(data_dir), "--host", "::1", "--port", "8411"
+    )
+    assert code == 0, err
+    assert Invitation.decode(text).url == "http://[::1]:8411"

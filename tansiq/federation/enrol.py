@@ -28,6 +28,7 @@ from tansiq.accounts.store import (
 )
 from tansiq.federation import credentials
 from tansiq.node import Node
+from tansiq.ports import listen_url
 from tansiq.sharing import PARTNER_CODE, Partner, add_partner, list_partners, update_partner
 
 PREFIX = "tansiq-enrol:"
@@ -73,8 +74,7 @@ def node_url(node: Node) -> str:
     s = node.settings
     if s.public_url:
         return str(s.public_url).rstrip("/")
-    scheme = "https" if s.certfile else "http"
-    return f"{scheme}://{s.host}:{s.port}"
+    return listen_url(s.host, s.port, bool(s.certfile))
 
 
 def sync_username(code: str) -> str:
