@@ -279,6 +279,7 @@ BAD_FILES = {
     "bad gzip": (lambda p: p.write_bytes(gzip.compress(APT1)[:-40]), "not valid gzip"),
     "utf-16": (lambda p: p.write_bytes(APT1.decode().encode("utf-16")), "UTF-16"),
     "utf-8 bom": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + APT1), "byte order mark"),
+    "latin-1": (lambda p: p.write_bytes(APT1.replace(b"APT1", b"APT1 caf\xe9", 1)), "not UTF-8"),
     "i/o error": (_unreadable, "cannot read it: Input/output error"),
 }
 

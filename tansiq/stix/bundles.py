@@ -62,7 +62,7 @@ def parse_bytes(data: bytes) -> list[Any]:
     try:
         document = loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}") from None
+        raise InputError(_not_utf8(data) or f"not valid JSON: {exc}") from None
     objects = objects_of(document)
     bundle = isinstance(document, dict) and document.get("type") == "bundle"
     if bundle and (data.count(b'"objects"') > 1 or _ESCAPED_ASCII.search(data)):
@@ -73,6 +73,21 @@ def parse_bytes(data: bytes) -> list[Any]:
         except StreamError:
             pass  # (what else the stream refuses, a whole-file read is held to already)
     return objects
+
+
+def _not_utf8(data: bytes) -> str | None:
+    """Where *data* is not UTF-8, in words (orjson says "str is not valid UTF-8: surrogates
+    not allowed: line 1 column 1 (char 0)" wherever the byte is); None when it is UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column}"
+            f" (byte offset {exc.start}); JSON files are UTF-8: convert it (e.g. with iconv)"
+        )
+    return None
 
 
 # What a file that is not JSON text in UTF-8 often is, by its first bytes (none can begin JSON).
