@@ -306,3 +306,53 @@ def test_readme_names_the_query_parameters_of_each_rest_route(node: Node) -> Non
         assert named == documented, (method, path, sorted(named), sorted(documented))
         checked += 1
     assert checked >= 10
+
+
+def _options(command: Any) -> set[str]:
+    """Every option of *command*, and of its subcommands when it is a group."""
+    import click
+
+    found = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
+    for sub in getattr(command, "commands", {}).values():
+        found |= _options(sub)
+    return found
+
+
+def _flags_not_on_their_command(text: str) -> list[str]:
+    """Each `--flag` of a `[tansiq] COMMAND ... --flag ...` snippet of *text* that COMMAND
+    (as far as its words name subcommands) does not take, and each other `--flag` that no
+    command takes."""
+    every, wrong = _options(main), []
+    text = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)  # code blocks
+    for snippet in re.findall(r"`([^`]+)`", text):
+        words = snippet.split()
+        words = words[1:] if words[:1] == ["tansiq"] else words
+        command: Any = main if words[:1] and words[0] in main.commands else None
+        for word in words:
+            if command is None or word not in getattr(command, "commands", {}):
+                break
+            command = command.commands[word]
+        known = every if command is None else _options(command)
+        flags = re.findall(r"(?<![\w-])--[a-z][a-z-]*", snippet)
+        wrong += [f"{f} in `{snippet}`" for f in flags if f not in known]
+    return wrong
+
+
+def test_every_flag_the_docs_and_help_show_is_an_option_of_that_command() -> None:
+    """`tansiq sync --partner CODE`, `init --admin-password -`, a row of README's table of
+    commands (`| `tansiq sync` | ... `--from-start` ...`): each flag is the command's; and so
+    in each command's --help."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    wrong = {str(p.relative_to(ROOT)): _flags_not_on_their_command(p.read_text()) for p in docs}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        row = re.match(r"\| `tansiq ([a-z]+)` \|(.*)", line)
+        if row:
+            flags = re.findall(r"`(--[a-z][a-z-]*)", row.group(2))
+            name = row.group(1)
+            wrong[f"README row {name}"] = sorted(set(flags) - _options(main.commands[name]))
+    for name, command in _leaf_commands(main):
+        said = " ".join(
+            [command.help or "", *(getattr(p, "help", "") or "" for p in command.params)]
+        )
+        wrong[f"tansiq {name} --help"] = _flags_not_on_their_command(said)
+    assert {k: v for k, v in wrong.items() if v} == {}
