@@ -111,6 +111,19 @@ def test_init_refusing_the_admin_password_leaves_no_half_node(tmp_path: Path) ->
     assert code == 0 and "Initialised node EG" in out, err
 
 
+def test_init_on_a_sqlite_url_in_a_missing_directory_names_the_database(tmp_path: Path) -> None:
+    """`--database-url sqlite:///other/x.db` in a directory that does not exist said "data
+    directory eg/other does not exist": not the data directory, and no word of the database."""
+    d = tmp_path / "eg"
+    url = "sqlite:///other/x.db"
+    args = ("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt")
+    code, out, err = run(*args, "--database-url", url)
+    assert code == 1 and out == "", out + err
+    expected = f"cannot open SQLite {d / 'other' / 'x.db'}: the directory {d / 'other'} does not"
+    assert expected in err and "--database-url" in err, err
+    assert not d.exists()  # a failed init leaves nothing
+
+
 def test_init_failing_midway_can_be_run_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -216,7 +216,10 @@ class Database:
         try:
             if self.path is not None:
                 if not self.path.parent.is_dir():
-                    raise StoreError(f"data directory {self.path.parent} does not exist")
+                    raise StoreError(
+                        f"cannot open SQLite {self.path}: the directory {self.path.parent} does"
+                        " not exist (create it, or check --data-dir and --database-url)"
+                    )
                 conn = connect_sqlite(self.path, self.cache_mb)
                 if self._checkpointer is not None:
                     conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it
