@@ -474,8 +474,9 @@ def sync(partner_code: str | None, limit: int, from_start: bool, **kwargs: Any) 
     if not reports:  # sync_all passes over partners without a sync token (added by hand)
         click.echo(
             "nothing to pull: no partner is enrolled for sync here (URL, key and token); run"
-            " `tansiq partner add --enrolment` with the invitation a partner's node made for"
-            f" this one (`tansiq partner invite {node.code}` there)"
+            " `tansiq partner add --enrolment` (`partner update --enrolment` for a partner"
+            " added by hand) with the invitation a partner's node made for this one"
+            f" (`tansiq partner invite {node.code}` there)"
         )
     failed = []
     for r in reports:

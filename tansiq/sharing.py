@@ -62,7 +62,10 @@ def add_partner(
     if not PARTNER_CODE.match(code):
         raise SharingError(f"partner code {code!r}: use 2–8 capital letters")
     if db.fetchone("SELECT 1 FROM partners WHERE code = ?", (code,)):
-        raise SharingError(f"partner {code} is already registered")
+        raise SharingError(
+            f"partner {code} is already registered: `tansiq partner update` changes it (its"
+            " --enrolment takes a new invitation)"
+        )
     # Pull sync accepts a peer's objects created by its identity: an identity that is already
     # this node's or another partner's would let the peer publish as that agency.
     taken = db.fetchone(

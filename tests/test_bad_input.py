@@ -533,3 +533,27 @@ def test_partner_invite_makes_a_file_that_was_there_private(node: Node, tmp_path
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     text = target.read_text()
     assert text.startswith("tansiq-enrol:") and text.count("\n") == 1, text
+
+
+def test_a_partner_added_by_hand_is_told_how_to_take_its_invitation(
+    node: Node, tmp_path: Path
+) -> None:
+    """`sync --partner DZ` for a partner added by hand said "partner DZ has no public key
+    registered", or, with a key, to run `partner add --enrolment`, which answered "partner DZ
+    is already registered": `partner update --enrolment` is what takes the invitation."""
+    s = node.settings
+    where = ["--data-dir", str(s.data_dir), "--database-url", s.database_url]
+    assert run("partner", "add", "DZ", "--name", "Algeria", *where)[0] == 0
+    code, out, err = run("sync", "--partner", "DZ", *where)
+    assert code == 1, out + err
+    assert "DZ is not enrolled for sync" in err and "`tansiq partner update --enrolment`" in err
+    assert "`tansiq partner invite EG` there" in err, err
+    other = tmp_path / "dz"
+    args = ("init", "--data-dir", str(other), "--partner", "DZ", "--name", "Algeria")
+    assert run(*args)[0] == 0
+    code, invitation, err = run("partner", "invite", "EG", "--data-dir", str(other))
+    assert code == 0, err
+    code, out, err = run("partner", "add", "--enrolment", invitation.strip(), *where)
+    assert code == 1 and "DZ is already registered: `tansiq partner update`" in err, err
+    code, out, err = run("partner", "update", "--enrolment", invitation.strip(), *where)
+    assert code == 0 and "partner DZ" in out, out + err

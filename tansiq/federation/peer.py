@@ -56,8 +56,9 @@ def client_for(node: Node, partner: Partner) -> httpx.Client:
     token = peer_token(node, partner.code)
     if not partner.base_url or token is None or not partner.public_key:
         raise SyncError(
-            f"partner {partner.code} is not enrolled for sync (URL, key and token needed): "
-            f"run `tansiq partner add --enrolment` with {partner.code}'s invitation"
+            f"partner {partner.code} is not enrolled for sync (URL, key and token needed): run"
+            f" `tansiq partner update --enrolment` with the invitation {partner.code}'s node made"
+            f" for this one (`tansiq partner invite {node.code}` there)"
         )
     url = partner.base_url
     scheme = urlsplit(url).scheme.lower()  # "HTTP://" is plain HTTP too

@@ -98,11 +98,12 @@ def sync_partner(
     with contextlib.ExitStack() as stack:
         if not stack.enter_context(pull_lock(node, stop)):
             return report  # told to stop while another pull held the lock
+        # (first: a partner added by hand, with no key, URL or token, is told how to enrol)
+        http = client or stack.enter_context(client_for(node, partner))
         try:
             verifier = stack.enter_context(PageVerifier(node.code, partner, others))
         except SignatureError as exc:
             raise SyncError(f"{code}: {exc}") from None
-        http = client or stack.enter_context(client_for(node, partner))
         start = None if from_start else cursor(node, code, SHARED_COLLECTION)
         if start is not None and not _timestamp(start):
             # An earlier tansiq stored a peer's bad X-TAXII-Date-Added-Last as the cursor;
