@@ -356,3 +356,21 @@ def test_every_flag_the_docs_and_help_show_is_an_option_of_that_command() -> Non
         )
         wrong[f"tansiq {name} --help"] = _flags_not_on_their_command(said)
     assert {k: v for k, v in wrong.items() if v} == {}
+
+
+def test_readme_table_of_commands_names_every_command_and_subcommand() -> None:
+    """Each command has a row in README's table of commands, and a group's row names each of
+    its subcommands (`tansiq partner`: `invite` / `add` / ... / `list`)."""
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r"^\| `tansiq ([a-z]+)` \|(.*)$", (ROOT / "README.md").read_text(), re.M
+        )
+    }
+    assert set(rows) == set(main.commands), sorted(set(main.commands) ^ set(rows))
+    unnamed = {
+        name: sorted(set(command.commands) - set(re.findall(r"`([a-z]+)`", rows[name])))
+        for name, command in main.commands.items()
+        if hasattr(command, "commands")
+    }
+    assert {k: v for k, v in unnamed.items() if v} == {}
