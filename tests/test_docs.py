@@ -374,3 +374,22 @@ def test_readme_table_of_commands_names_every_command_and_subcommand() -> None:
         if hasattr(command, "commands")
     }
     assert {k: v for k, v in unnamed.items() if v} == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_route_the_docs_name_exists(node: Node) -> None:
+    """Each `METHOD /path` of README and docs/*.md is a route of the app (the other way
+    round: test_readme_names_every_route)."""
+    from tansiq.api.app import create_app
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]*\}", "{}", path)
+
+    routes = {(m, shape(p)) for m, p in _routes(create_app(node.settings, node).routes)}
+    named = {
+        (method, shape(path), doc.name)
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for method, path in re.findall(r"`(GET|POST|PUT|DELETE|PATCH) (/[^`?]*)", doc.read_text())
+    }
+    assert len(named) > 30
+    assert sorted(n for n in named if n[:2] not in routes) == []
