@@ -55,4 +55,7 @@ def describe() -> str:
     if compiled():
         late = stale()
         return "hot path compiled" + (f" (STALE, rebuild: {', '.join(late)})" if late else "")
-    return "hot path in plain Python (no C compiler at install, or TANSIQ_PURE_PYTHON=1)"
+    return (
+        "hot path in plain Python (no C compiler at install, or installed with"
+        " TANSIQ_PURE_PYTHON=1)"
+    )
