@@ -102,6 +102,21 @@ def test_unusable_setting_in_env_or_config_file_names_its_source(tmp_path: Path)
         (d / "tansiq.toml").write_text("", encoding="utf-8")
 
 
+@pytest.mark.parametrize("password", ["my secret", "s3cret%zz", "with%20space and more"])
+def test_a_database_url_psycopg_cannot_parse_is_refused_without_its_password(
+    tmp_path: Path, password: str
+) -> None:
+    """psycopg quotes the part of a URL it cannot parse: "cannot open PostgreSQL
+    127.0.0.1:1/x: unexpected spaces found in "my secret"" printed the password."""
+    url = f"postgresql://tansiq:{password}@127.0.0.1:1/x"
+    node = ("stats", "--data-dir", str(_init(tmp_path)))
+    new = ("init", "--data-dir", str(tmp_path / "new"), "--partner", "EG", "--name", "Egypt")
+    for args in (node, new):
+        code, out, err = run(*args, "--database-url", url)
+        assert code == 1 and "cannot open PostgreSQL 127.0.0.1:1/x" in err, out + err
+        assert "secret" not in err and "s3cret" not in err and "********" in err, err
+
+
 def test_init_refusing_the_admin_password_leaves_no_half_node(tmp_path: Path) -> None:
     d = tmp_path / "eg"
     args = ("init", "--data-dir", str(d), "--partner", "EG", "--name", "Egypt")

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from tansiq.store import dialect
 from tansiq.store.dialect import (
@@ -228,7 +229,18 @@ class Database:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot open {self.describe()}: {exc}") from exc
+            raise StoreError(f"cannot open {self.describe()}: {self._masked(str(exc))}") from exc
+
+    def _masked(self, text: str) -> str:
+        """*text* without the URL's password: psycopg quotes what it cannot parse ("unexpected
+        spaces found in "pass word"")."""
+        try:
+            secret = urlsplit(self.url).password if self.path is None else None
+        except ValueError:
+            secret = None
+        for form in {secret, unquote(secret or "")} - {None, ""}:
+            text = text.replace(str(form), "********")
+        return text
 
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
