@@ -57,10 +57,10 @@ def ingest_cmd(
     workers: int | None,
     **kwargs: Any,
 ) -> None:
-    """Validate and store STIX bundles (files, directories of *.json and *.json.gz files, or
-    - for standard input, read in this process); gzip-compressed files are decompressed as
-    they are read.  All of them, or nothing when any object is invalid.  Ctrl-C stores
-    nothing (exit 130)."""
+    """Validate and store STIX bundles (files, directories of *.json and *.json.gz files, not
+    their subdirectories, or - for standard input, read in this process); gzip-compressed
+    files are decompressed as they are read.  All of them, or nothing when any object is
+    invalid.  Ctrl-C stores nothing (exit 130)."""
     interruption = _Interruption()
     with interruption:
         try:
@@ -132,7 +132,11 @@ def _files(files: tuple[str, ...]) -> list[Path]:
             except OSError as exc:
                 raise click.ClickException(f"{f}: {exc.strerror or exc}") from None
             if not found:
-                raise click.ClickException(f"{f}: directory holds no .json or .json.gz files")
+                below = sorted(p for p in f.iterdir() if p.is_dir())
+                hint = ""
+                if below:
+                    hint = f" (its subdirectories are not read: name them, e.g. {below[0]})"
+                raise click.ClickException(f"{f}: directory holds no .json or .json.gz files{hint}")
             paths.extend(found)
         elif f.is_file():
             paths.append(f)

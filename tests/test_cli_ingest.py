@@ -110,6 +110,14 @@ def test_ingest_a_directory_reads_its_json_files(data_dir: Path, tmp_path: Path)
     empty.mkdir()
     code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
     assert code == 1 and "no .json or .json.gz files" in err
+    assert "subdirectories" not in err, err
+    # files only in subdirectories (a tree such as the CTI repository's): said, not just "none"
+    (empty / "attack-pattern").mkdir()
+    (empty / "attack-pattern" / "apt1.json").write_bytes((STIX_DIR / "apt1.json").read_bytes())
+    code, _, err = run("ingest", "--data-dir", str(data_dir), str(empty))
+    assert code == 1 and "no .json or .json.gz files" in err
+    said = f"its subdirectories are not read: name them, e.g. {empty / 'attack-pattern'}"
+    assert said in err, err
 
 
 def spy_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
