@@ -364,8 +364,17 @@ class Node:
                 migrate(self.db)
                 meta = dict(self.db.fetchall("SELECT key, value FROM meta"))
             if "partner" not in meta:
+                # With the node's key here, `tansiq init` (which a bare no-node message names)
+                # refuses the data dir: say what to do instead.
                 if _init_running(data_dir):
                     no_node = f"a `tansiq init` is making the node in {data_dir} now: try again"
+                elif keyed and not made:  # the SQLite file deleted, or a restore without it
+                    no_node = (
+                        f"the database {self.db.path} is missing, but {data_dir} holds a node's"
+                        f" key ({KEY_FILE}): restore the database from a backup, or give its"
+                        f" --database-url; if a `tansiq init` there was interrupted, delete"
+                        f" {data_dir} and run init again"
+                    )
                 elif keyed:  # an init that made the key and stopped, or a URL not this node's
                     no_node = half_made(data_dir, self.db.describe())
                 elif made:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -586,3 +587,26 @@ def test_an_invitation_of_a_node_on_an_ipv6_address_holds_a_url(data_dir: Path) 
     )
     assert code == 0, err
     assert Invitation.decode(text).url == "http://[::1]:8411"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_data_dir_that_lost_its_database_does_not_send_the_user_to_init(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """tansiq.db deleted (or another database given) beside the node's key: "no node in eg:
+    run `tansiq init --data-dir eg ...`", which then refused: "eg already holds a node"."""
+    for f in data_dir.glob("tansiq.db*"):
+        f.unlink()
+    code, _, err = run("stats", "--data-dir", str(data_dir))
+    assert code == 1, err
+    assert f"the database {data_dir / 'tansiq.db'} is missing, but {data_dir} holds" in err, err
+    assert "restore the database from a backup" in err and "run `tansiq init` first" not in err
+    assert "tansiq init --data-dir" not in err, err
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    code, _, err = run("stats", "--data-dir", str(data_dir), "--database-url", f"sqlite:///{empty}")
+    assert code == 1 and f"{data_dir} holds a node's key" in err, err
+    assert f"but SQLite {empty} holds no node" in err and "first" not in err, err
+    args = ("init", "--data-dir", str(data_dir), "--partner", "EG", "--name", "Egypt")
+    code, _, err = run(*args)  # what the old message led to: init refuses this data dir
+    assert code == 1 and "holds a node's key" in err, err
