@@ -572,3 +572,27 @@ def test_a_partner_added_by_hand_is_told_how_to_take_its_invitation(
     assert code == 1 and "DZ is already registered: `tansiq partner update`" in err, err
     code, out, err = run("partner", "update", "--enrolment", invitation.strip(), *where)
     assert code == 0 and "partner DZ" in out, out + err
+
+
+def test_partner_invite_of_a_node_listening_on_every_address_asks_for_its_public_url(
+    node: Node,
+) -> None:
+    """With --host 0.0.0.0 (or ::) and no public_url, the invitation said its node was at
+    http://0.0.0.0:8400, an address that, on the partner's machine, is the partner's own
+    host: its node would send its sync token there.  And the earlier invitation's token was
+    already revoked when the URL was made."""
+    from tansiq.accounts.store import list_tokens
+    from tansiq.federation.enrol import Invitation
+
+    s = node.settings
+    where = ["--data-dir", str(s.data_dir), "--database-url", s.database_url]
+    assert run("partner", "invite", "DZ", *where)[0] == 0
+    before = [(t.id, t.state()) for t in list_tokens(node.db, "sync-dz")]
+    for host in ("0.0.0.0", "::"):
+        code, out, err = run("partner", "invite", "DZ", "--host", host, *where)
+        assert code == 1 and out == "", out + err
+        assert f"listens on every address (host {host})" in err and "--public-url" in err, err
+        assert [(t.id, t.state()) for t in list_tokens(node.db, "sync-dz")] == before
+    public = ("--host", "0.0.0.0", "--public-url", "https://eg.example:8400")
+    code, out, err = run("partner", "invite", "DZ", *public, *where)
+    assert code == 0 and Invitation.decode(out).url == "https://eg.example:8400", err

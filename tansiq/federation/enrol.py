@@ -11,6 +11,7 @@ through an unauthenticated channel.
 from __future__ import annotations
 
 import base64
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,21 @@ class Invitation:
 
 
 def node_url(node: Node) -> str:
+    """The URL partners reach this node at: public_url, else where it listens; refused for a
+    server listening on every address (0.0.0.0, ::), which is no address to reach."""
     s = node.settings
     if s.public_url:
         return str(s.public_url).rstrip("/")
+    try:
+        everywhere = ipaddress.ip_address(s.host.strip("[]")).is_unspecified
+    except ValueError:  # a host name
+        everywhere = False
+    if everywhere:
+        raise EnrolmentError(
+            f"this node listens on every address (host {s.host}), which partners cannot"
+            " connect to: give the URL they reach it at, --public-url (or public_url in"
+            " DATA_DIR/tansiq.toml); nothing handed out"
+        )
     return listen_url(s.host, s.port, bool(s.certfile))
 
 
@@ -96,6 +109,10 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
         raise EnrolmentError(f"partner code {partner_code!r}: use 2–8 capital letters")
     if partner_code == node.code:
         raise EnrolmentError("a node does not invite itself")
+    url = node_url(node)  # (before anything changes: each may refuse)
+    pem = node.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     user = sync_username(partner_code)
     with node.db.bookkeeping():  # the account, its token and the audit entry commit together
         existing = get_account(node.db, user)
@@ -126,10 +143,7 @@ def invite(node: Node, partner_code: str, days: int = 365) -> Invitation:
             partner_code,
             {"account": user, "revoked": [t.id for t in replaced]},
         )
-    pem = node.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Invitation(node.code, node.name, node.identity_id, node_url(node), pem.decode(), token)
+    return Invitation(node.code, node.name, node.identity_id, url, pem.decode(), token)
 
 
 def accept(node: Node, invitation: Invitation) -> Partner:
