@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFIG_FILE = "tansiq.toml"
 ENV_PREFIX = "TANSIQ_"
@@ -85,6 +86,13 @@ class Setting:
                 f"unsupported database URL {value!r}: use postgresql://… "
                 "(or sqlite:///PATH), or leave it empty for SQLite in the data dir"
             )
+        if self.name == "public_url" and value:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"{value!r} is not an http(s) URL with a host, e.g. https://node.example:8400"
+                    " (partners' nodes pull from it)"
+                )
         if self.name == "database_url" and value.rstrip("/") == "sqlite:":
             raise ValueError(
                 f"database URL {value!r} names no file: use sqlite:///PATH (a relative PATH "

@@ -73,6 +73,9 @@ def test_cli_audit_list_after_huge_or_negative(tmp_path: Path) -> None:
         ("--page-size", "0", "below the minimum, 1"),
         ("--token-days", "0", "below the minimum, 1"),
         ("--sync-interval-seconds", "-1", "below the minimum, 0"),
+        # was taken, put in invitations, and refused only by the partner's first pull
+        ("--public-url", "node.example:8400", "not an http(s) URL with a host"),
+        ("--public-url", "ftp://node.example", "not an http(s) URL with a host"),
     ],
 )
 def test_unusable_setting_flag_is_refused_by_name(

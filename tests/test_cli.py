@@ -292,9 +292,9 @@ def test_config_file_round_trips_any_string(tmp_path: Path) -> None:
     from tansiq.settings import load, write_config
 
     odd = 'a "b" \\ c\nd\te\x7f é'
-    write_config(tmp_path, {"public_url": odd, "port": 8401, "allow_plain_http": False})
-    settings = load({"data_dir": str(tmp_path)}, env={})
-    assert settings.public_url == odd and settings.port == 8401
+    write_config(tmp_path, {"certfile": odd, "port": 8401, "allow_plain_http": False})
+    settings = load({"data_dir": str(tmp_path)}, env={})  # (public_url is checked: a URL)
+    assert settings.certfile == odd and settings.port == 8401
     assert settings.allow_plain_http is False
 
 
