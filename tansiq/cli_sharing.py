@@ -19,10 +19,9 @@ if TYPE_CHECKING:
     from tansiq.sharing import Partner
 
 
-def _check_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """--url: an http(s) URL with a host, checked now rather than at the first sync."""
-    if not value:
-        return value
+def _url_problem(value: str) -> str | None:
+    """Why *value* is not a partner node's base URL (an http(s) URL with a host, without ? or
+    #), or None."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -30,11 +29,17 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
         host = None
         parts = urlsplit("")
     if parts.scheme.lower() not in ("http", "https") or not host:
-        raise click.BadParameter(
-            f"{value!r} is not an http(s) URL with a host, e.g. https://node.example:8400"
-        )
+        return f"{value!r} is not an http(s) URL with a host, e.g. https://node.example:8400"
     if parts.query or parts.fragment:
-        raise click.BadParameter(f"{value!r}: give the node's base URL, without ? or #")
+        return f"{value!r}: give the node's base URL, without ? or #"
+    return None
+
+
+def _check_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--url: an http(s) URL with a host, checked now rather than at the first sync."""
+    problem = _url_problem(value) if value else None
+    if problem is not None:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -253,6 +258,12 @@ def _take_invitation(node: Any, enrolment: str, take: Callable[[Any, Any], Partn
     try:
         invitation = Invitation.decode(text)
         _check_key(invitation.public_key, "the invitation's public key")
+        problem = _url_problem(invitation.url)
+        if problem is not None:  # (an invitation from a node that did not check public_url)
+            raise click.ClickException(
+                f"the invitation holds no usable URL ({problem}): the partner's node must set"
+                " a correct public_url and invite again"
+            )
         return take(node, invitation)
     except (EnrolmentError, SharingError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -599,3 +599,22 @@ def test_partner_invite_of_a_node_listening_on_every_address_asks_for_its_public
     public = ("--host", "0.0.0.0", "--public-url", "https://eg.example:8400")
     code, out, err = run("partner", "invite", "DZ", *public, *where)
     assert code == 0 and Invitation.decode(out).url == "https://eg.example:8400", err
+
+
+def test_an_invitation_with_no_usable_url_is_refused(tmp_path: Path) -> None:
+    """An invitation from a node that took any public_url (node.example:8400, no scheme) was
+    enrolled ("enrolled: node.example:8400"); only the first pull said it was no URL."""
+    from tansiq.federation.enrol import Invitation
+    from tansiq.node import partner_identity_id
+
+    d, other = _init(tmp_path), _init(tmp_path, "dz")
+    pem = (other / "node_ed25519.pub.pem").read_text()
+    for url in ("node.example:8400", "ftp://node.example", "https://node.example/?x=1"):
+        invitation = Invitation("DZ", "Algeria", partner_identity_id("DZ"), url, pem, "tsq_x")
+        for command in ("add", "update"):
+            code, out, err = run(
+                "partner", command, "--enrolment", invitation.encode(), "--data-dir", str(d)
+            )
+            assert code == 1 and "the invitation holds no usable URL" in err, out + err
+            assert "public_url" in err, err
+    assert "DZ" not in run("partner", "list", "--data-dir", str(d))[1]
