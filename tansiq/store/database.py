@@ -114,6 +114,14 @@ READ_ONLY_FIX_POSTGRESQL = (
 READ_ONLY_SQLSTATE = "25006"  # PostgreSQL's read_only_sql_transaction
 
 
+def no_directory(path: Path) -> str:
+    """Why SQLite file *path* cannot be opened, its directory missing, and what to do."""
+    return (
+        f"cannot open SQLite {path}: the directory {path.parent} does not exist (create it,"
+        " or check --data-dir and --database-url)"
+    )
+
+
 def is_read_only(exc: BaseException) -> bool:
     """Is *exc* the database refusing a write because it is read-only for this process?"""
     if isinstance(exc, sqlite3.Error):
@@ -217,10 +225,7 @@ class Database:
         try:
             if self.path is not None:
                 if not self.path.parent.is_dir():
-                    raise StoreError(
-                        f"cannot open SQLite {self.path}: the directory {self.path.parent} does"
-                        " not exist (create it, or check --data-dir and --database-url)"
-                    )
+                    raise StoreError(no_directory(self.path))
                 conn = connect_sqlite(self.path, self.cache_mb)
                 if self._checkpointer is not None:
                     conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer does it

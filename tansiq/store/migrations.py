@@ -15,7 +15,14 @@ from typing import Any
 from tansiq import __version__
 from tansiq.stix.timestamps import now_micros
 from tansiq.store import dialect
-from tansiq.store.database import Database, StoreBusy, StoreError, commit_sqlite, store_errors
+from tansiq.store.database import (
+    Database,
+    StoreBusy,
+    StoreError,
+    commit_sqlite,
+    no_directory,
+    store_errors,
+)
 from tansiq.store.dialect import Dialect
 
 log = logging.getLogger("tansiq.store")
@@ -406,6 +413,8 @@ def _peek(db: Database, sql: str) -> list[Any]:
     """SQLite: the rows of *sql* read on a connection that leaves the file as it is
     (:func:`~tansiq.store.dialect.peek_sqlite`): before the file is known to be a node's."""
     assert db.path is not None
+    if not db.path.parent.is_dir():
+        raise StoreError(no_directory(db.path))
     try:
         with closing(dialect.peek_sqlite(db.path)) as conn, store_errors():
             return list(conn.execute(sql).fetchall())
