@@ -54,9 +54,10 @@ def partner() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, allow_dash=True),
     default=None,
-    help="Write the invitation to this file (mode 0600) instead of printing it.",
+    help="Write the invitation to this file (mode 0600) instead of printing it; - (the "
+    "default) is standard output.",
 )
 @_settings_options
 def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
@@ -67,7 +68,7 @@ def partner_invite(code: str, output: Path | None, **kwargs: Any) -> None:
     from tansiq.federation.enrol import EnrolmentError, invite
 
     node = _open_node(_settings(kwargs))
-    if output is None:
+    if output is None or str(output) == "-":  # as `export -o -`
         try:
             text = invite(node, code).encode()
         except EnrolmentError as exc:

@@ -538,6 +538,22 @@ def test_partner_invite_to_an_unwritable_file_says_so_and_hands_nothing_out(
     assert not (tmp_path / "missing").exists()
 
 
+def test_partner_invite_dash_prints_the_invitation(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`partner invite -o -` is standard output, as `export -o -` (it wrote a file named "-",
+    holding a secret token, in the current directory)."""
+    from tansiq.federation.enrol import Invitation
+
+    monkeypatch.chdir(tmp_path)
+    s = node.settings
+    where = ["--data-dir", str(s.data_dir), "--database-url", s.database_url]
+    code, out, err = run("partner", "invite", "DZ", "-o", "-", *where)
+    assert code == 0, err
+    assert Invitation.decode(out.strip()).url
+    assert not (tmp_path / "-").exists()
+
+
 def test_partner_invite_makes_a_file_that_was_there_private(node: Node, tmp_path: Path) -> None:
     """--help says the invitation file has mode 0600 (it holds a secret token): a file that
     was there kept its mode (0644: every local user could read the token)."""
