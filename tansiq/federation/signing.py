@@ -41,7 +41,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from tansiq.federation import jcs
 from tansiq.sharing import Partner, odd_codes
-from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, distribution_of, extension_of
+from tansiq.stix.extensions import (
+    DISTRIBUTION_EXT,
+    SIGNATURE_EXT,
+    distribution_of,
+    extension_of,
+    without_extension,
+)
 from tansiq.stix.markings import TLP1_IDS, is_tlp_id
 from tansiq.stix.timestamps import version_micros
 from tansiq.store.ingest import ObjectRejected, Prepare
@@ -91,16 +97,7 @@ def unsigned(obj: dict[str, Any]) -> dict[str, Any]:
     """*obj* without the signature extension (and without ``extensions`` if that leaves it
     empty): a version this node does not sign carries no signature, neither that of the version
     it was made from nor one it was given with."""
-    ext = obj.get("extensions")
-    if not isinstance(ext, dict) or SIGNATURE_EXT not in ext:
-        return obj
-    out = dict(obj)
-    rest = {k: v for k, v in ext.items() if k != SIGNATURE_EXT}
-    if rest:
-        out["extensions"] = rest
-    else:
-        del out["extensions"]
-    return out
+    return without_extension(obj, SIGNATURE_EXT)
 
 
 def _b64(raw: bytes) -> str:

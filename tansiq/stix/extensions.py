@@ -106,11 +106,17 @@ def with_distribution(obj: dict[str, Any], value: dict[str, Any]) -> dict[str, A
 
 def strip_distribution(obj: dict[str, Any]) -> dict[str, Any]:
     """*obj* without the distribution extension (as it was before a node stamped it)."""
+    return without_extension(obj, DISTRIBUTION_EXT)
+
+
+def without_extension(obj: dict[str, Any], definition_id: str) -> dict[str, Any]:
+    """*obj* without extension *definition_id*, and without ``extensions`` if that leaves it
+    empty (*obj* itself when it has no such extension)."""
     ext = obj.get("extensions")
-    if not isinstance(ext, dict) or DISTRIBUTION_EXT not in ext:
+    if not isinstance(ext, dict) or definition_id not in ext:
         return obj
     out = dict(obj)
-    rest = {k: v for k, v in ext.items() if k != DISTRIBUTION_EXT}
+    rest = {k: v for k, v in ext.items() if k != definition_id}
     if rest:
         out["extensions"] = rest
     else:
