@@ -911,6 +911,24 @@ def test_one_audit_entry_per_read(fed: Fed, tc: TestClient) -> None:
     assert audit.verify(fed.node.db).ok
 
 
+def test_a_read_of_one_object_names_it_in_its_audit_entry(fed: Fed, tc: TestClient) -> None:
+    """A reviewer asking who read an object finds its TAXII reads too (as /api/objects/ID's
+    object_read names it): the object and versions endpoints put its id in the entry."""
+    fed.node.ingest([indicator(i) for i in range(3)])
+    oid = indicator(2)["id"]
+    for url, named in (
+        (f"{SHARED}objects/{oid}/", oid),
+        (f"{SHARED}objects/{oid}/versions/", oid),
+        (f"{SHARED}objects/", None),
+        (f"{SHARED}manifest/", None),
+    ):
+        row = fed.node.db.fetchone("SELECT MAX(seq) FROM audit")
+        assert row is not None and tc.get(url).status_code == 200
+        [entry] = audit.page(fed.node.db, int(row[0]), 10)
+        assert entry["action"] == "taxii_read" and entry["target"] == SHARED_ID
+        assert entry["detail"].get("object") == named, (url, entry)
+
+
 # -- the leak property test's federations, read through TAXII ---------------------------------
 
 LEAK_EXAMPLES = int(os.environ.get("TANSIQ_TAXII_LEAK_EXAMPLES", "30"))

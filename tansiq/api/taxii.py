@@ -16,8 +16,9 @@ versions of objects this node originated (every version unless ``match[version]`
 
 Authentication, media types and the error format: :mod:`tansiq.api.taxii_http`.  Queries:
 :mod:`tansiq.store.taxii_query`.  Audit: one ``taxii_read`` entry per request that returns
-objects, manifests or versions, one ``objects_written`` per POST (by the write path), one
-``taxii_delete`` per DELETE.
+objects, manifests or versions (target the collection; detail ``object``, the object's id, when
+one object or its versions were asked for), one ``objects_written`` per POST (by the write
+path), one ``taxii_delete`` per DELETE.
 """
 
 from __future__ import annotations
@@ -332,8 +333,12 @@ def _paged(page: AnyPage, key: str, items: list[bytes], after: int | None) -> Re
     return Response(b"".join(parts), media_type=TAXII, headers=_page_headers(page, after))
 
 
-def _read(node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPage) -> None:
+def _read(
+    node: Node, who: Client, coll: Collection, endpoint: str, page: AnyPage, object_id: str = ""
+) -> None:
     detail = {"endpoint": endpoint, "count": page.count, "via": who.via}
+    if object_id:  # (the object or versions endpoint: which object was read)
+        detail["object"] = object_id
     audit.record(node.db, who.username, "taxii_read", coll.id, detail)
 
 
@@ -483,7 +488,7 @@ def get_object(
     )
     if not page.objects and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
-    _read(node, who, coll, "object", page)
+    _read(node, who, coll, "object", page, object_id)
     return _paged(page, "objects", page.objects, match.added_after)
 
 
@@ -513,7 +518,7 @@ def get_object_versions(
     )
     if not page.rows and not tq.object_visible(node.db, vis, coll.scope, object_id):
         raise TaxiiError(404, f"no object {object_id!r} in collection {coll.id}")
-    _read(node, who, coll, "versions", page)
+    _read(node, who, coll, "versions", page, object_id)
     versions = [orjson.dumps(r.stamp or from_micros(r.version)) for r in page.rows]
     return _paged(page, "versions", versions, match.added_after)
 
