@@ -35,6 +35,7 @@ from tansiq.stix.extensions import (
     TANSIQ_IDENTITY,
     distribution_of,
 )
+from tansiq.stix.timestamps import from_micros
 from tansiq.store.database import Database
 from tansiq.store.ingest import (
     IngestResult,
@@ -530,13 +531,16 @@ class Node:
         then: Callable[[IngestResult], None] | None = None,
     ) -> Callable[[IngestResult], None]:
         def audit_write(result: IngestResult) -> None:
-            audit.record_in(
-                self.db,
-                actor,
-                "objects_written",
-                "",
-                {**result.as_dict(), "distribution": list(distribution or []), "tlp": tlp or ""},
-            )
+            detail = {
+                **result.as_dict(),
+                "distribution": list(distribution or []),
+                "tlp": tlp or "",
+            }
+            if result.first_added is not None and result.last_added is not None:
+                # which versions: exactly those with a date_added in this range (assigned under
+                # the write lock, in commit order), too many to name one by one
+                detail["added"] = [from_micros(result.first_added), from_micros(result.last_added)]
+            audit.record_in(self.db, actor, "objects_written", "", detail)
             if then is not None:
                 then(result)
 

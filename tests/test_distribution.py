@@ -25,6 +25,7 @@ from tansiq.sharing import (
 )
 from tansiq.stix.extensions import DISTRIBUTION_EXT, SIGNATURE_EXT, set_distribution
 from tansiq.stix.markings import TLP_IDS
+from tansiq.stix.timestamps import to_micros
 from tansiq.store.ingest import ingest
 
 
@@ -158,6 +159,25 @@ def test_reads_writes_and_exports_are_audited(fed: Node, client: TestClient) -> 
     for action in ("objects_written", "object_read", "export", "token_used"):
         assert action in actions
     assert audit.verify(fed.db).ok
+
+
+def test_a_write_names_the_versions_it_stored_in_its_audit_entry(
+    fed: Node, client: TestClient
+) -> None:
+    """objects_written says which versions the write stored (its date_added range, as TAXII
+    reads them), not only how many, so a reviewer can tell who wrote an object."""
+    client.post("/api/bundles", json=bundle(indicator(50), indicator(51)))
+    client.post("/api/bundles", json=bundle(indicator(52)))
+    client.post("/api/bundles", json=bundle(indicator(52)))  # stores nothing: no range
+    written = [e for e in audit.page(fed.db, None, 1000) if e["action"] == "objects_written"]
+    assert [e["detail"]["stored"] for e in written] == [2, 1, 0]
+    assert "added" not in written[2]["detail"]
+    for entry, ids in zip(written, ([50, 51], [52]), strict=False):
+        first, last = (to_micros(t) for t in entry["detail"]["added"])
+        rows = fed.db.fetchall(
+            "SELECT id FROM objects WHERE added BETWEEN ? AND ? ORDER BY id", (first, last)
+        )
+        assert [r[0] for r in rows] == [indicator(i)["id"] for i in ids]
 
 
 def test_kept_distribution_names_only_registered_partners(fed: Node) -> None:
