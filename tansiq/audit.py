@@ -293,7 +293,8 @@ def _parse_head_text(text: str | None) -> tuple[int, str] | None:
     if text is None:
         return None
     seq, sep, digest = text.partition(":")
-    if not sep or not seq.isdigit() or len(digest) != 64:
+    # (ASCII digits only: str.isdigit() takes '²', which int() refuses, and '١', which it reads)
+    if not sep or not (seq.isascii() and seq.isdigit()) or len(digest) != 64:
         return None
     return int(seq), digest
 

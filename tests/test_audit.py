@@ -43,7 +43,7 @@ def chain(node: Node) -> list[int]:
     return seqs
 
 
-def check_broken(node: Node, settings: Settings, bad: int, message: str) -> None:
+def check_broken(node: Node, settings: Settings, bad: int | None, message: str) -> None:
     r = audit.verify(node.db)
     assert not r.ok and r.first_bad_seq == bad, r
     assert r.problem == message
@@ -201,6 +201,24 @@ def test_head_missing_or_behind(node: Node, chain: list[int]) -> None:
     node.db.execute("DELETE FROM meta WHERE key = 'audit_head'")
     r = audit.verify(node.db)
     assert not r.ok and r.first_bad_seq is None and "audit head missing" in r.problem
+
+
+@pytest.mark.parametrize("kind", ["superscript", "arabic-indic"])
+def test_head_with_non_ascii_digits_is_malformed(
+    node: Node, settings: Settings, chain: list[int], kind: str
+) -> None:
+    """An edited head whose seq holds other Unicode digits is named malformed: verify raised
+    ValueError on '²' (str.isdigit() takes it, int() does not) and read '٠'..'٩' as 0..9, so
+    such an edit of the head went unseen."""
+    row = node.db.fetchone("SELECT value FROM meta WHERE key = 'audit_head'")
+    assert row is not None
+    n, digest = str(row[0]).split(":")
+    arabic = n[:-1] + chr(0x0660 + int(n[-1]))  # the same number to int()
+    seq = n + "\u00b2" if kind == "superscript" else arabic
+    bad = f"{seq}:{digest}"
+    node.db.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (bad,))
+    check_broken(node, settings, None, f"audit head {bad!r} in meta is malformed")
+    assert audit.record(node.db, "admin", "login") == chain[-1] + 1  # (appending goes on)
 
 
 def test_record_in_joins_the_callers_transaction(node: Node, chain: list[int]) -> None:
