@@ -26,6 +26,7 @@ login form's refusal is a ``login_failed``),
 ``token_created``, ``token_revoked``, ``objects_listed``,
 ``object_read``, ``export``, ``taxii_read``, ``objects_written``, ``distribution_changed``,
 ``taxii_delete``, ``partner_invited``, ``partner_added``, ``partner_changed``,
+``partner_suspended``, ``partner_resumed``,
 ``group_changed``, ``account_changed``, ``sync_received``, ``sync_rejected``,
 ``sync_refused`` (a page none of whose versions verifies under the partner's enrolled key),
 ``withdrawals_read``, ``object_deleted`` and ``object_withdrawn`` (a partner's deletion or
