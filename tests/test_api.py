@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import orjson
 from conftest import STIX_DIR
@@ -13,6 +14,7 @@ from tansiq.api import objects
 from tansiq.api.app import create_app
 from tansiq.node import Node
 from tansiq.stix.extensions import strip_distribution
+from tansiq.store.database import StoreBusy
 
 PROBLEM = "application/problem+json"
 
@@ -243,6 +245,27 @@ def test_export_streams_bundle_of_latest(client: TestClient) -> None:
     got = {o["id"]: o for o in exported["objects"]}
     for oid, o in originals.items():
         assert strip_distribution(got[oid]) == o
+
+
+def test_export_store_error_before_first_object_is_a_problem(
+    node: Node, client: TestClient, monkeypatch
+) -> None:
+    """The export's query ran only once the 200 and its headers were sent: a store busy when
+    it began gave the client a 200 whose body broke off (no bundle, not JSON) and the server
+    an unhandled error.  The first row is now read before answering: a 503 problem document."""
+    client.post("/api/bundles", json=bundle(indicator(1)))
+
+    def busy(sql: str, params: object = (), size: int = 2000) -> Iterator[tuple[str]]:
+        raise StoreBusy("the store is busy")
+        yield ("never",)
+
+    monkeypatch.setattr(node.db, "iterate", busy)
+    r = client.get("/api/export")
+    assert r.status_code == 503 and r.headers["content-type"] == PROBLEM, r.text
+    assert r.headers["retry-after"] == str(StoreBusy.retry_after)
+    monkeypatch.undo()
+    exported = client.get("/api/export").json()  # (and a working store exports as before)
+    assert indicator(1)["id"] in {o["id"] for o in exported["objects"]}
 
 
 def test_openapi_and_docs(client: TestClient) -> None:

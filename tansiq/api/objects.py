@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -185,9 +186,14 @@ def export(request: Request, node: NodeDep, who: PrincipalDep) -> StreamingRespo
     if request.method == "HEAD":  # the headers only: no query for a body nobody will read
         return StreamingResponse(iter(()), media_type=JSON, headers=headers)
     texts = query.iterate_latest(node.db, policy.condition(who, node.code))
+    # The query runs (and its first row is read) before the 200 is sent: a store error then
+    # is a problem document (503 for a busy store), not a 200 whose body breaks off at once.
+    # One after the first object can only cut the stream short (the status is sent).
+    first = next(texts, None)
     audit.record(node.db, who.username, "export", "", {})
+    rest = texts if first is None else itertools.chain((first,), texts)
     return StreamingResponse(
-        iterate_in_threadpool(stream_bundle(texts)), media_type=JSON, headers=headers
+        iterate_in_threadpool(stream_bundle(rest)), media_type=JSON, headers=headers
     )
 
 
