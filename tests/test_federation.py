@@ -195,6 +195,9 @@ def test_bad_versions_are_rejected_and_audited(fed: dict[str, DemoNode]) -> None
         assert (report.stored, report.rejected) == (0, 1)
         rejected = [e for e in audit.page(dz.db, None, 1000) if e["action"] == "sync_rejected"]
         assert len(rejected) == 6
+        replayed = rejected[-1]  # names the version refused, not only the object
+        assert replayed["target"] == indicator(1)["id"], replayed
+        assert replayed["detail"]["version"] == "2015-02-20T10:00:00.000Z", replayed
         assert audit.verify(dz.db).ok
     finally:
         peer.stop()

@@ -201,6 +201,9 @@ def reject(node: Node, report: SyncReport, obj: Any, reason: str) -> None:
     if len(report.rejections) < KEPT:
         report.rejections.append(f"{oid}: {reason}"[:LINE])
     detail = {"partner": report.partner, "reason": reason}
+    version = obj.get("modified", obj.get("created")) if isinstance(obj, dict) else None
+    if isinstance(version, str):  # which version of the object (its id is the target)
+        detail["version"] = version[:64]
     report.unrecorded.append((f"sync-{report.partner}", "sync_rejected", str(oid or ""), detail))
     rejections_log.warning("rejected %.200s from %s: %.500s", oid, report.partner, reason)
 
