@@ -305,7 +305,8 @@ def export(output: Path | None, **kwargs: Any) -> None:
 
     settings = _settings(kwargs)
     node = _open_node(settings)
-    latest = iterate_latest(node.db, _operator_view(node))
+    visible = _operator_view(node)
+    latest = iterate_latest(node.db, visible)
     if output is None or str(output) == "-":
         for chunk in stream_bundle(latest):  # standard output: the bundle and nothing else
             sys.stdout.buffer.write(chunk)
@@ -313,7 +314,7 @@ def export(output: Path | None, **kwargs: Any) -> None:
         return
     from tansiq.store.query import count_by_type
 
-    total = sum(count_by_type(node.db, _operator_view(node)).values())  # for the progress bar
+    total = sum(count_by_type(node.db, visible).values())  # for the progress bar
     _write_file(output, latest, total)
     click.echo(f"wrote {output}", err=True)
 

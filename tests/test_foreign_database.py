@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import PG_SKIP_REASON, PG_URL
 from servers import free_port
+from test_init import schema_rows
 
 from tansiq.cli import main
 
@@ -57,14 +58,7 @@ def _contents(url: str) -> dict[str, Any]:
             found = {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
             return {**found, "journal_mode": conn.execute("PRAGMA journal_mode").fetchall()}
     with _pg(url) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables"
-                " WHERE table_schema = current_schema() ORDER BY table_name"
-            )
-        ]
-        return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
+        return schema_rows(conn)
 
 
 @pytest.mark.parametrize(

@@ -38,14 +38,19 @@ def _database_state(settings: Settings) -> object:
         d = settings.data_path
         return sorted(p.name for p in d.iterdir()) if d.exists() else None
     with _pg(settings) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables"
-                " WHERE table_schema = current_schema() ORDER BY table_name"
-            )
-        ]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
+        return schema_rows(conn)
+
+
+def schema_rows(conn: Any) -> dict[str, list[Any]]:
+    """Every row of every table in the current schema of PostgreSQL connection *conn*."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+    ]
+    return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
 
 
 def _fail_after(name: str) -> Any:

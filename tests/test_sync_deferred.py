@@ -44,6 +44,23 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
     monkeypatch.setattr(sync, "_withdrawals", dying)
 
 
+def keep_aside(
+    node: Node, peer: OriginPeer, monkeypatch: pytest.MonkeyPatch, name: str
+) -> dict[str, Any]:
+    """Pull v1 and revoked v2; on LY, delete v2 and store v3 (named *name*, returned); a pull
+    then dies before the withdrawal feed, with v3 kept aside here."""
+    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
+    peer.store(v1, v2)
+    sync.sync_partner(node, "LY")
+    peer.delete(v2)
+    v3 = peer.signed(13, V3, name=name)
+    peer.store(v3)
+    crash_at(monkeypatch, "before feed")
+    with pytest.raises(Crash):
+        sync.sync_partner(node, "LY")
+    return v3
+
+
 @pytest.mark.parametrize("point", ["before feed", "after feed"])
 def test_a_crash_before_the_deferred_retry_loses_nothing(
     node: Node, peer: OriginPeer, monkeypatch: pytest.MonkeyPatch, point: str
@@ -71,15 +88,7 @@ def test_a_deferred_version_the_feed_deletes_is_not_stored(
 ) -> None:
     """The pull that kept the version aside died; meanwhile its originator deleted it too:
     the next pull must not store it after applying the feed."""
-    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
-    peer.store(v1, v2)
-    sync.sync_partner(node, "LY")
-    peer.delete(v2)
-    v3 = peer.signed(13, V3, name="after")
-    peer.store(v3)
-    crash_at(monkeypatch, "before feed")
-    with pytest.raises(Crash):
-        sync.sync_partner(node, "LY")
+    v3 = keep_aside(node, peer, monkeypatch, "after")
     peer.delete(v3)
     again = sync.sync_partner(node, "LY")
     assert versions(node, OID) == [(to_micros(V1), 0, 1)], str(again)
@@ -142,14 +151,7 @@ def test_versions_kept_aside_wait_out_a_suspension(
     the first pull after that stores it, and nothing is left kept."""
     from tansiq.sharing import set_suspended
 
-    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
-    peer.store(v1, v2)
-    sync.sync_partner(node, "LY")
-    peer.delete(v2)
-    peer.store(peer.signed(13, V3, name="after"))
-    crash_at(monkeypatch, "before feed")
-    with pytest.raises(Crash):
-        sync.sync_partner(node, "LY")
+    keep_aside(node, peer, monkeypatch, "after")
     kept = "SELECT partner, id, version FROM sync_deferred"
     assert node.db.fetchall(kept) == [("LY", OID, to_micros(V3))]
     set_suspended(node.db, "LY", node.code, True, "review")
@@ -173,14 +175,7 @@ def test_a_version_kept_aside_is_verified_again_under_the_key_enrolled_then(
 
     from tansiq.sharing import update_partner
 
-    v1, v2 = peer.signed(13, V1), peer.signed(13, V2, revoked=True)
-    peer.store(v1, v2)
-    sync.sync_partner(node, "LY")
-    peer.delete(v2)
-    peer.store(peer.signed(13, V3, name="signed by the old key"))
-    crash_at(monkeypatch, "before feed")
-    with pytest.raises(Crash):
-        sync.sync_partner(node, "LY")
+    keep_aside(node, peer, monkeypatch, "signed by the old key")
     peer.key = Ed25519PrivateKey.generate()
     new = peer.key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

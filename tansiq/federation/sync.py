@@ -45,7 +45,7 @@ from tansiq.federation.signing import SignatureError
 from tansiq.federation.verify import PageVerifier, check
 from tansiq.node import Node
 from tansiq.sharing import Partner, list_partners
-from tansiq.stix.timestamps import from_micros, to_micros
+from tansiq.stix.timestamps import from_micros, is_timestamp
 from tansiq.store.database import StoreError
 from tansiq.store.dialect import connect_postgresql
 
@@ -105,7 +105,7 @@ def sync_partner(
         except SignatureError as exc:
             raise SyncError(f"{code}: {exc}") from None
         start = None if from_start else cursor(node, code, SHARED_COLLECTION)
-        if start is not None and not _timestamp(start):
+        if start is not None and not is_timestamp(start):
             # An earlier tansiq stored a peer's bad X-TAXII-Date-Added-Last as the cursor;
             # asked added_after=<it>, the peer refuses every pull.  Pages are idempotent: a
             # pull from the start (as --from-start) takes what is missing, and moves past it.
@@ -153,14 +153,6 @@ def sync_partner(
             return report
         store_deferred(node, report, lambda obj: check(obj, verifier.hook))
     return report
-
-
-def _timestamp(value: str) -> bool:
-    try:
-        to_micros(value)
-    except ValueError:
-        return False
-    return True
 
 
 def stopping(stop: threading.Event | None) -> bool:
